@@ -1,0 +1,61 @@
+# Inbox Health — make targets. `make run` and `make test` are the two you need.
+GO          ?= go
+BIN         := bin/web
+PKGS        := ./...
+FUZZTIME    ?= 30s
+
+.PHONY: run build test generate check-generated lint fuzz bench soak clean tidy
+
+## run: build and start demo mode (built-in Graph API simulator, seeded data)
+run: build
+	./$(BIN) demo
+
+## build: compile the single binary into bin/web
+build: generate
+	$(GO) build -o $(BIN) ./cmd/web
+
+## generate: regenerate templ components (generated files are committed)
+generate:
+	$(GO) tool templ generate -path internal/views
+
+## test: stale-generated-code check, lint, then every test (browser tests included)
+test: check-generated lint
+	$(GO) test -race -count=1 $(PKGS)
+
+## check-generated: fail when committed *_templ.go files do not match the .templ sources
+check-generated:
+	@tmp=$$(mktemp -d) && cp -r internal/views/. $$tmp/ && \
+	$(GO) tool templ generate -path $$tmp >/dev/null 2>&1 && \
+	for f in internal/views/*_templ.go; do \
+		if ! cmp -s $$f $$tmp/$$(basename $$f); then echo "stale generated file: $$f (run make generate)"; rm -rf $$tmp; exit 1; fi; \
+	done; \
+	for f in $$tmp/*_templ.go; do \
+		if [ ! -f internal/views/$$(basename $$f) ]; then echo "missing generated file: internal/views/$$(basename $$f) (run make generate)"; rm -rf $$tmp; exit 1; fi; \
+	done; rm -rf $$tmp; echo "generated templ code is up to date"
+
+## lint: gofmt and go vet
+lint:
+	@out=$$(gofmt -l cmd internal migrations static); if [ -n "$$out" ]; then echo "not gofmt-ed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+## fuzz: run every fuzz target for FUZZTIME each
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+## bench: benchmarks side by side with their baselines; writes docs/BENCHMARKS.md
+bench:
+	$(GO) run ./internal/bench/cmd/benchreport -out docs/BENCHMARKS.md
+
+## soak: 60 s of mixed load against the real binary
+soak: build
+	SOAK=1 $(GO) test -count=1 -run TestSoak -timeout 10m ./cmd/web
+
+tidy:
+	$(GO) mod tidy
+
+clean:
+	rm -rf bin data/demo.db data/demo.db-wal data/demo.db-shm

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/inboxhealth/inboxhealth/internal/db"
+	"github.com/inboxhealth/inboxhealth/internal/whatsapp/graphsim"
+)
+
+// Demo-mode fixed values. They only ever reach the built-in simulator.
+const (
+	demoDatabasePath  = "data/demo.db"
+	demoAppSecret     = "demo-app-secret"
+	demoAccountName   = "Demo Company"
+	demoAdminEmail    = "admin@demo.test"
+	demoAdminPassword = "demo-admin-pass"
+	demoAgentEmail    = "agent@demo.test"
+	demoAgentPassword = "demo-agent-pass"
+	demoScenario      = "demo"
+)
+
+// demoEnvironment is the built-in Graph API simulator serving on a loopback port, so
+// the real client talks real HTTP to it.
+type demoEnvironment struct {
+	sim      *graphsim.Server
+	srv      *http.Server
+	scenario *graphsim.Scenario
+}
+
+// startDemo starts the simulator and points the configuration at it. The demo database
+// is recreated on each start so it always matches the simulator's fresh state.
+func startDemo(ctx context.Context, cfg *config, logger *slog.Logger) (*demoEnvironment, error) {
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(cfg.DatabasePath + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("demo: reset database: %w", err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(cfg.DatabasePath), 0o750); err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	if cfg.WhatsAppAppSecret == "" {
+		cfg.WhatsAppAppSecret = demoAppSecret
+	}
+	sc, err := graphsim.LoadScenario(demoScenario)
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	sim := graphsim.New(graphsim.Config{AppSecret: cfg.WhatsAppAppSecret, Logger: logger})
+	if err := sim.Load(sc); err != nil {
+		return nil, fmt.Errorf("demo: load scenario: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("demo: simulator listen: %w", err)
+	}
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	sim.Start(ctx)
+	cfg.GraphAPIURL = "http://" + ln.Addr().String() + sim.Prefix()
+	logger.Info("demo: Graph API simulator started", "url", cfg.GraphAPIURL, "scenario", demoScenario)
+	return &demoEnvironment{sim: sim, srv: srv, scenario: sc}, nil
+}
+
+// Seed creates the demo account, its administrator and agent, and one inbox per
+// simulated number, from the same scenario data the simulator loaded.
+func (d *demoEnvironment) Seed(ctx context.Context, store *db.Store, logger *slog.Logger) error {
+	admin, err := store.CreateUser(ctx, demoAdminEmail, demoAdminPassword, demoAccountName, db.RoleAdministrator)
+	if err != nil {
+		return fmt.Errorf("demo: seed administrator: %w", err)
+	}
+	agent, err := store.CreateUser(ctx, demoAgentEmail, demoAgentPassword, demoAccountName, db.RoleAgent)
+	if err != nil {
+		return fmt.Errorf("demo: seed agent: %w", err)
+	}
+	businesses := map[string]graphsim.Business{}
+	for _, b := range d.scenario.Businesses {
+		businesses[b.WABAID] = b
+	}
+	for i, n := range d.scenario.Numbers {
+		b := businesses[n.WABAID]
+		in, err := store.CreateInbox(ctx, db.NewInbox{AccountID: admin.AccountID, Name: n.InboxName, PhoneNumber: n.PhoneNumber,
+			PhoneNumberID: n.PhoneNumberID, WABAID: n.WABAID, BusinessID: b.BusinessID, AccessToken: b.AccessToken})
+		if err != nil {
+			return fmt.Errorf("demo: seed inbox %q: %w", n.InboxName, err)
+		}
+		if i%2 == 0 { // the agent sees every other inbox, to show agent scoping
+			if err := store.AddInboxMember(ctx, in.ID, agent.UserID); err != nil {
+				return fmt.Errorf("demo: seed inbox member: %w", err)
+			}
+		}
+	}
+	logger.Info("demo: seeded", "account", demoAccountName, "inboxes", len(d.scenario.Numbers))
+	return nil
+}
+
+// PrintWelcome tells the person who ran `make run` where to go and how to log in.
+func (d *demoEnvironment) PrintWelcome(w io.Writer, url string) {
+	fmt.Fprintf(w, `
+  Inbox Health — demo mode (simulated WhatsApp Cloud API; nothing reaches Meta)
+
+  Open:           %s
+  Administrator:  %s / %s
+  Agent:          %s / %s   (sees some inboxes, cannot change anything)
+
+  Demo data is recreated at every start. Press Ctrl+C to stop.
+
+`, url, demoAdminEmail, demoAdminPassword, demoAgentEmail, demoAgentPassword)
+}
+
+// Close stops the simulator.
+func (d *demoEnvironment) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	d.srv.Shutdown(ctx)
+	d.sim.Close()
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/inboxhealth/inboxhealth/internal/db"
+	"github.com/inboxhealth/inboxhealth/internal/handlers"
+	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
+	"github.com/inboxhealth/inboxhealth/internal/whatsapp/health"
+)
+
+// shutdownGrace is how long in-flight requests get to finish on SIGINT/SIGTERM.
+const shutdownGrace = 10 * time.Second
+
+func runServe(args []string, demo bool) error {
+	name := "serve"
+	if demo {
+		name = "demo"
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	addr := fs.String("addr", "", "listen address (overrides ADDR)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if demo {
+		// Demo data lives in its own file so a demo never touches real data.
+		if os.Getenv("DATABASE_PATH") == "" {
+			os.Setenv("DATABASE_PATH", demoDatabasePath)
+		}
+	}
+	cfg, err := configFromEnv()
+	if err != nil {
+		return err
+	}
+	if *addr != "" {
+		cfg.Addr = *addr
+		if os.Getenv("FRONTEND_URL") == "" {
+			cfg.FrontendURL = "http://" + displayHost(cfg.Addr)
+		}
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var demoEnv *demoEnvironment
+	if demo {
+		if demoEnv, err = startDemo(ctx, &cfg, logger); err != nil {
+			return err
+		}
+		defer demoEnv.Close()
+	}
+
+	store, cipher, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	app, err := buildApp(cfg, store, cipher, logger, demo)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+
+	if demo {
+		if err := demoEnv.Seed(ctx, store, logger); err != nil {
+			return err
+		}
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           app.Echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	app.Start(ctx)
+	logger.Info("listening", "addr", ln.Addr().String(), "url", cfg.FrontendURL, "database", cfg.DatabasePath, "graph_api", cfg.GraphAPIURL)
+	if demo {
+		demoEnv.PrintWelcome(os.Stdout, cfg.FrontendURL)
+	}
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	app.Wait()
+	return nil
+}
+
+// app is everything the server runs, wired explicitly.
+type app struct {
+	Echo   http.Handler
+	Health *health.Service
+	bg     []func(ctx context.Context) // background loops started by Start
+	done   chan struct{}
+	closes []func()
+}
+
+func buildApp(cfg config, store *db.Store, cipher *db.Cipher, logger *slog.Logger, demo bool) (*app, error) {
+	client := whatsapp.NewClient(cfg.GraphAPIURL, nil, whatsapp.WithLogger(logger))
+	healthSvc := health.NewService(store, client, health.Options{Logger: logger})
+	h := handlers.New(handlers.Config{
+		DemoMode:             demo,
+		FrontendURL:          cfg.FrontendURL,
+		WhatsAppAppSecret:    cfg.WhatsAppAppSecret,
+		SessionAuthKey:       cipher.DeriveKey("session-auth"),
+		SessionEncryptionKey: cipher.DeriveKey("session-encryption"),
+		Logger:               logger,
+	}, store)
+	a := &app{Echo: h.Routes(), Health: healthSvc, done: make(chan struct{})}
+	a.closes = append(a.closes, healthSvc.Close)
+	return a, nil
+}
+
+// Start runs the background loops until ctx ends.
+func (a *app) Start(ctx context.Context) {
+	go func() {
+		defer close(a.done)
+		done := make(chan struct{}, len(a.bg))
+		for _, loop := range a.bg {
+			go func() { loop(ctx); done <- struct{}{} }()
+		}
+		for range a.bg {
+			<-done
+		}
+	}()
+}
+
+// Wait blocks until the background loops have stopped.
+func (a *app) Wait() { <-a.done }
+
+// Close releases what buildApp made.
+func (a *app) Close() {
+	for _, c := range a.closes {
+		c()
+	}
+}

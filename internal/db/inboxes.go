@@ -1,0 +1,315 @@
+package db
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// PIN states of an inbox's two-step verification PIN.
+const (
+	PINStateNone      = "none"      // no PIN known
+	PINStateGenerated = "generated" // made by us and stored before Meta saw it
+	PINStateProvided  = "provided"  // typed in by an administrator
+	PINStateConfirmed = "confirmed" // Meta accepted it in a registration
+	PINStateMismatch  = "mismatch"  // Meta holds a different PIN: ask an administrator
+)
+
+// Inbox is one connected WhatsApp number. AccessToken and PIN are decrypted only when
+// loaded through InboxSecrets; list reads leave them empty.
+type Inbox struct {
+	ID                       int64      `json:"id"`
+	AccountID                int64      `json:"account_id"`
+	Name                     string     `json:"name"`
+	PhoneNumber              string     `json:"phone_number"`
+	PhoneNumberID            string     `json:"phone_number_id"`
+	WABAID                   string     `json:"waba_id"`
+	BusinessID               string     `json:"business_id"`
+	WebhookVerifyToken       string     `json:"-"`
+	PINState                 string     `json:"pin_state"`
+	RegistrationNextRetryAt  *time.Time `json:"registration_next_retry_at,omitempty"`
+	RegistrationBackoffStep  int        `json:"-"`
+	WebhookSubscribedAt      *time.Time `json:"webhook_subscribed_at,omitempty"`
+	WebhookSubscriptionError string     `json:"webhook_subscription_error,omitempty"`
+	CreatedAt                time.Time  `json:"created_at"`
+	UpdatedAt                time.Time  `json:"updated_at"`
+}
+
+// InboxSecrets are the decrypted secrets of an inbox. Never log or render them.
+type InboxSecrets struct {
+	AccessToken string
+	PIN         string
+	PINState    string
+}
+
+// NewInbox is what creating an inbox needs; validation happens in the caller.
+type NewInbox struct {
+	AccountID     int64
+	Name          string
+	PhoneNumber   string
+	PhoneNumberID string
+	WABAID        string
+	BusinessID    string
+	AccessToken   string
+}
+
+const inboxColumns = `id, account_id, name, phone_number, phone_number_id, waba_id, business_id,
+	webhook_verify_token, pin_state, registration_next_retry_at, registration_backoff_step,
+	webhook_subscribed_at, webhook_subscription_error, created_at, updated_at`
+
+func scanInbox(sc interface{ Scan(...any) error }) (Inbox, error) {
+	var in Inbox
+	var nextRetry, subscribed sql.NullInt64
+	var created, updated int64
+	err := sc.Scan(&in.ID, &in.AccountID, &in.Name, &in.PhoneNumber, &in.PhoneNumberID, &in.WABAID, &in.BusinessID,
+		&in.WebhookVerifyToken, &in.PINState, &nextRetry, &in.RegistrationBackoffStep,
+		&subscribed, &in.WebhookSubscriptionError, &created, &updated)
+	if err != nil {
+		return Inbox{}, err
+	}
+	in.RegistrationNextRetryAt = timePtr(nextRetry)
+	in.WebhookSubscribedAt = timePtr(subscribed)
+	in.CreatedAt, in.UpdatedAt = fromMillis(created), fromMillis(updated)
+	return in, nil
+}
+
+// CreateInbox stores a new inbox with its token encrypted and a fresh webhook verify
+// token. A phone number or phone-number id already connected is ErrConflict.
+func (s *Store) CreateInbox(ctx context.Context, n NewInbox) (Inbox, error) {
+	tokenEnc, err := s.cipher.Encrypt(n.AccessToken)
+	if err != nil {
+		return Inbox{}, err
+	}
+	verify, err := randomHex(16)
+	if err != nil {
+		return Inbox{}, err
+	}
+	now := millis(s.now())
+	row := s.write.QueryRowContext(ctx, `INSERT INTO inboxes (account_id, name, phone_number, phone_number_id, waba_id,
+		business_id, access_token_enc, webhook_verify_token, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+inboxColumns,
+		n.AccountID, n.Name, n.PhoneNumber, n.PhoneNumberID, n.WABAID, n.BusinessID, tokenEnc, verify, now, now)
+	in, err := scanInbox(row)
+	if isUniqueViolation(err) {
+		return Inbox{}, fmt.Errorf("db: create inbox: %w", conflictField(err))
+	}
+	if err != nil {
+		return Inbox{}, fmt.Errorf("db: create inbox: %w", err)
+	}
+	return in, nil
+}
+
+// ConflictError names the unique field that is already taken.
+type ConflictError struct{ Field string }
+
+func (e *ConflictError) Error() string { return e.Field + " is already connected to an inbox" }
+
+// Unwrap lets errors.Is(err, ErrConflict) match.
+func (e *ConflictError) Unwrap() error { return ErrConflict }
+
+func conflictField(err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "inboxes.phone_number_id"):
+		return &ConflictError{Field: "phone_number_id"}
+	case strings.Contains(msg, "inboxes.phone_number"):
+		return &ConflictError{Field: "phone_number"}
+	}
+	return ErrConflict
+}
+
+func randomHex(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("db: random: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// Inbox returns an inbox of an account; an inbox of another account is ErrNotFound.
+func (s *Store) Inbox(ctx context.Context, accountID, inboxID int64) (Inbox, error) {
+	in, err := scanInbox(s.read.QueryRowContext(ctx, `SELECT `+inboxColumns+` FROM inboxes WHERE id = ? AND account_id = ?`, inboxID, accountID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Inbox{}, ErrNotFound
+	}
+	if err != nil {
+		return Inbox{}, fmt.Errorf("db: get inbox: %w", err)
+	}
+	return in, nil
+}
+
+// InboxByID returns an inbox regardless of account, for background work.
+func (s *Store) InboxByID(ctx context.Context, inboxID int64) (Inbox, error) {
+	in, err := scanInbox(s.read.QueryRowContext(ctx, `SELECT `+inboxColumns+` FROM inboxes WHERE id = ?`, inboxID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Inbox{}, ErrNotFound
+	}
+	if err != nil {
+		return Inbox{}, fmt.Errorf("db: get inbox: %w", err)
+	}
+	return in, nil
+}
+
+// InboxByPhoneNumber returns the inbox routed by a webhook path's phone number (E.164).
+func (s *Store) InboxByPhoneNumber(ctx context.Context, phone string) (Inbox, error) {
+	in, err := scanInbox(s.read.QueryRowContext(ctx, `SELECT `+inboxColumns+` FROM inboxes WHERE phone_number = ?`, phone))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Inbox{}, ErrNotFound
+	}
+	if err != nil {
+		return Inbox{}, fmt.Errorf("db: inbox by phone number: %w", err)
+	}
+	return in, nil
+}
+
+// InboxesVisibleTo lists the inboxes of an account that a member may see:
+// administrators see all, agents those they are members of.
+func (s *Store) InboxesVisibleTo(ctx context.Context, accountID int64, m Membership, userID int64) ([]Inbox, error) {
+	query := `SELECT ` + inboxColumns + ` FROM inboxes WHERE account_id = ? ORDER BY name, id`
+	args := []any{accountID}
+	if !m.IsAdministrator() {
+		query = `SELECT ` + inboxColumns + ` FROM inboxes WHERE account_id = ?
+			AND id IN (SELECT inbox_id FROM inbox_members WHERE user_id = ?) ORDER BY name, id`
+		args = append(args, userID)
+	}
+	return s.queryInboxes(ctx, query, args...)
+}
+
+// AllInboxes lists every inbox, for the monitor.
+func (s *Store) AllInboxes(ctx context.Context) ([]Inbox, error) {
+	return s.queryInboxes(ctx, `SELECT `+inboxColumns+` FROM inboxes ORDER BY id`)
+}
+
+func (s *Store) queryInboxes(ctx context.Context, query string, args ...any) ([]Inbox, error) {
+	rows, err := s.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("db: list inboxes: %w", err)
+	}
+	defer rows.Close()
+	var out []Inbox
+	for rows.Next() {
+		in, err := scanInbox(rows)
+		if err != nil {
+			return nil, fmt.Errorf("db: list inboxes: %w", err)
+		}
+		out = append(out, in)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("db: list inboxes: %w", err)
+	}
+	return out, nil
+}
+
+// CanSeeInbox reports whether a member may see an inbox (administrators: any of the
+// account's; agents: those they are members of).
+func (s *Store) CanSeeInbox(ctx context.Context, m Membership, userID int64, in Inbox) (bool, error) {
+	if in.AccountID != m.AccountID {
+		return false, nil
+	}
+	if m.IsAdministrator() {
+		return true, nil
+	}
+	var n int
+	if err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM inbox_members WHERE inbox_id = ? AND user_id = ?`, in.ID, userID).Scan(&n); err != nil {
+		return false, fmt.Errorf("db: inbox membership: %w", err)
+	}
+	return n > 0, nil
+}
+
+// Secrets decrypts an inbox's access token and PIN.
+func (s *Store) Secrets(ctx context.Context, inboxID int64) (InboxSecrets, error) {
+	var tokenEnc, pinEnc []byte
+	var sec InboxSecrets
+	err := s.read.QueryRowContext(ctx, `SELECT access_token_enc, pin_enc, pin_state FROM inboxes WHERE id = ?`, inboxID).
+		Scan(&tokenEnc, &pinEnc, &sec.PINState)
+	if errors.Is(err, sql.ErrNoRows) {
+		return InboxSecrets{}, ErrNotFound
+	}
+	if err != nil {
+		return InboxSecrets{}, fmt.Errorf("db: inbox secrets: %w", err)
+	}
+	if sec.AccessToken, err = s.cipher.Decrypt(tokenEnc); err != nil {
+		return InboxSecrets{}, fmt.Errorf("db: inbox %d access token: %w", inboxID, err)
+	}
+	if pinEnc != nil {
+		if sec.PIN, err = s.cipher.Decrypt(pinEnc); err != nil {
+			return InboxSecrets{}, fmt.Errorf("db: inbox %d PIN: %w", inboxID, err)
+		}
+	}
+	return sec, nil
+}
+
+// SetPIN stores a PIN (encrypted) with its state. It is written and committed before
+// any register call that uses it, so a crash cannot lose a PIN Meta holds.
+func (s *Store) SetPIN(ctx context.Context, inboxID int64, pin, state string) error {
+	enc, err := s.cipher.Encrypt(pin)
+	if err != nil {
+		return err
+	}
+	res, err := s.write.ExecContext(ctx, `UPDATE inboxes SET pin_enc = ?, pin_state = ?, updated_at = ? WHERE id = ?`,
+		enc, state, millis(s.now()), inboxID)
+	if err != nil {
+		return fmt.Errorf("db: set PIN: %w", err)
+	}
+	return expectOneRow(res, "set PIN")
+}
+
+// SetPINState changes only the PIN's state (e.g. confirmed, mismatch).
+func (s *Store) SetPINState(ctx context.Context, inboxID int64, state string) error {
+	res, err := s.write.ExecContext(ctx, `UPDATE inboxes SET pin_state = ?, updated_at = ? WHERE id = ?`, state, millis(s.now()), inboxID)
+	if err != nil {
+		return fmt.Errorf("db: set PIN state: %w", err)
+	}
+	return expectOneRow(res, "set PIN state")
+}
+
+// SetAccessToken replaces an inbox's access token (after re-authorisation).
+func (s *Store) SetAccessToken(ctx context.Context, inboxID int64, token string) error {
+	enc, err := s.cipher.Encrypt(token)
+	if err != nil {
+		return err
+	}
+	res, err := s.write.ExecContext(ctx, `UPDATE inboxes SET access_token_enc = ?, updated_at = ? WHERE id = ?`, enc, millis(s.now()), inboxID)
+	if err != nil {
+		return fmt.Errorf("db: set access token: %w", err)
+	}
+	return expectOneRow(res, "set access token")
+}
+
+// SetRegistrationSchedule records when the monitor may retry registration next and the
+// backoff step reached; nil clears the schedule.
+func (s *Store) SetRegistrationSchedule(ctx context.Context, inboxID int64, next *time.Time, step int) error {
+	res, err := s.write.ExecContext(ctx, `UPDATE inboxes SET registration_next_retry_at = ?, registration_backoff_step = ?, updated_at = ? WHERE id = ?`,
+		nullableMillis(next), step, millis(s.now()), inboxID)
+	if err != nil {
+		return fmt.Errorf("db: set registration schedule: %w", err)
+	}
+	return expectOneRow(res, "set registration schedule")
+}
+
+// SetWebhookSubscription records the outcome of subscribing the inbox's webhook:
+// subscribedAt on success, or the error to show.
+func (s *Store) SetWebhookSubscription(ctx context.Context, inboxID int64, subscribedAt *time.Time, errMsg string) error {
+	res, err := s.write.ExecContext(ctx, `UPDATE inboxes SET webhook_subscribed_at = ?, webhook_subscription_error = ?, updated_at = ? WHERE id = ?`,
+		nullableMillis(subscribedAt), errMsg, millis(s.now()), inboxID)
+	if err != nil {
+		return fmt.Errorf("db: set webhook subscription: %w", err)
+	}
+	return expectOneRow(res, "set webhook subscription")
+}
+
+func expectOneRow(res sql.Result, what string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("db: %s: %w", what, err)
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

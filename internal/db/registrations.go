@@ -1,0 +1,209 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
+)
+
+// Registration triggers: what started an attempt.
+const (
+	TriggerBanner    = "banner"
+	TriggerAPI       = "api"
+	TriggerAutomatic = "automatic"
+	TriggerWebhook   = "webhook"
+	TriggerSetup     = "setup"
+)
+
+// Attempt outcomes.
+const (
+	OutcomeInFlight    = "in_flight"
+	OutcomeRegistered  = "registered"
+	OutcomeFailed      = "failed"
+	OutcomeInterrupted = "interrupted" // the process stopped while the call was open
+)
+
+// RegistrationAttempt is one try at registering a number.
+type RegistrationAttempt struct {
+	ID           int64
+	InboxID      int64
+	Trigger      string
+	UserID       *int64
+	UserEmail    string
+	StartedAt    time.Time
+	FinishedAt   *time.Time
+	Outcome      string
+	GraphCalled  bool
+	ErrorKind    whatsapp.Kind
+	GraphCode    int64
+	GraphSubcode int64
+	Message      string
+	Duration     time.Duration
+}
+
+// StartAttempt records an attempt as in flight before Meta is called, so a crash leaves
+// a trace that is later shown as interrupted.
+func (s *Store) StartAttempt(ctx context.Context, inboxID int64, trigger string, userID *int64, graphCalled bool) (RegistrationAttempt, error) {
+	a := RegistrationAttempt{InboxID: inboxID, Trigger: trigger, UserID: userID, StartedAt: s.now().UTC(), Outcome: OutcomeInFlight, GraphCalled: graphCalled}
+	err := s.write.QueryRowContext(ctx, `INSERT INTO registration_attempts (inbox_id, trigger, user_id, started_at, outcome, graph_called)
+		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, inboxID, trigger, userID, millis(a.StartedAt), a.Outcome, graphCalled).Scan(&a.ID)
+	if err != nil {
+		return RegistrationAttempt{}, fmt.Errorf("db: start attempt: %w", err)
+	}
+	return a, nil
+}
+
+// FinishAttempt records an attempt's outcome.
+func (s *Store) FinishAttempt(ctx context.Context, a RegistrationAttempt) error {
+	finished := s.now().UTC()
+	if a.FinishedAt != nil {
+		finished = *a.FinishedAt
+	}
+	res, err := s.write.ExecContext(ctx, `UPDATE registration_attempts SET finished_at = ?, outcome = ?, graph_called = ?,
+		error_kind = ?, graph_code = ?, graph_subcode = ?, message = ?, duration_ms = ? WHERE id = ?`,
+		millis(finished), a.Outcome, a.GraphCalled, string(a.ErrorKind), a.GraphCode, a.GraphSubcode, a.Message,
+		a.Duration.Milliseconds(), a.ID)
+	if err != nil {
+		return fmt.Errorf("db: finish attempt: %w", err)
+	}
+	return expectOneRow(res, "finish attempt")
+}
+
+// MarkInterruptedAttempts turns attempts left in flight by a stopped process (older than
+// olderThan) into interrupted ones and returns how many there were.
+func (s *Store) MarkInterruptedAttempts(ctx context.Context, olderThan time.Time) (int64, error) {
+	res, err := s.write.ExecContext(ctx, `UPDATE registration_attempts SET outcome = ?, finished_at = ?,
+		message = 'The app stopped while this registration was in progress; Meta may have received it.'
+		WHERE outcome = ? AND started_at < ? AND inbox_id NOT IN (SELECT inbox_id FROM registration_leases WHERE expires_at > ?)`,
+		OutcomeInterrupted, millis(s.now()), OutcomeInFlight, millis(olderThan), millis(s.now()))
+	if err != nil {
+		return 0, fmt.Errorf("db: mark interrupted attempts: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// Attempts lists an inbox's attempts, newest first.
+func (s *Store) Attempts(ctx context.Context, inboxID int64, limit int) ([]RegistrationAttempt, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT ra.id, ra.inbox_id, ra.trigger, ra.user_id, COALESCE(u.email, ''), ra.started_at,
+		ra.finished_at, ra.outcome, ra.graph_called, ra.error_kind, ra.graph_code, ra.graph_subcode, ra.message, ra.duration_ms
+		FROM registration_attempts ra LEFT JOIN users u ON u.id = ra.user_id
+		WHERE ra.inbox_id = ? ORDER BY ra.started_at DESC, ra.id DESC LIMIT ?`, inboxID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("db: attempts: %w", err)
+	}
+	defer rows.Close()
+	var out []RegistrationAttempt
+	for rows.Next() {
+		var a RegistrationAttempt
+		var userID, finished sql.NullInt64
+		var started, durationMS int64
+		var kind string
+		if err := rows.Scan(&a.ID, &a.InboxID, &a.Trigger, &userID, &a.UserEmail, &started, &finished, &a.Outcome,
+			&a.GraphCalled, &kind, &a.GraphCode, &a.GraphSubcode, &a.Message, &durationMS); err != nil {
+			return nil, fmt.Errorf("db: attempts: %w", err)
+		}
+		if userID.Valid {
+			a.UserID = &userID.Int64
+		}
+		a.StartedAt = fromMillis(started)
+		a.FinishedAt = timePtr(finished)
+		a.ErrorKind = whatsapp.Kind(kind)
+		a.Duration = time.Duration(durationMS) * time.Millisecond
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// GraphCallsSince counts register calls sent to Meta for an inbox since a time (Meta
+// allows 10 per number in a moving 72 hours). Interrupted and in-flight calls count:
+// Meta may have received them.
+func (s *Store) GraphCallsSince(ctx context.Context, inboxID int64, since time.Time) (int, []time.Time, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT started_at FROM registration_attempts
+		WHERE inbox_id = ? AND graph_called = 1 AND started_at >= ? ORDER BY started_at`, inboxID, millis(since))
+	if err != nil {
+		return 0, nil, fmt.Errorf("db: count register calls: %w", err)
+	}
+	defer rows.Close()
+	var times []time.Time
+	for rows.Next() {
+		var ms int64
+		if err := rows.Scan(&ms); err != nil {
+			return 0, nil, fmt.Errorf("db: count register calls: %w", err)
+		}
+		times = append(times, fromMillis(ms))
+	}
+	return len(times), times, rows.Err()
+}
+
+// ErrLeaseHeld means another registration for the inbox is in flight.
+var ErrLeaseHeld = errors.New("db: a registration for this inbox is already in progress")
+
+// AcquireLease takes the inbox's registration lease for holder until now+ttl. It fails
+// with ErrLeaseHeld while another holder's lease has not expired; the database makes
+// this atomic across goroutines and processes.
+func (s *Store) AcquireLease(ctx context.Context, inboxID int64, holder string, ttl time.Duration) error {
+	now := s.now()
+	res, err := s.write.ExecContext(ctx, `INSERT INTO registration_leases (inbox_id, holder, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT(inbox_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+		WHERE registration_leases.expires_at <= ?`, inboxID, holder, millis(now.Add(ttl)), millis(now))
+	if err != nil {
+		return fmt.Errorf("db: acquire lease: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("db: acquire lease: %w", err)
+	}
+	if n == 0 {
+		return ErrLeaseHeld
+	}
+	return nil
+}
+
+// ReleaseLease gives the lease back if holder still has it.
+func (s *Store) ReleaseLease(ctx context.Context, inboxID int64, holder string) error {
+	if _, err := s.write.ExecContext(ctx, `DELETE FROM registration_leases WHERE inbox_id = ? AND holder = ?`, inboxID, holder); err != nil {
+		return fmt.Errorf("db: release lease: %w", err)
+	}
+	return nil
+}
+
+// WebhookEvent is a signed event received from Meta.
+type WebhookEvent struct {
+	ID          int64
+	InboxID     *int64
+	PhoneNumber string
+	WABAID      string
+	Field       string
+	Payload     string
+	ReceivedAt  time.Time
+}
+
+// AddWebhookEvent stores a received event.
+func (s *Store) AddWebhookEvent(ctx context.Context, e WebhookEvent) (int64, error) {
+	if e.ReceivedAt.IsZero() {
+		e.ReceivedAt = s.now()
+	}
+	var id int64
+	err := s.write.QueryRowContext(ctx, `INSERT INTO webhook_events (inbox_id, phone_number, waba_id, field, payload, received_at)
+		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, e.InboxID, e.PhoneNumber, e.WABAID, e.Field, e.Payload, millis(e.ReceivedAt)).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("db: add webhook event: %w", err)
+	}
+	return id, nil
+}
+
+// CountWebhookEvents counts stored events (all inboxes).
+func (s *Store) CountWebhookEvents(ctx context.Context) (int, error) {
+	var n int
+	if err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM webhook_events`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("db: count webhook events: %w", err)
+	}
+	return n, nil
+}

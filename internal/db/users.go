@@ -1,0 +1,240 @@
+package db
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Roles a user can hold in an account.
+const (
+	RoleAdministrator = "administrator"
+	RoleAgent         = "agent"
+)
+
+// ValidRole reports whether role is one the product knows.
+func ValidRole(role string) bool { return role == RoleAdministrator || role == RoleAgent }
+
+// Account is a customer organisation owning inboxes.
+type Account struct {
+	ID        int64
+	Name      string
+	CreatedAt time.Time
+}
+
+// User is a person who logs in.
+type User struct {
+	ID           int64
+	Email        string
+	PasswordHash string
+	CreatedAt    time.Time
+}
+
+// Membership is a user's role in one account.
+type Membership struct {
+	AccountID   int64
+	AccountName string
+	Role        string
+}
+
+// IsAdministrator reports whether the membership may change things.
+func (m Membership) IsAdministrator() bool { return m.Role == RoleAdministrator }
+
+// NewUserResult is what creating a user hands back once: the API token is never
+// readable again.
+type NewUserResult struct {
+	UserID         int64  `json:"user_id"`
+	AccountID      int64  `json:"account_id"`
+	APIAccessToken string `json:"api_access_token"`
+}
+
+// MinPasswordLength is the shortest password accepted.
+const MinPasswordLength = 8
+
+// CreateUser creates the account if needed, the user, and the membership with role.
+// If the user exists already, it is added to the account (its password is kept) and a
+// fresh API token is issued.
+func (s *Store) CreateUser(ctx context.Context, email, password, accountName, role string) (NewUserResult, error) {
+	email = strings.TrimSpace(email)
+	accountName = strings.TrimSpace(accountName)
+	switch {
+	case !strings.Contains(email, "@") || len(email) > 254:
+		return NewUserResult{}, fmt.Errorf("db: create user: %q is not an email address", email)
+	case accountName == "" || len(accountName) > 200:
+		return NewUserResult{}, errors.New("db: create user: account name must be 1 to 200 characters")
+	case !ValidRole(role):
+		return NewUserResult{}, fmt.Errorf("db: create user: role must be administrator or agent, not %q", role)
+	case len(password) < MinPasswordLength || len(password) > 72:
+		return NewUserResult{}, fmt.Errorf("db: create user: password must be %d to 72 characters", MinPasswordLength)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		return NewUserResult{}, fmt.Errorf("db: create user: hash password: %w", err)
+	}
+	token, tokenHash, err := newAPIToken()
+	if err != nil {
+		return NewUserResult{}, err
+	}
+	now := millis(s.now())
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return NewUserResult{}, fmt.Errorf("db: create user: %w", err)
+	}
+	defer tx.Rollback()
+	var res NewUserResult
+	if err := tx.QueryRowContext(ctx, `INSERT INTO accounts (name, created_at) VALUES (?, ?)
+		ON CONFLICT(name) DO UPDATE SET name = excluded.name RETURNING id`, accountName, now).Scan(&res.AccountID); err != nil {
+		return NewUserResult{}, fmt.Errorf("db: create user: account: %w", err)
+	}
+	err = tx.QueryRowContext(ctx, `SELECT id FROM users WHERE email = ?`, email).Scan(&res.UserID)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if err := tx.QueryRowContext(ctx, `INSERT INTO users (email, password_hash, api_token_hash, created_at)
+			VALUES (?, ?, ?, ?) RETURNING id`, email, string(hash), tokenHash, now).Scan(&res.UserID); err != nil {
+			return NewUserResult{}, fmt.Errorf("db: create user: %w", err)
+		}
+	case err != nil:
+		return NewUserResult{}, fmt.Errorf("db: create user: %w", err)
+	default:
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET api_token_hash = ? WHERE id = ?`, tokenHash, res.UserID); err != nil {
+			return NewUserResult{}, fmt.Errorf("db: create user: new token: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO account_users (account_id, user_id, role, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT(account_id, user_id) DO UPDATE SET role = excluded.role`, res.AccountID, res.UserID, role, now); err != nil {
+		return NewUserResult{}, fmt.Errorf("db: create user: membership: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return NewUserResult{}, fmt.Errorf("db: create user: %w", err)
+	}
+	res.APIAccessToken = token
+	return res, nil
+}
+
+func newAPIToken() (token, hash string, err error) {
+	raw := make([]byte, 24)
+	if _, err := rand.Read(raw); err != nil {
+		return "", "", fmt.Errorf("db: api token: %w", err)
+	}
+	token = hex.EncodeToString(raw)
+	return token, hashAPIToken(token), nil
+}
+
+func hashAPIToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// Authenticate returns the user whose email and password match. Unknown email and wrong
+// password are the same error, and both cost a bcrypt comparison, so timing does not
+// tell which emails exist.
+func (s *Store) Authenticate(ctx context.Context, email, password string) (User, error) {
+	u, err := s.userBy(ctx, "email = ?", strings.TrimSpace(email))
+	if errors.Is(err, ErrNotFound) {
+		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		return User{}, ErrNotFound
+	}
+	if err != nil {
+		return User{}, err
+	}
+	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
+		return User{}, ErrNotFound
+	}
+	return u, nil
+}
+
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not-a-real-password"), bcrypt.DefaultCost)
+
+// UserByAPIToken returns the user owning an API access token.
+func (s *Store) UserByAPIToken(ctx context.Context, token string) (User, error) {
+	if token == "" {
+		return User{}, ErrNotFound
+	}
+	return s.userBy(ctx, "api_token_hash = ?", hashAPIToken(token))
+}
+
+// UserByID returns one user.
+func (s *Store) UserByID(ctx context.Context, id int64) (User, error) {
+	return s.userBy(ctx, "id = ?", id)
+}
+
+func (s *Store) userBy(ctx context.Context, where string, arg any) (User, error) {
+	var u User
+	var created int64
+	err := s.read.QueryRowContext(ctx, `SELECT id, email, password_hash, created_at FROM users WHERE `+where, arg).
+		Scan(&u.ID, &u.Email, &u.PasswordHash, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, ErrNotFound
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("db: get user: %w", err)
+	}
+	u.CreatedAt = fromMillis(created)
+	return u, nil
+}
+
+// Memberships lists the accounts a user belongs to, by account name.
+func (s *Store) Memberships(ctx context.Context, userID int64) ([]Membership, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT a.id, a.name, au.role FROM account_users au
+		JOIN accounts a ON a.id = au.account_id WHERE au.user_id = ? ORDER BY a.name`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("db: memberships: %w", err)
+	}
+	defer rows.Close()
+	var out []Membership
+	for rows.Next() {
+		var m Membership
+		if err := rows.Scan(&m.AccountID, &m.AccountName, &m.Role); err != nil {
+			return nil, fmt.Errorf("db: memberships: %w", err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// Membership returns the user's role in one account, or ErrNotFound.
+func (s *Store) Membership(ctx context.Context, userID, accountID int64) (Membership, error) {
+	var m Membership
+	err := s.read.QueryRowContext(ctx, `SELECT a.id, a.name, au.role FROM account_users au
+		JOIN accounts a ON a.id = au.account_id WHERE au.user_id = ? AND au.account_id = ?`, userID, accountID).
+		Scan(&m.AccountID, &m.AccountName, &m.Role)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Membership{}, ErrNotFound
+	}
+	if err != nil {
+		return Membership{}, fmt.Errorf("db: membership: %w", err)
+	}
+	return m, nil
+}
+
+// AccountByName returns an account by its unique name.
+func (s *Store) AccountByName(ctx context.Context, name string) (Account, error) {
+	var a Account
+	var created int64
+	err := s.read.QueryRowContext(ctx, `SELECT id, name, created_at FROM accounts WHERE name = ?`, name).Scan(&a.ID, &a.Name, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Account{}, ErrNotFound
+	}
+	if err != nil {
+		return Account{}, fmt.Errorf("db: account by name: %w", err)
+	}
+	a.CreatedAt = fromMillis(created)
+	return a, nil
+}
+
+// AddInboxMember lets an agent see an inbox.
+func (s *Store) AddInboxMember(ctx context.Context, inboxID, userID int64) error {
+	if _, err := s.write.ExecContext(ctx, `INSERT INTO inbox_members (inbox_id, user_id) VALUES (?, ?)
+		ON CONFLICT DO NOTHING`, inboxID, userID); err != nil {
+		return fmt.Errorf("db: add inbox member: %w", err)
+	}
+	return nil
+}

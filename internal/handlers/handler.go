@@ -1,0 +1,71 @@
+// Package handlers is the HTTP layer: Echo routes, sessions, CSRF, auth, the JSON API,
+// htmx fragments and the webhook receiver. It never calls the Graph API directly.
+package handlers
+
+import (
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gorilla/sessions"
+
+	"github.com/inboxhealth/inboxhealth/internal/db"
+)
+
+// Config is what the handlers need to know about the deployment.
+type Config struct {
+	// DemoMode marks every page as running against the simulated Graph API.
+	DemoMode bool
+	// FrontendURL is the public base URL (webhook callbacks, Secure cookies on https).
+	FrontendURL string
+	// WhatsAppAppSecret verifies X-Hub-Signature-256 on webhooks.
+	WhatsAppAppSecret string
+	// SessionAuthKey and SessionEncryptionKey sign and encrypt the session cookie (32 bytes each).
+	SessionAuthKey, SessionEncryptionKey []byte
+	Logger                               *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Handler holds every dependency of the routes; one constructor builds it.
+type Handler struct {
+	cfg      Config
+	store    *db.Store
+	sessions *sessions.CookieStore
+	logins   *loginThrottle
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+// New builds the handler.
+func New(cfg Config, store *db.Store) *Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cs := sessions.NewCookieStore(cfg.SessionAuthKey, cfg.SessionEncryptionKey)
+	cs.Options = &sessions.Options{
+		Path:     "/",
+		MaxAge:   int((7 * 24 * time.Hour).Seconds()),
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+		Secure:   strings.HasPrefix(strings.ToLower(cfg.FrontendURL), "https://"),
+	}
+	return &Handler{
+		cfg:      cfg,
+		store:    store,
+		sessions: cs,
+		logins:   newLoginThrottle(cfg.Now),
+		log:      cfg.Logger,
+		now:      cfg.Now,
+	}
+}
+
+// WebhookURL is the callback Meta calls for a number: {FRONTEND_URL}/webhooks/whatsapp/{phone}.
+func WebhookURL(frontendURL, phoneNumber string) string {
+	return strings.TrimRight(frontendURL, "/") + "/webhooks/whatsapp/" + url.PathEscape(phoneNumber)
+}

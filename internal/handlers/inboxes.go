@@ -1,0 +1,197 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/inboxhealth/inboxhealth/internal/db"
+	"github.com/inboxhealth/inboxhealth/internal/views"
+	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
+)
+
+// Status filter values of the inbox list.
+const (
+	filterAll       = ""
+	filterAttention = "attention"
+)
+
+func (h *Handler) listInboxes(c echo.Context) error {
+	ctx := c.Request().Context()
+	u, _ := currentUser(c)
+	m := currentMembership(c)
+	inboxes, err := h.store.InboxesVisibleTo(ctx, m.AccountID, m, u.ID)
+	if err != nil {
+		return err
+	}
+	snaps, err := h.store.LatestSnapshots(ctx, m.AccountID)
+	if err != nil {
+		return err
+	}
+	filter := c.QueryParam("status")
+	page := views.InboxListPage{AccountID: m.AccountID, Total: len(inboxes)}
+	now := h.now()
+	for _, in := range inboxes {
+		var snap *db.HealthSnapshot
+		if s, ok := snaps[in.ID]; ok {
+			snap = &s
+		}
+		status := overallStatus(snap)
+		if !matchesFilter(filter, status) {
+			continue
+		}
+		row := views.InboxRow{ID: in.ID, AccountID: in.AccountID, Name: in.Name, PhoneNumber: in.PhoneNumber,
+			Status: statusBadge(status), CheckedAt: "never"}
+		if snap != nil {
+			row.CheckedAt = views.Ago(now, snap.CheckedAt)
+			row.Stale = !snap.OK
+		}
+		page.Rows = append(page.Rows, row)
+	}
+	page.Filters = statusFilters(filter)
+	return h.render(c, http.StatusOK, views.InboxList(page))
+}
+
+func matchesFilter(filter string, s whatsapp.OverallStatus) bool {
+	switch filter {
+	case filterAll:
+		return true
+	case filterAttention:
+		return whatsapp.NeedsAttention(s)
+	default:
+		return s.Code == filter
+	}
+}
+
+func statusFilters(selected string) []views.StatusFilter {
+	filters := []views.StatusFilter{
+		{Value: filterAll, Label: "All inboxes"},
+		{Value: filterAttention, Label: "Needing attention"},
+	}
+	for _, s := range whatsapp.AllStatusCodes() {
+		filters = append(filters, views.StatusFilter{Value: s.Code, Label: "Only: " + s.Label})
+	}
+	for i := range filters {
+		filters[i].Selected = filters[i].Value == selected
+	}
+	return filters
+}
+
+// overallStatus derives the one status a person reads first from the latest snapshot.
+func overallStatus(snap *db.HealthSnapshot) whatsapp.OverallStatus {
+	if snap == nil {
+		return whatsapp.DeriveOverallStatus(nil, nil, whatsapp.KindNone)
+	}
+	kind := whatsapp.KindNone
+	if !snap.OK {
+		kind = snap.ErrorKind
+		if kind == whatsapp.KindNone {
+			kind = whatsapp.KindUnknown
+		}
+	}
+	return whatsapp.DeriveOverallStatus(snap.Phone, snap.BusinessHealth, kind)
+}
+
+func statusBadge(s whatsapp.OverallStatus) views.StatusBadge {
+	return views.StatusBadge{Code: s.Code, Label: s.Label, Tone: string(s.Tone), Summary: s.Summary}
+}
+
+func (h *Handler) newInboxForm(c echo.Context) error {
+	return h.render(c, http.StatusOK, views.NewInboxPage(currentMembership(c).AccountID, views.InboxForm{}))
+}
+
+func (h *Handler) createInbox(c echo.Context) error {
+	m := currentMembership(c)
+	var input inboxInput
+	if err := c.Bind(&input); err != nil {
+		return h.render(c, http.StatusBadRequest, views.NewInboxPage(m.AccountID, views.InboxForm{FormError: "The form could not be read. Please try again."}))
+	}
+	form := func(errs map[string]string, formErr string) views.InboxForm {
+		return views.InboxForm{Name: input.Name, PhoneNumber: input.PhoneNumber, PhoneNumberID: input.PhoneNumberID,
+			WABAID: input.WABAID, BusinessID: input.BusinessID, Errors: errs, FormError: formErr}
+	}
+	if errs := input.validate(); len(errs) > 0 {
+		return h.render(c, http.StatusUnprocessableEntity, views.NewInboxPage(m.AccountID, form(errs, "Please fix the fields marked below.")))
+	}
+	in, err := h.store.CreateInbox(c.Request().Context(), input.toNewInbox(m.AccountID))
+	var conflict *db.ConflictError
+	if errors.As(err, &conflict) {
+		errs := map[string]string{conflict.Field: "This is already connected to an inbox."}
+		return h.render(c, http.StatusConflict, views.NewInboxPage(m.AccountID, form(errs, "Please fix the fields marked below.")))
+	}
+	if err != nil {
+		return err
+	}
+	h.log.Info("inbox created", "inbox_id", in.ID, "account_id", in.AccountID)
+	h.afterInboxCreated(c, in)
+	h.setFlash(c, "Inbox "+in.Name+" added. Checking its health with Meta now.", false)
+	return redirectAfterPost(c, views.InboxHealthURL(in.AccountID, in.ID))
+}
+
+// loadInbox resolves :id within the current account, honouring agent membership.
+// An inbox the user may not see is 404, never 403.
+func (h *Handler) loadInbox(c echo.Context) (db.Inbox, error) {
+	u, _ := currentUser(c)
+	m := currentMembership(c)
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil {
+		return db.Inbox{}, notFound(c, "inbox")
+	}
+	in, err := h.store.Inbox(c.Request().Context(), m.AccountID, id)
+	if errors.Is(err, db.ErrNotFound) {
+		return db.Inbox{}, notFound(c, "inbox")
+	}
+	if err != nil {
+		return db.Inbox{}, err
+	}
+	ok, err := h.store.CanSeeInbox(c.Request().Context(), m, u.ID, in)
+	if err != nil {
+		return db.Inbox{}, err
+	}
+	if !ok {
+		return db.Inbox{}, notFound(c, "inbox")
+	}
+	return in, nil
+}
+
+func (h *Handler) inboxHeader(in db.Inbox, snap *db.HealthSnapshot) views.InboxHeader {
+	return views.InboxHeader{ID: in.ID, AccountID: in.AccountID, Name: in.Name, PhoneNumber: in.PhoneNumber,
+		Status: statusBadge(overallStatus(snap))}
+}
+
+func (h *Handler) showInbox(c echo.Context) error {
+	in, err := h.loadInbox(c)
+	if err != nil {
+		return err
+	}
+	snap, err := h.latestSnapshot(c, in.ID)
+	if err != nil {
+		return err
+	}
+	settings := views.InboxSettings{
+		PhoneNumberID: in.PhoneNumberID, WABAID: in.WABAID, BusinessID: in.BusinessID,
+		WebhookURL:               WebhookURL(h.cfg.FrontendURL, in.PhoneNumber),
+		WebhookSubscriptionError: in.WebhookSubscriptionError,
+		PINState:                 in.PINState,
+		CreatedAt:                views.FormatTime(in.CreatedAt),
+		ManagerURL:               whatsapp.ManagerPhoneNumbersURL(in.BusinessID, in.WABAID),
+	}
+	if in.WebhookSubscribedAt != nil {
+		settings.WebhookSubscribed = views.FormatTime(*in.WebhookSubscribedAt)
+	}
+	return h.render(c, http.StatusOK, views.InboxPage(h.inboxHeader(in, snap), views.TabSettings, h.bannerFor(c, in, snap), views.SettingsTab(settings)))
+}
+
+// latestSnapshot returns nil when the inbox was never checked.
+func (h *Handler) latestSnapshot(c echo.Context, inboxID int64) (*db.HealthSnapshot, error) {
+	snap, err := h.store.LatestSnapshot(c.Request().Context(), inboxID)
+	if errors.Is(err, db.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &snap, nil
+}

@@ -1,0 +1,679 @@
+package whatsapp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultTimeout bounds one Client method call, retries included, and is the timeout
+// of the HTTP client NewClient creates when given none.
+const DefaultTimeout = 10 * time.Second
+
+const (
+	maxResponseBytes = 1 << 20 // larger bodies are refused (success) or cut (errors)
+	maxPages         = 100     // paging.next is followed at most this many times
+	phoneNumbersPage = 100     // numbers asked for per page
+)
+
+var (
+	errForeignPagingURL = errors.New("paging.next points outside the Graph API base URL; refused")
+	errTooManyPages     = fmt.Errorf("more than %d pages of results", maxPages)
+	errResponseTooLarge = fmt.Errorf("response body larger than %d bytes", maxResponseBytes)
+)
+
+// Client calls the Graph API endpoints the product uses. It holds no credentials:
+// every method takes the inbox's access token, which is sent only in the
+// Authorization header and never appears in URLs, errors or logs.
+//
+// GET calls are retried on transient failures (HTTP 5xx, timeouts, network errors,
+// Graph codes 1, 2, 131000 and 133004) with exponential backoff and jitter, within the
+// call's timeout. POST calls are made exactly once: a register call spends one of the
+// ten Meta allows per number in 72 hours, so the caller decides about repeating it.
+// A Client is safe for concurrent use.
+type Client struct {
+	base    *url.URL
+	baseErr error
+	http    *http.Client
+	timeout time.Duration
+	retry   retryPolicy
+	log     *slog.Logger
+}
+
+type retryPolicy struct {
+	attempts  int
+	baseDelay time.Duration
+	maxDelay  time.Duration
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithTimeout bounds each method call, retries and paging included, through its
+// context. d <= 0 leaves only the caller's context and the HTTP client's timeout.
+// The default is DefaultTimeout.
+func WithTimeout(d time.Duration) Option {
+	return func(c *Client) { c.timeout = d }
+}
+
+// WithRetry sets how GET calls are retried on transient failures: at most maxAttempts
+// attempts in all (1 disables retries), waiting baseDelay doubled after each failure,
+// at most maxDelay, with random jitter. A retry that would not fit in the call's
+// remaining time is not started. The default is 3 attempts, 200ms, 2s.
+func WithRetry(maxAttempts int, baseDelay, maxDelay time.Duration) Option {
+	return func(c *Client) {
+		c.retry = retryPolicy{
+			attempts:  max(maxAttempts, 1),
+			baseDelay: max(baseDelay, 0),
+			maxDelay:  max(maxDelay, baseDelay, 0),
+		}
+	}
+}
+
+// WithLogger sets the logger for per-call debug records (method, path, status,
+// duration, attempt). The default discards them.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *Client) {
+		if l != nil {
+			c.log = l
+		}
+	}
+}
+
+// NewClient returns a client for the Graph API at baseURL, such as
+// "https://graph.facebook.com/v24.0" (a trailing slash is fine). A nil httpClient
+// means a new one with DefaultTimeout. An invalid baseURL makes every call fail.
+func NewClient(baseURL string, httpClient *http.Client, opts ...Option) *Client {
+	if httpClient == nil {
+		httpClient = &http.Client{Timeout: DefaultTimeout}
+	}
+	c := &Client{
+		http:    httpClient,
+		timeout: DefaultTimeout,
+		retry:   retryPolicy{attempts: 3, baseDelay: 200 * time.Millisecond, maxDelay: 2 * time.Second},
+		log:     slog.New(slog.DiscardHandler),
+	}
+	c.base, c.baseErr = parseBaseURL(baseURL)
+	for _, opt := range opts {
+		opt(c)
+	}
+	return c
+}
+
+func parseBaseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimRight(strings.TrimSpace(raw), "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("invalid Graph API base URL %q: want an absolute http(s) URL", raw)
+	}
+	u.RawQuery, u.Fragment, u.User = "", "", nil
+	return u, nil
+}
+
+// PhoneNumber fetches one phone-number node with PhoneNumberFields.
+func (c *Client) PhoneNumber(ctx context.Context, token, phoneNumberID string) (*PhoneNumber, error) {
+	const op = "get phone number"
+	ctx, cancel := c.callContext(ctx)
+	defer cancel()
+	u, err := c.endpoint(url.Values{"fields": {PhoneNumberFields}}, phoneNumberID)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	body, err := c.get(ctx, token, u)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	p, err := parsePhoneNumber(body)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return p, nil
+}
+
+// BusinessPhoneNumbers lists every phone number of a WhatsApp Business Account with
+// PhoneNumberFields, following Meta's paging. A paging.next URL is followed only on the
+// scheme and host of the base URL, and at most 100 pages are read; either limit turns
+// into an error rather than a silently short list.
+func (c *Client) BusinessPhoneNumbers(ctx context.Context, token, wabaID string) ([]PhoneNumber, error) {
+	const op = "list business phone numbers"
+	ctx, cancel := c.callContext(ctx)
+	defer cancel()
+	query := url.Values{"fields": {PhoneNumberFields}, "limit": {strconv.Itoa(phoneNumbersPage)}}
+	u, err := c.endpoint(query, wabaID, "phone_numbers")
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	var numbers []PhoneNumber
+	for page := 1; ; page++ {
+		body, err := c.get(ctx, token, u)
+		if err != nil {
+			return nil, wrap(op, fmt.Errorf("page %d: %w", page, err))
+		}
+		batch, next, err := parsePhoneNumberPage(body)
+		if err != nil {
+			return nil, wrap(op, fmt.Errorf("page %d: %w", page, err))
+		}
+		numbers = append(numbers, batch...)
+		if next == "" {
+			return numbers, nil
+		}
+		if page >= maxPages {
+			return nil, wrap(op, errTooManyPages)
+		}
+		if u, err = c.pagingURL(next); err != nil {
+			return nil, wrap(op, fmt.Errorf("page %d: %w", page, err))
+		}
+	}
+}
+
+// BusinessHealth fetches the health_status of a WhatsApp Business Account.
+func (c *Client) BusinessHealth(ctx context.Context, token, wabaID string) (*HealthStatus, error) {
+	const op = "get business health"
+	ctx, cancel := c.callContext(ctx)
+	defer cancel()
+	u, err := c.endpoint(url.Values{"fields": {"health_status"}}, wabaID)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	body, err := c.get(ctx, token, u)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	h, err := parseBusinessHealth(body)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return h, nil
+}
+
+// Register registers a verified phone number on the Cloud API with its 6-digit
+// two-step verification PIN. It is never retried here: Meta allows 10 register calls
+// per number in a moving 72 hours. A PIN that is not 6 digits fails before any call.
+// The PIN, like the token, never appears in errors or logs.
+func (c *Client) Register(ctx context.Context, token, phoneNumberID, pin string) error {
+	const op = "register phone number"
+	if !isSixDigits(pin) {
+		return wrap(op, errors.New("two-step verification PIN must be exactly 6 digits"))
+	}
+	payload := struct {
+		MessagingProduct string `json:"messaging_product"`
+		PIN              string `json:"pin"`
+	}{"whatsapp", pin}
+	return wrap(op, c.postExpectingSuccess(ctx, token, payload, phoneNumberID, "register"))
+}
+
+// SubscribeApp subscribes the app to a WhatsApp Business Account's webhooks, sending
+// them to callbackURL, which Meta verifies with verifyToken. It is never retried here.
+func (c *Client) SubscribeApp(ctx context.Context, token, wabaID, callbackURL, verifyToken string) error {
+	const op = "subscribe app"
+	if callbackURL == "" || verifyToken == "" {
+		return wrap(op, errors.New("callback URL and verify token are both required"))
+	}
+	payload := struct {
+		OverrideCallbackURI string `json:"override_callback_uri"`
+		VerifyToken         string `json:"verify_token"`
+	}{callbackURL, verifyToken}
+	return wrap(op, c.postExpectingSuccess(ctx, token, payload, wabaID, "subscribed_apps"))
+}
+
+// SubscribedApp is an app subscribed to a WhatsApp Business Account's webhooks.
+type SubscribedApp struct {
+	AppID               string
+	Name                string
+	OverrideCallbackURI string // empty when the app's default callback is used
+}
+
+// SubscribedApps lists the apps subscribed to a WhatsApp Business Account's webhooks.
+func (c *Client) SubscribedApps(ctx context.Context, token, wabaID string) ([]SubscribedApp, error) {
+	const op = "list subscribed apps"
+	ctx, cancel := c.callContext(ctx)
+	defer cancel()
+	u, err := c.endpoint(nil, wabaID, "subscribed_apps")
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	body, err := c.get(ctx, token, u)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	apps, err := parseSubscribedApps(body)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return apps, nil
+}
+
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("whatsapp: %s: %w", op, err)
+}
+
+func (c *Client) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.timeout > 0 {
+		return context.WithTimeout(ctx, c.timeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+// endpoint builds base/segment/segment?query. Segments are ids or fixed names; an id
+// that could change the path (empty, ".", "..", slashes, odd characters) is refused.
+func (c *Client) endpoint(query url.Values, id string, rest ...string) (*url.URL, error) {
+	if c.baseErr != nil {
+		return nil, c.baseErr
+	}
+	if !isGraphID(id) {
+		return nil, fmt.Errorf("invalid Graph id %q", id)
+	}
+	u := *c.base
+	u.Path = strings.TrimRight(c.base.Path, "/") + "/" + strings.Join(append([]string{id}, rest...), "/")
+	u.RawPath = ""
+	u.RawQuery = query.Encode()
+	return &u, nil
+}
+
+// pagingURL checks and cleans a paging.next URL from Meta: it must stay on the base
+// URL's scheme and host, and any access_token Meta echoed into it is dropped (the
+// token travels in the header). The URL itself is never put in an error.
+func (c *Client) pagingURL(next string) (*url.URL, error) {
+	ref, err := url.Parse(next)
+	if err != nil {
+		return nil, errors.New("paging.next is not a valid URL")
+	}
+	u := c.base.ResolveReference(ref)
+	if !strings.EqualFold(u.Scheme, c.base.Scheme) || !strings.EqualFold(u.Host, c.base.Host) {
+		return nil, fmt.Errorf("%w (host %q, want %q)", errForeignPagingURL, u.Host, c.base.Host)
+	}
+	q := u.Query()
+	q.Del("access_token")
+	u.RawQuery, u.User, u.Fragment = q.Encode(), nil, ""
+	return u, nil
+}
+
+func (c *Client) postExpectingSuccess(ctx context.Context, token string, payload any, id string, rest ...string) error {
+	ctx, cancel := c.callContext(ctx)
+	defer cancel()
+	u, err := c.endpoint(nil, id, rest...)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(payload)
+	if err != nil {
+		return fmt.Errorf("encode request: %w", err)
+	}
+	body, err := c.send(ctx, token, http.MethodPost, u, data, 1)
+	if err != nil {
+		return err
+	}
+	return parseSuccess(body)
+}
+
+// get performs a GET, retrying transient failures within the retry policy and the
+// context's deadline. Rate limits and all other errors are returned at once.
+func (c *Client) get(ctx context.Context, token string, u *url.URL) ([]byte, error) {
+	for attempt := 1; ; attempt++ {
+		body, err := c.send(ctx, token, http.MethodGet, u, nil, attempt)
+		if err == nil {
+			return body, nil
+		}
+		if attempt >= c.retry.attempts || KindOf(err) != KindTransient || ctx.Err() != nil {
+			return nil, err
+		}
+		delay := c.backoff(attempt)
+		if ge, ok := errors.AsType[*GraphError](err); ok && ge.RetryAfter > delay {
+			delay = ge.RetryAfter
+		}
+		if delay > c.retry.maxDelay {
+			return nil, err // Meta asks for a longer wait than we hold a call open for
+		}
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= delay {
+			return nil, err
+		}
+		timer := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, err
+		case <-timer.C:
+		}
+	}
+}
+
+// backoff is the wait after the given failed attempt: baseDelay doubled per attempt,
+// capped at maxDelay, then drawn at random from its upper half.
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.retry.baseDelay
+	for i := 1; i < attempt && d < c.retry.maxDelay; i++ {
+		d *= 2
+	}
+	d = min(d, c.retry.maxDelay)
+	if d <= 0 {
+		return 0
+	}
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+// send makes one HTTP request and returns the body of a 2xx response, or an error:
+// a *GraphError for any other status, or the transport error (without the URL).
+func (c *Client) send(ctx context.Context, token, method string, u *url.URL, payload []byte, attempt int) ([]byte, error) {
+	if err := checkToken(token); err != nil {
+		return nil, err
+	}
+	var reqBody io.Reader
+	if payload != nil {
+		reqBody = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), reqBody)
+	if err != nil {
+		return nil, fmt.Errorf("build request %s %s: %w", method, u.Path, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "application/json")
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+
+	start := time.Now()
+	attrs := []slog.Attr{slog.String("method", method), slog.String("path", u.Path), slog.Int("attempt", attempt)}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		// *url.Error repeats the full URL; keep only its cause and name the path.
+		if ue, ok := errors.AsType[*url.Error](err); ok {
+			err = ue.Err
+		}
+		err = fmt.Errorf("%s %s: %w", method, u.Path, err)
+		c.log.LogAttrs(ctx, slog.LevelDebug, "whatsapp graph call failed", append(attrs,
+			slog.Duration("duration", time.Since(start)),
+			slog.String("error", redact(err.Error(), token)))...)
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, readErr := readLimited(resp.Body)
+	attrs = append(attrs, slog.Int("status", resp.StatusCode), slog.Duration("duration", time.Since(start)))
+
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		if readErr != nil {
+			err := fmt.Errorf("%s %s: read response: %w", method, u.Path, readErr)
+			c.log.LogAttrs(ctx, slog.LevelDebug, "whatsapp graph call failed", append(attrs, slog.String("error", redact(err.Error(), token)))...)
+			return nil, err
+		}
+		c.log.LogAttrs(ctx, slog.LevelDebug, "whatsapp graph call", attrs...)
+		return body, nil
+	}
+	ge := parseGraphError(resp.StatusCode, resp.Header, body)
+	redactGraphError(ge, token)
+	c.log.LogAttrs(ctx, slog.LevelDebug, "whatsapp graph call failed", append(attrs,
+		slog.Int64("code", ge.Code), slog.Int64("subcode", ge.Subcode),
+		slog.String("kind", string(ge.Kind)), slog.Duration("retry_after", ge.RetryAfter),
+		slog.String("fbtrace_id", ge.FBTraceID))...)
+	return nil, ge
+}
+
+// checkToken refuses an empty token or one that cannot be sent in a header, without
+// repeating it.
+func checkToken(token string) error {
+	if token == "" {
+		return errors.New("missing access token")
+	}
+	for i := 0; i < len(token); i++ {
+		if token[i] <= ' ' || token[i] >= 0x7f {
+			return errors.New("access token contains characters not allowed in an HTTP header")
+		}
+	}
+	return nil
+}
+
+func readLimited(r io.Reader) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r, maxResponseBytes+1))
+	if len(body) > maxResponseBytes {
+		return body[:maxResponseBytes], errResponseTooLarge
+	}
+	return body, err
+}
+
+// isGraphID accepts Graph node ids (digits in practice) and simple names, nothing that
+// could add or climb a path segment or start a query.
+func isGraphID(id string) bool {
+	if id == "" || id == "." || id == ".." || len(id) > 128 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func isSixDigits(s string) bool {
+	if len(s) != 6 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// Wire shapes. They embed the public types and override the fields Meta is known to
+// send in more than one JSON type, so the public types stay plain.
+
+type wirePhoneNumber struct {
+	PhoneNumber
+	IsOfficialBusinessAccount flexBool          `json:"is_official_business_account"`
+	HealthStatus              *wireHealthStatus `json:"health_status"`
+}
+
+type wireHealthStatus struct {
+	CanSendMessage string             `json:"can_send_message"`
+	Entities       []wireHealthEntity `json:"entities"`
+}
+
+type wireHealthEntity struct {
+	HealthEntity
+	Errors []wireHealthError `json:"errors"`
+}
+
+type wireHealthError struct {
+	HealthError
+	ErrorCode flexInt64 `json:"error_code"`
+}
+
+func (w wirePhoneNumber) phoneNumber() PhoneNumber {
+	p := w.PhoneNumber
+	p.IsOfficialBusinessAccount = bool(w.IsOfficialBusinessAccount)
+	p.HealthStatus = w.HealthStatus.healthStatus()
+	return p
+}
+
+func (w *wireHealthStatus) healthStatus() *HealthStatus {
+	if w == nil {
+		return nil
+	}
+	h := &HealthStatus{CanSendMessage: w.CanSendMessage}
+	for _, we := range w.Entities {
+		e := we.HealthEntity
+		e.Errors = nil
+		for _, wr := range we.Errors {
+			he := wr.HealthError
+			he.ErrorCode = int64(wr.ErrorCode)
+			e.Errors = append(e.Errors, he)
+		}
+		h.Entities = append(h.Entities, e)
+	}
+	return h
+}
+
+// parsePhoneNumber decodes a phone-number node. Unknown fields are ignored and enum
+// values are kept as sent; a node without an id is refused.
+func parsePhoneNumber(body []byte) (*PhoneNumber, error) {
+	var w wirePhoneNumber
+	if err := json.Unmarshal(body, &w); err != nil {
+		return nil, fmt.Errorf("decode phone number: %w", err)
+	}
+	if w.ID == "" {
+		return nil, errors.New("decode phone number: response has no id")
+	}
+	p := w.phoneNumber()
+	return &p, nil
+}
+
+// parsePhoneNumberPage decodes one page of /{waba-id}/phone_numbers and its
+// paging.next URL ("" on the last page).
+func parsePhoneNumberPage(body []byte) ([]PhoneNumber, string, error) {
+	var page struct {
+		Data   []wirePhoneNumber `json:"data"`
+		Paging struct {
+			Next string `json:"next"`
+		} `json:"paging"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		return nil, "", fmt.Errorf("decode phone numbers: %w", err)
+	}
+	numbers := make([]PhoneNumber, 0, len(page.Data))
+	for _, w := range page.Data {
+		numbers = append(numbers, w.phoneNumber())
+	}
+	return numbers, page.Paging.Next, nil
+}
+
+// parseBusinessHealth decodes {"health_status": {...}, "id": ...}.
+func parseBusinessHealth(body []byte) (*HealthStatus, error) {
+	var node struct {
+		HealthStatus *wireHealthStatus `json:"health_status"`
+	}
+	if err := json.Unmarshal(body, &node); err != nil {
+		return nil, fmt.Errorf("decode health status: %w", err)
+	}
+	if node.HealthStatus == nil {
+		return nil, errors.New("decode health status: response has no health_status")
+	}
+	return node.HealthStatus.healthStatus(), nil
+}
+
+func parseSubscribedApps(body []byte) ([]SubscribedApp, error) {
+	var list struct {
+		Data []struct {
+			App struct {
+				ID   flexString `json:"id"`
+				Name string     `json:"name"`
+			} `json:"whatsapp_business_api_data"`
+			OverrideCallbackURI string `json:"override_callback_uri"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil {
+		return nil, fmt.Errorf("decode subscribed apps: %w", err)
+	}
+	apps := make([]SubscribedApp, 0, len(list.Data))
+	for _, d := range list.Data {
+		apps = append(apps, SubscribedApp{AppID: string(d.App.ID), Name: d.App.Name, OverrideCallbackURI: d.OverrideCallbackURI})
+	}
+	return apps, nil
+}
+
+// parseSuccess checks a {"success": true} answer.
+func parseSuccess(body []byte) error {
+	var r struct {
+		Success flexBool `json:"success"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return fmt.Errorf("decode response: %w", err)
+	}
+	if !r.Success {
+		return errors.New(`response did not confirm success (want {"success":true})`)
+	}
+	return nil
+}
+
+// flexInt64 accepts a JSON number or a string holding one (fractions truncated, out of
+// range saturated); anything else reads as 0.
+type flexInt64 int64
+
+func (n *flexInt64) UnmarshalJSON(b []byte) error {
+	*n = flexInt64(rawInt64(b))
+	return nil
+}
+
+// flexBool accepts true/false, "true"/"false" and numbers (non-zero is true).
+type flexBool bool
+
+func (v *flexBool) UnmarshalJSON(b []byte) error {
+	*v = flexBool(rawBool(b))
+	return nil
+}
+
+// flexString accepts a JSON string or a number (kept as its digits).
+type flexString string
+
+func (s *flexString) UnmarshalJSON(b []byte) error {
+	*s = flexString(rawString(b))
+	return nil
+}
+
+func rawInt64(raw json.RawMessage) int64 {
+	s := unquoted(raw)
+	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return i
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	switch {
+	case math.IsInf(f, 1) || f >= math.MaxInt64:
+		return math.MaxInt64 // out of range: saturate, so a huge wait stays huge
+	case math.IsInf(f, -1) || f <= math.MinInt64:
+		return math.MinInt64
+	case err != nil || math.IsNaN(f):
+		return 0
+	}
+	return int64(f)
+}
+
+func rawBool(raw json.RawMessage) bool {
+	s := unquoted(raw)
+	if b, err := strconv.ParseBool(s); err == nil {
+		return b
+	}
+	return rawInt64(raw) != 0
+}
+
+// rawString reads a JSON string, or the literal text of a JSON number; other values
+// read as "".
+func rawString(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return ""
+	}
+	if raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return s
+		}
+		return ""
+	}
+	if raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9' {
+		return string(raw)
+	}
+	return ""
+}
+
+// unquoted is a JSON scalar as text, with a string's quotes and spaces removed.
+func unquoted(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) > 0 && raw[0] == '"' {
+		return strings.TrimSpace(rawString(raw))
+	}
+	return string(raw)
+}

@@ -1,0 +1,96 @@
+package whatsapp
+
+// RegistrationState is where a number stands on the way to being able to send
+// messages through the Cloud API. It is derived from health alone (see Decide), so it
+// can be recomputed at any time and never drifts from what Meta reports.
+type RegistrationState string
+
+// Registration states, one per row of the registration decision table in DESIGN.md.
+const (
+	StateRegistered                RegistrationState = "registered"
+	StateWaitingForDisplayName     RegistrationState = "waiting_for_display_name"
+	StateDisplayNameActionRequired RegistrationState = "display_name_action_required"
+	StateOnPremise                 RegistrationState = "on_premise"
+	StatePendingRegistration       RegistrationState = "pending_registration"
+	StateUnknown                   RegistrationState = "unknown"
+)
+
+// Decision says what registration state a number is in and who may call
+// POST /{phone-number-id}/register about it.
+type Decision struct {
+	State RegistrationState
+	// AutoRegister: the monitor may call register without anyone asking.
+	AutoRegister bool
+	// ManualRegister: an administrator's click may call register. When
+	// NeedsConfirmation is also set, the click must be an explicit "Try anyway".
+	ManualRegister bool
+	// NeedsConfirmation is set while Meta reviews the display name: a register call
+	// then almost surely fails (100/2388001) and burns one of the 10 calls Meta allows
+	// per 72 hours, so an administrator must confirm before forcing ONE attempt.
+	NeedsConfirmation bool
+	// Reason explains the state to a customer in plain words.
+	Reason string
+}
+
+// AllowsManual reports whether an administrator's click may call register now;
+// confirmed says the administrator explicitly chose "Try anyway".
+func (d Decision) AllowsManual(confirmed bool) bool {
+	return d.ManualRegister && (!d.NeedsConfirmation || confirmed)
+}
+
+// Decide applies the registration decision table of DESIGN.md to the latest health.
+// p == nil means the health could not be fetched. The rules are evaluated in the
+// table's order, so a number that Meta already reports as provisioned on the Cloud API
+// is never registered again, whatever its display name is doing.
+func Decide(p *PhoneNumber) Decision {
+	if p == nil {
+		// Without health we cannot know that a call would be wasted, so the monitor
+		// stays quiet; a person who clicks accepts that risk.
+		return Decision{
+			State:          StateUnknown,
+			ManualRegister: true,
+			Reason:         "We could not check this number with Meta just now. You can still try to complete registration.",
+		}
+	}
+	if isRegisteredOnCloudAPI(*p) {
+		return Decision{
+			State:  StateRegistered,
+			Reason: "This number is registered with the WhatsApp Cloud API and ready to send messages.",
+		}
+	}
+	switch p.EffectiveNameStatus() {
+	case NamePendingReview:
+		return Decision{
+			State:             StateWaitingForDisplayName,
+			ManualRegister:    true,
+			NeedsConfirmation: true,
+			Reason:            "Meta is still reviewing the display name. Registration will finish automatically once Meta approves it.",
+		}
+	case NameDeclined, NameExpired, NameNone, NameNonExists:
+		return Decision{
+			State:  StateDisplayNameActionRequired,
+			Reason: "The display name needs your attention in WhatsApp Manager before this number can be registered.",
+		}
+	}
+	if p.PlatformType == PlatformOnPremise {
+		return Decision{
+			State:  StateOnPremise,
+			Reason: "This number is registered with the On-Premises API, so it cannot be registered with the Cloud API from here.",
+		}
+	}
+	return Decision{
+		State:          StatePendingRegistration,
+		AutoRegister:   true,
+		ManualRegister: true,
+		Reason:         "This number is not registered with the WhatsApp Cloud API yet, so it cannot send messages. Registration is retried automatically.",
+	}
+}
+
+// isRegisteredOnCloudAPI is the first row of the decision table: Meta only assigns a
+// throughput level once a number is registered, so CLOUD_API plus a real level means
+// a register call has already succeeded.
+func isRegisteredOnCloudAPI(p PhoneNumber) bool {
+	return p.PlatformType == PlatformCloudAPI &&
+		p.Throughput.Level != "" &&
+		p.Throughput.Level != ThroughputNotApplicable
+}

@@ -1,0 +1,274 @@
+package graphsim
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Delivery is one webhook POST the simulator made (or tried to).
+type Delivery struct {
+	WABAID    string
+	Field     string
+	URL       string
+	Body      []byte // exact bytes sent and signed
+	Signature string // X-Hub-Signature-256 header value, "sha256=<hex>"
+	Status    int    // receiver's HTTP status; 0 when the request failed
+	Err       string // transport error or non-2xx description; "" on success
+	At        time.Time
+}
+
+// NameUpdate is the value of a phone_number_name_update webhook change.
+type NameUpdate struct {
+	DisplayPhoneNumber    string  `json:"display_phone_number"`
+	Decision              string  `json:"decision"`
+	RequestedVerifiedName string  `json:"requested_verified_name"`
+	RejectionReason       *string `json:"rejection_reason"`
+}
+
+type webhookChange struct {
+	Field string `json:"field"`
+	Value any    `json:"value"`
+}
+
+type webhookEntry struct {
+	ID      string          `json:"id"`
+	Time    int64           `json:"time"`
+	Changes []webhookChange `json:"changes"`
+}
+
+type webhookBody struct {
+	Object string         `json:"object"`
+	Entry  []webhookEntry `json:"entry"`
+}
+
+type webhookEvent struct {
+	wabaID string
+	field  string
+	value  any
+}
+
+// Sign returns the X-Hub-Signature-256 value for body under secret.
+func Sign(secret, body []byte) string {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(body)
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// Tick completes every display-name review whose delay has elapsed by the clock, and
+// sends their webhooks. It runs on every request, from Start's ticker, and when called.
+func (s *Server) Tick() {
+	now := s.clock.Now()
+	var events []webhookEvent
+	s.mu.Lock()
+	for _, ns := range s.reviews {
+		if !now.Before(ns.reviewDue) {
+			events = append(events, s.completeReviewLocked(ns, ns.reviewOutcome))
+		}
+	}
+	s.mu.Unlock()
+	s.dispatch(events)
+}
+
+// ApproveName completes the number's display-name review now with APPROVED (whatever
+// its delay), and sends the phone_number_name_update webhook if the WABA is subscribed.
+func (s *Server) ApproveName(id string) error { return s.decideName(id, "APPROVED") }
+
+// DeclineName completes the number's display-name review now with DECLINED, and sends
+// the webhook (decision REJECTED) if the WABA is subscribed.
+func (s *Server) DeclineName(id string) error { return s.decideName(id, "DECLINED") }
+
+func (s *Server) decideName(id, outcome string) error {
+	s.mu.Lock()
+	ns := s.numbers[id]
+	if ns == nil {
+		s.mu.Unlock()
+		return fmt.Errorf("graphsim: number %s does not exist", id)
+	}
+	ev := s.completeReviewLocked(ns, outcome)
+	s.mu.Unlock()
+	s.dispatch([]webhookEvent{ev})
+	return nil
+}
+
+const declinedInfo = "Your display name was not approved. Edit it in WhatsApp Manager and submit it for review again."
+
+func (s *Server) completeReviewLocked(ns *numState, outcome string) webhookEvent {
+	delete(s.reviews, ns.n.PhoneNumberID)
+	ns.reviewDue = time.Time{}
+	n := &ns.n
+	if n.NewNameStatus != "" && n.NewNameStatus != "NONE" {
+		n.NewNameStatus = outcome
+	} else {
+		n.NameStatus = outcome
+	}
+	phone := cloneEntity(ns.phone)
+	decision := "APPROVED"
+	var reason *string
+	if outcome == "APPROVED" {
+		phone.AdditionalInfo = nil
+	} else {
+		decision = "REJECTED"
+		r := "Display name does not follow the WhatsApp display name guidelines."
+		reason = &r
+		phone.AdditionalInfo = []string{declinedInfo}
+		if n.PlatformType != "CLOUD_API" {
+			phone.CanSendMessage = CanSendLimited
+		}
+	}
+	ns.phone = phone
+	s.logger.Info("graphsim display name reviewed", "phone_number_id", n.PhoneNumberID, "outcome", outcome)
+	return webhookEvent{
+		wabaID: ns.biz.b.WABAID,
+		field:  "phone_number_name_update",
+		value: NameUpdate{
+			DisplayPhoneNumber:    strings.TrimPrefix(n.PhoneNumber, "+"),
+			Decision:              decision,
+			RequestedVerifiedName: n.VerifiedName,
+			RejectionReason:       reason,
+		},
+	}
+}
+
+// dispatch delivers events asynchronously from tracked goroutines. Events for a WABA
+// without a callback URL are dropped.
+func (s *Server) dispatch(events []webhookEvent) {
+	for _, ev := range events {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return
+		}
+		s.wg.Go(func() {
+			ctx, cancel := context.WithTimeout(s.ctx, s.webhookTimeout)
+			defer cancel()
+			_, err := s.deliver(ctx, ev)
+			var notSubscribed errNotSubscribed
+			switch {
+			case errors.As(err, &notSubscribed):
+				s.logger.Debug("graphsim webhook skipped: no callback", "waba_id", ev.wabaID, "field", ev.field)
+			case err != nil:
+				s.logger.Warn("graphsim webhook not delivered", "waba_id", ev.wabaID, "field", ev.field, "error", err)
+			}
+		})
+		s.mu.Unlock()
+	}
+}
+
+// errNotSubscribed means a WABA has no callback to deliver to.
+type errNotSubscribed string
+
+func (e errNotSubscribed) Error() string {
+	return "graphsim: business " + string(e) + " has no subscribed callback URL"
+}
+
+// SendWebhook sends a signed webhook with one change (field, value) for the WABA to its
+// subscribed callback URL, synchronously, and records the delivery. It fails when the
+// WABA is unknown or has no callback, the request fails, or the receiver answers non-2xx.
+func (s *Server) SendWebhook(wabaID, field string, value any) error {
+	s.mu.Lock()
+	_, known := s.businesses[wabaID]
+	s.mu.Unlock()
+	if !known {
+		return fmt.Errorf("graphsim: business %s does not exist", wabaID)
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.webhookTimeout)
+	defer cancel()
+	_, err := s.deliver(ctx, webhookEvent{wabaID: wabaID, field: field, value: value})
+	return err
+}
+
+func (s *Server) deliver(ctx context.Context, ev webhookEvent) (Delivery, error) {
+	now := s.clock.Now()
+	s.mu.Lock()
+	var callback string
+	if bs := s.businesses[ev.wabaID]; bs != nil && bs.sub != nil {
+		callback = bs.sub.OverrideCallbackURI
+	}
+	s.mu.Unlock()
+	if callback == "" {
+		return Delivery{}, errNotSubscribed(ev.wabaID)
+	}
+	body, err := json.Marshal(webhookBody{
+		Object: "whatsapp_business_account",
+		Entry: []webhookEntry{{
+			ID:      ev.wabaID,
+			Time:    now.Unix(),
+			Changes: []webhookChange{{Field: ev.field, Value: ev.value}},
+		}},
+	})
+	if err != nil {
+		return Delivery{}, fmt.Errorf("graphsim: encode webhook: %w", err)
+	}
+	d := Delivery{WABAID: ev.wabaID, Field: ev.field, URL: callback, Body: body, Signature: Sign(s.secret, body), At: now}
+	err = s.post(ctx, &d)
+	if err != nil {
+		d.Err = err.Error()
+	}
+	s.mu.Lock()
+	s.deliveries = append(s.deliveries, d)
+	close(s.delivered)
+	s.delivered = make(chan struct{})
+	s.mu.Unlock()
+	return d, err
+}
+
+func (s *Server) post(ctx context.Context, d *Delivery) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(d.Body))
+	if err != nil {
+		return fmt.Errorf("graphsim: webhook request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Hub-Signature-256", d.Signature)
+	req.Header.Set("User-Agent", "facebookexternalua")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("graphsim: webhook %s to %s: %w", d.Field, d.URL, err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	d.Status = resp.StatusCode
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("graphsim: webhook %s to %s: receiver answered HTTP %d", d.Field, d.URL, resp.StatusCode)
+	}
+	return nil
+}
+
+// Deliveries returns copies of the recorded webhook deliveries, oldest first.
+func (s *Server) Deliveries() []Delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Delivery, len(s.deliveries))
+	for i, d := range s.deliveries {
+		d.Body = bytes.Clone(d.Body)
+		out[i] = d
+	}
+	return out
+}
+
+// WaitDeliveries waits until at least n deliveries are recorded (successful or not) and
+// returns them all, or returns ctx's error.
+func (s *Server) WaitDeliveries(ctx context.Context, n int) ([]Delivery, error) {
+	for {
+		s.mu.Lock()
+		count, ch := len(s.deliveries), s.delivered
+		s.mu.Unlock()
+		if count >= n {
+			return s.Deliveries(), nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("graphsim: waiting for %d webhook deliveries, have %d: %w", n, count, ctx.Err())
+		}
+	}
+}
