@@ -131,7 +131,7 @@ func buildApp(cfg config, store *db.Store, cipher *db.Cipher, logger *slog.Logge
 		SessionAuthKey:       cipher.DeriveKey("session-auth"),
 		SessionEncryptionKey: cipher.DeriveKey("session-encryption"),
 		Logger:               logger,
-	}, store)
+	}, handlers.Deps{Store: store, Health: healthSvc})
 	a := &app{Echo: h.Routes(), Health: healthSvc, done: make(chan struct{})}
 	a.closes = append(a.closes, healthSvc.Close)
 	return a, nil

@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/inboxhealth/inboxhealth/internal/db"
+	"github.com/inboxhealth/inboxhealth/internal/whatsapp/health"
 )
 
 // Config is what the handlers need to know about the deployment.
@@ -29,18 +30,27 @@ type Config struct {
 	Now func() time.Time
 }
 
+// Deps are the services the routes use.
+type Deps struct {
+	Store     *db.Store
+	Health    *health.Service
+	Registrar *health.Registrar
+}
+
 // Handler holds every dependency of the routes; one constructor builds it.
 type Handler struct {
-	cfg      Config
-	store    *db.Store
-	sessions *sessions.CookieStore
-	logins   *loginThrottle
-	log      *slog.Logger
-	now      func() time.Time
+	cfg       Config
+	store     *db.Store
+	health    *health.Service
+	registrar *health.Registrar
+	sessions  *sessions.CookieStore
+	logins    *loginThrottle
+	log       *slog.Logger
+	now       func() time.Time
 }
 
 // New builds the handler.
-func New(cfg Config, store *db.Store) *Handler {
+func New(cfg Config, deps Deps) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -56,12 +66,14 @@ func New(cfg Config, store *db.Store) *Handler {
 		Secure:   strings.HasPrefix(strings.ToLower(cfg.FrontendURL), "https://"),
 	}
 	return &Handler{
-		cfg:      cfg,
-		store:    store,
-		sessions: cs,
-		logins:   newLoginThrottle(cfg.Now),
-		log:      cfg.Logger,
-		now:      cfg.Now,
+		cfg:       cfg,
+		store:     deps.Store,
+		health:    deps.Health,
+		registrar: deps.Registrar,
+		sessions:  cs,
+		logins:    newLoginThrottle(cfg.Now),
+		log:       cfg.Logger,
+		now:       cfg.Now,
 	}
 }
 

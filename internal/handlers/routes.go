@@ -52,11 +52,13 @@ func (h *Handler) Routes() *echo.Echo {
 	acct.POST("/inboxes", h.createInbox, requireAdministrator)
 	acct.GET("/inboxes/:id", h.showInbox)
 	h.healthRoutes(acct)
+	h.registrationRoutes(acct)
 
 	api := e.Group("/api/v1/accounts/:account_id", h.apiAuth, h.requireAccount)
 	api.GET("/inboxes", h.apiListInboxes)
 	api.POST("/inboxes", h.apiCreateInbox, requireAdministrator)
 	h.healthAPIRoutes(api)
+	h.registrationAPIRoutes(api)
 
 	h.webhookRoutes(e)
 	return e

@@ -13,7 +13,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -676,33 +678,41 @@ func TestConnectionRefusedIsTransient(t *testing.T) {
 }
 
 func TestBaseURLAndIDs(t *testing.T) {
+	var mu sync.Mutex
 	var paths []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
 		paths = append(paths, r.URL.Path)
 		writeJSON(w, http.StatusOK, []byte(`{"id":"1001"}`))
 	}))
 	defer srv.Close()
+	requested := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(paths)
+	}
 	for _, base := range []string{srv.URL + "/v24.0", srv.URL + "/v24.0/", srv.URL + "/v24.0?x=1"} {
 		client := NewClient(base, srv.Client())
 		if _, err := client.PhoneNumber(context.Background(), testToken, "1001"); err != nil {
 			t.Errorf("base %q: want no error, got %v", base, err)
 		}
 	}
-	for i, p := range paths {
+	for i, p := range requested() {
 		if p != "/v24.0/1001" {
 			t.Errorf("request %d path = %q, want /v24.0/1001", i, p)
 		}
 	}
 
 	client := NewClient(srv.URL+"/v24.0", srv.Client())
-	before := len(paths)
+	before := len(requested())
 	for _, id := range []string{"", "..", ".", "1001/register", "1001?fields=x", "me#x", "a b"} {
 		if _, err := client.PhoneNumber(context.Background(), testToken, id); err == nil {
 			t.Errorf("id %q: want an error, got none", id)
 		}
 	}
-	if len(paths) != before {
-		t.Errorf("invalid ids made %d calls, want 0", len(paths)-before)
+	if after := len(requested()); after != before {
+		t.Errorf("invalid ids made %d calls, want 0", after-before)
 	}
 	for _, base := range []string{"", "graph.facebook.com/v24.0", "ftp://x/y", "://bad"} {
 		if _, err := NewClient(base, nil).PhoneNumber(context.Background(), testToken, "1"); err == nil {

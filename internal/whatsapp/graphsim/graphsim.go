@@ -28,6 +28,14 @@
 // simulator knows (health_status only when asked for); unknown field names are ignored
 // rather than rejected, since Meta has many fields the simulator does not model. Without
 // "fields", Meta's default set is answered (no health_status).
+//
+// State comes from named scenarios (LoadScenario, embedded from scenarios/*.json) or
+// from AddBusiness/AddNumber. Time-based behaviour reads Config.Clock: the moving 72 h
+// register window, display-name reviews that complete after a delay (checked on every
+// request, by Tick, and by Start's ticker) and per-WABA rate limits. A completed review
+// sends a signed phone_number_name_update webhook to the WABA's subscribed callback.
+// Faults (latency, 5xx, hangs, rate limits) and FailNext inject trouble; the request
+// log, Deliveries and Number/Business copies let tests see what happened.
 package graphsim
 
 import (

@@ -10,13 +10,13 @@ import (
 )
 
 const (
-	acmeToken   = "sim-token-acme"
-	pendingID   = "109876543210001"
-	inReviewID  = "109876543210002"
-	pinSetID    = "109876543210007"
-	limitID     = "109876543210008"
-	lockedID    = "109876543210009"
-	unverifedID = "109876543210012"
+	acmeToken    = "sim-token-acme"
+	pendingID    = "109876543210001"
+	inReviewID   = "109876543210002"
+	pinSetID     = "109876543210007"
+	limitID      = "109876543210008"
+	lockedID     = "109876543210009"
+	unverifiedID = "109876543210012"
 )
 
 func TestRegisterFailsWhileDisplayNameNotApproved(t *testing.T) {
@@ -124,7 +124,7 @@ func TestRegisterLimitReachedScenarioFreesAfter72Hours(t *testing.T) {
 func TestRegisterLockedAndUnverified(t *testing.T) {
 	_, ts, _ := newSim(t, "demo")
 	wantError(t, register(t, ts, lockedID, "sim-token-summit", "123456"), http.StatusBadRequest, 131031, 0)
-	wantError(t, register(t, ts, unverifedID, acmeToken, "123456"), http.StatusBadRequest, 133006, 0)
+	wantError(t, register(t, ts, unverifiedID, acmeToken, "123456"), http.StatusBadRequest, 133006, 0)
 }
 
 func TestRegisterValidatesBodyWithoutCounting(t *testing.T) {

@@ -7,14 +7,13 @@ import (
 	"github.com/inboxhealth/inboxhealth/internal/db"
 )
 
-// Placeholders until health monitoring and registration land.
+// Account Health tab, health API and webhooks (placeholders being filled in).
 
 func (h *Handler) healthRoutes(g *echo.Group)    {}
 func (h *Handler) healthAPIRoutes(g *echo.Group) {}
 func (h *Handler) webhookRoutes(e *echo.Echo)    {}
 
-func (h *Handler) afterInboxCreated(c echo.Context, in db.Inbox) {}
-
-func (h *Handler) bannerFor(c echo.Context, in db.Inbox, snap *db.HealthSnapshot) templ.Component {
-	return nil
+// healthPanel renders the badges panel (element id "health-panel") for an inbox.
+func (h *Handler) healthPanel(c echo.Context, in db.Inbox, snap *db.HealthSnapshot) templ.Component {
+	return templ.NopComponent
 }

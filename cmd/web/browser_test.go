@@ -1,0 +1,53 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+func TestBrowserLoginAddInboxAndSeeItInTheList(t *testing.T) {
+	app := startTestApp(t)
+	ctx := newBrowser(t)
+	browserLogin(t, ctx, app.URL, demoAdminEmail, demoAdminPassword)
+
+	if marker := textOf(t, ctx, `[data-testid="demo-marker"]`); !strings.Contains(marker, "Demo mode") {
+		t.Errorf("demo marker: want it to say Demo mode, got %q", marker)
+	}
+	err := chromedp.Do(ctx,
+		chromedp.Click(css(`[data-testid="add-inbox"]`)),
+		chromedp.WaitVisible(css(`form[data-testid="inbox-form"]`)),
+		// First a mistake: the error must show next to the field and keep the input.
+		chromedp.SendKeys(css(`#f-name`), "Browser Support"),
+		chromedp.SendKeys(css(`#f-phone_number`), "not a phone"),
+		chromedp.Submit(css(`form[data-testid="inbox-form"]`)),
+		chromedp.WaitVisible(css(`[data-testid="error-phone_number"]`)),
+	)
+	if err != nil {
+		t.Fatalf("add inbox with a bad phone number: %v", err)
+	}
+	keptName, err := chromedp.Run(ctx, chromedp.Value(css(`#f-name`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keptName != "Browser Support" {
+		t.Errorf("after a validation error the form must keep the name: want %q, got %q", "Browser Support", keptName)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.SetValue(css(`#f-phone_number`), "+1 555 0199 777"),
+		chromedp.SendKeys(css(`#f-phone_number_id`), "109999000000001"),
+		chromedp.SendKeys(css(`#f-waba_id`), "209999000000001"),
+		chromedp.SendKeys(css(`#f-access_token`), "EAAB-browser-test-token-0001"),
+		chromedp.Submit(css(`form[data-testid="inbox-form"]`)),
+		chromedp.WaitVisible(css(`[data-testid="inbox-name"]`)),
+		chromedp.Navigate(app.URL+"/"),
+		chromedp.WaitVisible(css(`[data-testid="inbox-list"]`)),
+	)
+	if err != nil {
+		t.Fatalf("add inbox: %v", err)
+	}
+	if list := textOf(t, ctx, `[data-testid="inbox-list"]`); !strings.Contains(list, "Browser Support") || !strings.Contains(list, "+15550199777") {
+		t.Fatalf("inbox list: want the new inbox with its normalised number, got:\n%s", list)
+	}
+}
