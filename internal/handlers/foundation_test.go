@@ -328,3 +328,33 @@ func TestAPITokenAuthAndInboxCreation(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestAccountSwitcherAndNotFoundPage(t *testing.T) {
+	env := newFoundationEnv(t, "")
+	// The Acme administrator is also an agent of Globex.
+	if _, err := env.store.CreateUser(context.Background(), "admin@acme.test", testPassword, "Globex", db.RoleAgent); err != nil {
+		t.Fatal(err)
+	}
+	b := env.browser()
+	b.login("admin@acme.test")
+	_, body := b.do(http.MethodGet, "/accounts/"+itoa(env.other.AccountID)+"/inboxes", nil, nil)
+	doc, err := goquery.NewDocumentFromReader(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	switcher := doc.Find(`[data-testid="account-switcher"]`)
+	if switcher.Length() != 1 || switcher.Find("a").Length() != 2 || !strings.Contains(switcher.Find("summary").Text(), "Globex") {
+		t.Fatalf("account switcher: want both accounts with Globex current, got %q", switcher.Text())
+	}
+	if doc.Find(`[data-testid="add-inbox"]`).Length() != 0 {
+		t.Error("in Globex this user is an agent: no Add inbox button")
+	}
+	resp, body := b.do(http.MethodGet, "/no/such/page", nil, nil)
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, `data-testid="error-page"`) {
+		t.Fatalf("unknown page: want the 404 page, got %d", resp.StatusCode)
+	}
+	resp, body = b.do(http.MethodGet, "/api/v1/nothing", nil, nil)
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, `"type":"not_found"`) {
+		t.Fatalf("unknown API path: want a JSON 404, got %d %s", resp.StatusCode, body)
+	}
+}
