@@ -116,14 +116,25 @@ func runServe(args []string, demo bool) error {
 type app struct {
 	Echo   http.Handler
 	Health *health.Service
-	bg     []func(ctx context.Context) // background loops started by Start
-	done   chan struct{}
-	closes []func()
+	// Monitor refreshes every inbox's health every HEALTH_REFRESH_INTERVAL.
+	Monitor *health.Monitor
+	// Registrar registers numbers: banner clicks, API, retries, webhooks, setup.
+	Registrar *health.Registrar
+	bg        []func(ctx context.Context) // background loops started by Start
+	done      chan struct{}
+	closes    []func()
 }
 
 func buildApp(cfg config, store *db.Store, cipher *db.Cipher, logger *slog.Logger, demo bool) (*app, error) {
 	client := whatsapp.NewClient(cfg.GraphAPIURL, nil, whatsapp.WithLogger(logger))
 	healthSvc := health.NewService(store, client, health.Options{Logger: logger})
+	registrar := health.NewRegistrar(store, client, healthSvc, health.RegistrarOptions{FrontendURL: cfg.FrontendURL, Logger: logger})
+	// Attempts a previous process left in flight are shown as interrupted (those still
+	// under a live lease are another process's, and are marked once it expires).
+	if _, err := registrar.MarkInterrupted(context.Background()); err != nil {
+		return nil, err
+	}
+	healthSvc.SetOnNameApproved(registrar.NameApproved)
 	h := handlers.New(handlers.Config{
 		DemoMode:             demo,
 		FrontendURL:          cfg.FrontendURL,
@@ -131,9 +142,12 @@ func buildApp(cfg config, store *db.Store, cipher *db.Cipher, logger *slog.Logge
 		SessionAuthKey:       cipher.DeriveKey("session-auth"),
 		SessionEncryptionKey: cipher.DeriveKey("session-encryption"),
 		Logger:               logger,
-	}, handlers.Deps{Store: store, Health: healthSvc})
-	a := &app{Echo: h.Routes(), Health: healthSvc, done: make(chan struct{})}
-	a.closes = append(a.closes, healthSvc.Close)
+	}, handlers.Deps{Store: store, Health: healthSvc, Registrar: registrar})
+	a := &app{Echo: h.Routes(), Health: healthSvc, Registrar: registrar, done: make(chan struct{})}
+	a.closes = append(a.closes, registrar.Close, healthSvc.Close)
+	a.Monitor = health.NewMonitor(healthSvc, store, client, health.MonitorOptions{
+		Interval: cfg.HealthRefreshInterval, Logger: logger, OnSwept: registrar.OnSwept})
+	a.bg = append(a.bg, a.Monitor.Run)
 	return a, nil
 }
 

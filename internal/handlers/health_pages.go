@@ -1,19 +1,554 @@
 package handlers
 
 import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"github.com/inboxhealth/inboxhealth/internal/db"
+	"github.com/inboxhealth/inboxhealth/internal/views"
+	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
 )
 
-// Account Health tab, health API and webhooks (placeholders being filled in).
+// Account Health tab, health API and webhooks.
+//
+// Who may do what: every member who can see an inbox (administrators, and agents who
+// are members of it) may view its health and press Refresh. Refresh only reads from
+// Meta and stores what it read, so it changes nothing a person relies on; letting
+// agents press it means the person looking at a stale page can fix that themselves.
+// CSRF protection applies to the Refresh POST like to every browser form.
 
-func (h *Handler) healthRoutes(g *echo.Group)    {}
-func (h *Handler) healthAPIRoutes(g *echo.Group) {}
-func (h *Handler) webhookRoutes(e *echo.Echo)    {}
+const (
+	// historyLength is how many recent changes the tab lists.
+	historyLength = 10
+	// maxWebhookBody bounds a webhook body; Meta batches changes, but real bodies are a
+	// few KiB.
+	maxWebhookBody = 256 << 10
+	// webhookApplyWait bounds how long a webhook waits for a first health fetch of a
+	// never-checked inbox; Meta wants an answer within seconds, and the fetch carries
+	// on in the background.
+	webhookApplyWait = 3 * time.Second
+)
+
+func (h *Handler) healthRoutes(g *echo.Group) {
+	g.GET("/inboxes/:id/health", h.showHealth)
+	g.POST("/inboxes/:id/health/refresh", h.refreshHealth)
+}
+
+func (h *Handler) healthAPIRoutes(g *echo.Group) {
+	g.GET("/inboxes/:id/health", h.apiHealth)
+}
+
+func (h *Handler) webhookRoutes(e *echo.Echo) {
+	e.GET("/webhooks/whatsapp/:phone_number", h.verifyWebhook)
+	e.POST("/webhooks/whatsapp/:phone_number", h.receiveWebhook)
+}
+
+// currentHealth reads the inbox's latest snapshot (waiting, bounded, for the first
+// fetch of a never-checked inbox); nil when there is still nothing.
+func (h *Handler) currentHealth(c echo.Context, in db.Inbox) (*db.HealthSnapshot, error) {
+	snap, ok, err := h.health.Current(c.Request().Context(), in)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, nil
+	}
+	return &snap, nil
+}
+
+func (h *Handler) showHealth(c echo.Context) error {
+	in, err := h.loadInbox(c)
+	if err != nil {
+		return err
+	}
+	snap, err := h.currentHealth(c, in)
+	if err != nil {
+		return err
+	}
+	history, err := h.store.HealthChanges(c.Request().Context(), in.ID, historyLength)
+	if err != nil {
+		return err
+	}
+	body := views.HealthTab(h.healthPanel(c, in, snap), h.historyRows(history), h.attemptsSection(c, in))
+	return h.render(c, http.StatusOK, views.InboxPage(h.inboxHeader(in, snap), views.TabHealth, h.bannerFor(c, in, snap), body))
+}
+
+// refreshHealth asks Meta now. htmx gets the new panel (and the header's status out of
+// band); a plain form post is redirected back to the tab (post-redirect-get). A failed
+// fetch is not an HTTP error: the panel shows it.
+func (h *Handler) refreshHealth(c echo.Context) error {
+	in, err := h.loadInbox(c)
+	if err != nil {
+		return err
+	}
+	snap, err := h.health.Refresh(c.Request().Context(), in, db.SourceFetch)
+	if err != nil {
+		return fmt.Errorf("refresh health of inbox %d: %w", in.ID, err)
+	}
+	if !isHTMX(c) {
+		return c.Redirect(http.StatusSeeOther, views.InboxHealthURL(in.AccountID, in.ID))
+	}
+	return h.render(c, http.StatusOK, templ.Join(
+		h.healthPanel(c, in, &snap),
+		views.InboxStatusOOB(statusBadge(overallStatus(&snap))),
+	))
+}
 
 // healthPanel renders the badges panel (element id "health-panel") for an inbox.
 func (h *Handler) healthPanel(c echo.Context, in db.Inbox, snap *db.HealthSnapshot) templ.Component {
-	return templ.NopComponent
+	return views.HealthPanelView(healthPanelData(in, snap, h.now()))
+}
+
+func healthPanelData(in db.Inbox, snap *db.HealthSnapshot, now time.Time) views.HealthPanel {
+	p := views.HealthPanel{
+		RefreshURL: views.InboxHealthRefreshURL(in.AccountID, in.ID),
+		ManagerURL: whatsapp.ManagerPhoneNumbersURL(in.BusinessID, in.WABAID),
+		Overall:    statusBadge(overallStatus(snap)),
+	}
+	if snap == nil {
+		return p
+	}
+	p.Checked = true
+	p.CheckedAgo = views.Ago(now, snap.CheckedAt)
+	p.CheckedAtExact = snap.CheckedAt.UTC().Format("2006-01-02 15:04:05 UTC")
+	p.CheckedAtISO = snap.CheckedAt.UTC().Format(time.RFC3339Nano)
+	if !snap.OK {
+		p.Stale = true
+		p.Problem = healthProblem(snap)
+	}
+	if snap.Phone != nil {
+		p.HasData = true
+		p.DisplayPhone, p.VerifiedName = snap.Phone.DisplayPhoneNumber, snap.Phone.VerifiedName
+		for _, b := range whatsapp.HealthBadges(*snap.Phone) {
+			p.Badges = append(p.Badges, viewBadge(b))
+		}
+	}
+	p.Entities = troubledEntities(snap)
+	return p
+}
+
+func healthProblem(snap *db.HealthSnapshot) *views.HealthProblem {
+	kind := snap.ErrorKind
+	if kind == whatsapp.KindNone {
+		kind = whatsapp.KindUnknown
+	}
+	ex := kind.Explain()
+	return &views.HealthProblem{Title: ex.Title, Message: ex.Message, Remedy: ex.Remedy, Detail: snap.ErrorMessage}
+}
+
+func viewBadge(b whatsapp.Badge) views.HealthBadge {
+	return views.HealthBadge{Field: b.Field, Label: b.Label, Value: b.Value, Text: b.Text, Tone: string(b.Tone), Tooltip: b.Tooltip}
+}
+
+// troubledEntities lists the entities Meta says are limited or blocked, from the
+// number's health_status and the business account's, each once.
+func troubledEntities(snap *db.HealthSnapshot) []views.HealthEntity {
+	var out []views.HealthEntity
+	seen := map[string]bool{}
+	for _, hs := range []*whatsapp.HealthStatus{phoneHealth(snap), snap.BusinessHealth} {
+		if hs == nil {
+			continue
+		}
+		for _, e := range hs.Entities {
+			if e.CanSendMessage != whatsapp.CanSendLimited && e.CanSendMessage != whatsapp.CanSendBlocked {
+				continue
+			}
+			key := e.EntityType + "/" + e.ID
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			ve := views.HealthEntity{Type: e.EntityType, ID: e.ID, Info: e.AdditionalInfo,
+				Verdict: viewBadge(whatsapp.FieldBadge("can_send_message", e.CanSendMessage))}
+			for _, he := range e.Errors {
+				ve.Reasons = append(ve.Reasons, views.HealthReason{Code: he.ErrorCode, Description: he.ErrorDescription, Solution: he.PossibleSolution})
+			}
+			out = append(out, ve)
+		}
+	}
+	return out
+}
+
+func phoneHealth(snap *db.HealthSnapshot) *whatsapp.HealthStatus {
+	if snap == nil || snap.Phone == nil {
+		return nil
+	}
+	return snap.Phone.HealthStatus
+}
+
+// historyFields maps db.HealthChange fields to the badge vocabulary.
+var historyFields = map[string]string{
+	"status":         "status",
+	"quality_rating": "quality_rating",
+	"name_status":    "name_status",
+	"limit_tier":     "messaging_limit_tier",
+}
+
+func (h *Handler) historyRows(changes []db.HealthChange) []views.HealthChangeRow {
+	now := h.now()
+	rows := make([]views.HealthChangeRow, 0, len(changes))
+	for _, ch := range changes {
+		field := historyFields[ch.Field]
+		if field == "" {
+			field = ch.Field
+		}
+		from, to := whatsapp.FieldBadge(field, ch.From), whatsapp.FieldBadge(field, ch.To)
+		rows = append(rows, views.HealthChangeRow{Ago: views.Ago(now, ch.At), Exact: views.FormatTime(ch.At),
+			Label: to.Label, From: viewBadge(from), To: viewBadge(to)})
+	}
+	return rows
+}
+
+// healthJSON is the health API's answer. The flat phone-number keys keep the names
+// and values of Meta's phone-number node, which existing integrations read; null
+// means Meta did not report the field (or the number was never fetched).
+// can_send_message is Meta's overall verdict as a string, and health_status is Meta's
+// object with every entity and its errors/additional_info. See docs/health-api.md.
+type healthJSON struct {
+	InboxID                int64                  `json:"inbox_id"`
+	PhoneNumber            string                 `json:"phone_number"`
+	PhoneNumberID          string                 `json:"phone_number_id"`
+	WABAID                 string                 `json:"waba_id"`
+	BusinessID             *string                `json:"business_id"`
+	DisplayPhoneNumber     *string                `json:"display_phone_number"`
+	VerifiedName           *string                `json:"verified_name"`
+	NameStatus             *string                `json:"name_status"`
+	NewNameStatus          *string                `json:"new_name_status"`
+	QualityRating          *string                `json:"quality_rating"`
+	MessagingLimitTier     *string                `json:"messaging_limit_tier"`
+	AccountMode            *string                `json:"account_mode"`
+	CodeVerificationStatus *string                `json:"code_verification_status"`
+	Throughput             throughputJSON         `json:"throughput"`
+	LastOnboardedTime      *string                `json:"last_onboarded_time"`
+	PlatformType           *string                `json:"platform_type"`
+	Status                 *string                `json:"status"`
+	CanSendMessage         *string                `json:"can_send_message"`
+	HealthStatus           *whatsapp.HealthStatus `json:"health_status"`
+	BusinessHealthStatus   *whatsapp.HealthStatus `json:"business_health_status"`
+	Overall                overallJSON            `json:"overall"`
+	Registration           registrationJSON       `json:"registration"`
+	CheckedAt              *string                `json:"checked_at"`
+	Stale                  bool                   `json:"stale"`
+	Error                  *healthErrorJSON       `json:"error"`
+	Links                  healthLinksJSON        `json:"links"`
+}
+
+type throughputJSON struct {
+	Level *string `json:"level"`
+}
+
+type overallJSON struct {
+	Code    string `json:"code"`
+	Label   string `json:"label"`
+	Tone    string `json:"tone"`
+	Summary string `json:"summary"`
+}
+
+// registrationJSON is where the number stands on the way to registration.
+type registrationJSON struct {
+	State string `json:"state"`
+	// CanComplete: an administrator may press "Complete registration" now.
+	CanComplete bool `json:"can_complete"`
+	// NeedsConfirmation: pressing it needs an explicit "try anyway" (name in review).
+	NeedsConfirmation bool                     `json:"needs_confirmation"`
+	Reason            string                   `json:"reason"`
+	LastAttempt       *registrationAttemptJSON `json:"last_attempt"`
+	NextRetryAt       *string                  `json:"next_retry_at"`
+	AttemptsLeft      *int                     `json:"attempts_left"`
+}
+
+// registrationAttemptJSON is one registration attempt as the API shows it.
+type registrationAttemptJSON struct {
+	StartedAt  string  `json:"started_at"`
+	FinishedAt *string `json:"finished_at"`
+	Trigger    string  `json:"trigger"`
+	Outcome    string  `json:"outcome"`
+	Code       int64   `json:"code,omitempty"`
+	Subcode    int64   `json:"subcode,omitempty"`
+	Message    string  `json:"message,omitempty"`
+}
+
+type healthErrorJSON struct {
+	Kind    string `json:"kind"`
+	Code    int64  `json:"code"`
+	Subcode int64  `json:"subcode"`
+	Title   string `json:"title"`
+	Message string `json:"message"` // what happened, in plain words
+	Remedy  string `json:"remedy"`
+	Detail  string `json:"detail"` // Meta's or the transport's own message
+}
+
+type healthLinksJSON struct {
+	WhatsAppManager string `json:"whatsapp_manager"`
+}
+
+// apiHealth serves the inbox's latest health. It answers from the stored snapshot and
+// never waits on Meta, except for the very first fetch of a never-checked inbox; if
+// Meta has not answered that in time, the answer is still 200 with stale true and an
+// error of kind "not_checked", so clients handle one shape.
+func (h *Handler) apiHealth(c echo.Context) error {
+	in, err := h.loadInbox(c)
+	if err != nil {
+		return err
+	}
+	snap, err := h.currentHealth(c, in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, h.healthResponse(c, in, snap))
+}
+
+func (h *Handler) healthResponse(c echo.Context, in db.Inbox, snap *db.HealthSnapshot) healthJSON {
+	overall := overallStatus(snap)
+	out := healthJSON{
+		InboxID: in.ID, PhoneNumber: in.PhoneNumber, PhoneNumberID: in.PhoneNumberID, WABAID: in.WABAID,
+		BusinessID:   nullable(in.BusinessID),
+		Overall:      overallJSON{Code: overall.Code, Label: overall.Label, Tone: string(overall.Tone), Summary: overall.Summary},
+		Registration: h.registrationStatus(c, in, snap),
+		Links:        healthLinksJSON{WhatsAppManager: whatsapp.ManagerPhoneNumbersURL(in.BusinessID, in.WABAID)},
+	}
+	if snap == nil {
+		out.Stale = true
+		out.Error = &healthErrorJSON{Kind: "not_checked", Title: "Not checked yet",
+			Message: "Meta has not answered the first health check of this number yet.",
+			Remedy:  "Try again in a minute."}
+		return out
+	}
+	checked := snap.CheckedAt.UTC().Format(time.RFC3339)
+	out.CheckedAt = &checked
+	out.BusinessHealthStatus = snap.BusinessHealth
+	if !snap.OK {
+		out.Stale = true
+		p := healthProblem(snap)
+		out.Error = &healthErrorJSON{Kind: string(snap.ErrorKind), Code: snap.ErrorCode, Subcode: snap.ErrorSubcode,
+			Title: p.Title, Message: p.Message, Remedy: p.Remedy, Detail: p.Detail}
+		if snap.ErrorKind == whatsapp.KindNone {
+			out.Error.Kind = string(whatsapp.KindUnknown)
+		}
+	}
+	if p := snap.Phone; p != nil {
+		out.DisplayPhoneNumber = nullable(p.DisplayPhoneNumber)
+		out.VerifiedName = nullable(p.VerifiedName)
+		out.NameStatus = nullable(p.NameStatus)
+		out.NewNameStatus = nullable(p.NewNameStatus)
+		out.QualityRating = nullable(p.QualityRating)
+		out.MessagingLimitTier = nullable(p.LimitTier())
+		out.AccountMode = nullable(p.AccountMode)
+		out.CodeVerificationStatus = nullable(p.CodeVerificationStatus)
+		out.Throughput.Level = nullable(p.Throughput.Level)
+		out.LastOnboardedTime = nullable(p.LastOnboardedTime)
+		out.PlatformType = nullable(p.PlatformType)
+		out.Status = nullable(p.Status)
+		if p.HealthStatus != nil {
+			out.CanSendMessage = nullable(p.HealthStatus.CanSendMessage)
+			out.HealthStatus = p.HealthStatus
+		}
+	}
+	return out
+}
+
+// registrationStatus is the registration part of the health API, from the registration
+// decision on the latest snapshot (a failed fetch decides "unknown", as it does when
+// the snapshot is recorded).
+func (h *Handler) registrationStatus(c echo.Context, in db.Inbox, snap *db.HealthSnapshot) registrationJSON {
+	var phone *whatsapp.PhoneNumber
+	if snap != nil && snap.OK {
+		phone = snap.Phone
+	}
+	d := whatsapp.Decide(phone)
+	out := registrationJSON{State: string(d.State), CanComplete: d.ManualRegister && in.PINState != db.PINStateMismatch,
+		NeedsConfirmation: d.NeedsConfirmation, Reason: d.Reason}
+	if in.RegistrationNextRetryAt != nil && d.State != whatsapp.StateRegistered {
+		next := in.RegistrationNextRetryAt.UTC().Format(time.RFC3339)
+		out.NextRetryAt = &next
+	}
+	if h.registrar == nil {
+		return out
+	}
+	st, err := h.registrar.Status(c.Request().Context(), in)
+	if err != nil {
+		h.log.Warn("registration status", "inbox_id", in.ID, "error", err)
+		return out
+	}
+	left := st.AttemptsLeft
+	out.AttemptsLeft = &left
+	out.CanComplete = out.CanComplete && st.BlockedUntil == nil
+	if a := st.LastAttempt; a != nil {
+		out.LastAttempt = &registrationAttemptJSON{StartedAt: a.StartedAt.UTC().Format(time.RFC3339), Trigger: a.Trigger,
+			Outcome: a.Outcome, Code: a.GraphCode, Subcode: a.GraphSubcode, Message: a.Message}
+		if a.FinishedAt != nil {
+			finished := a.FinishedAt.UTC().Format(time.RFC3339)
+			out.LastAttempt.FinishedAt = &finished
+		}
+	}
+	return out
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// verifyWebhook answers Meta's subscription handshake: the challenge, as text/plain,
+// when hub.verify_token is the inbox's verify token; 403 otherwise, also for numbers
+// we do not know (the same answer, so the endpoint does not reveal which exist).
+func (h *Handler) verifyWebhook(c echo.Context) error {
+	refuse := &APIError{Status: http.StatusForbidden, Type: "forbidden", Message: "Webhook verification failed: unknown number or wrong verify token."}
+	if c.QueryParam("hub.mode") != "subscribe" {
+		return refuse
+	}
+	in, err := h.webhookInbox(c)
+	if errors.Is(err, db.ErrNotFound) {
+		return refuse
+	}
+	if err != nil {
+		return err
+	}
+	token := c.QueryParam("hub.verify_token")
+	if in.WebhookVerifyToken == "" || subtle.ConstantTimeCompare([]byte(token), []byte(in.WebhookVerifyToken)) != 1 {
+		return refuse
+	}
+	return c.String(http.StatusOK, c.QueryParam("hub.challenge"))
+}
+
+// webhookInbox finds the inbox of the path's phone number ("+14155550142" or
+// "14155550142"); db.ErrNotFound when there is none or the path is not a number.
+func (h *Handler) webhookInbox(c echo.Context) (db.Inbox, error) {
+	phone := whatsapp.NormalizePhoneNumber(c.Param("phone_number"))
+	if phone == "" {
+		return db.Inbox{}, db.ErrNotFound
+	}
+	return h.store.InboxByPhoneNumber(c.Request().Context(), phone)
+}
+
+// receiveWebhook takes Meta's change notifications. The signature is checked on the
+// raw body before anything is parsed or stored. Each change is stored, then the
+// health-relevant ones update the number's health at once.
+//
+// Events for a number we do not know are stored (without an inbox) and answered 200:
+// Meta retries any other answer for days, and the payload was signed by Meta, so
+// keeping it helps someone debugging a misrouted callback.
+func (h *Handler) receiveWebhook(c echo.Context) error {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxWebhookBody))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return &APIError{Status: http.StatusRequestEntityTooLarge, Type: "too_large", Message: "The webhook body is larger than 256 KiB."}
+	}
+	if err != nil {
+		return &APIError{Status: http.StatusBadRequest, Type: "bad_request", Message: "The webhook body could not be read."}
+	}
+	if h.cfg.WhatsAppAppSecret == "" {
+		h.log.Error("webhook refused: WHATSAPP_APP_SECRET is not set, so no signature can be checked")
+		return &APIError{Status: http.StatusUnauthorized, Type: "unauthorized",
+			Message: "WHATSAPP_APP_SECRET is not set on this server, so webhook signatures cannot be checked."}
+	}
+	if !whatsapp.VerifySignature(h.cfg.WhatsAppAppSecret, body, c.Request().Header.Get("X-Hub-Signature-256")) {
+		return &APIError{Status: http.StatusUnauthorized, Type: "unauthorized", Message: "Missing or invalid X-Hub-Signature-256."}
+	}
+	payload, err := whatsapp.ParseWebhook(body)
+	if err != nil {
+		return &APIError{Status: http.StatusBadRequest, Type: "bad_request", Message: err.Error()}
+	}
+	in, err := h.webhookInbox(c)
+	var inbox *db.Inbox
+	switch {
+	case err == nil:
+		inbox = &in
+	case !errors.Is(err, db.ErrNotFound):
+		return err
+	}
+	received, applied := 0, 0
+	for _, entry := range payload.Entry {
+		for _, change := range entry.Changes {
+			target, err := h.webhookTarget(c.Request().Context(), inbox, entry, change)
+			if err != nil {
+				return err
+			}
+			if err := h.storeWebhookEvent(c, target, entry, change); err != nil {
+				return err
+			}
+			received++
+			if target != nil && isHealthField(change.Field) {
+				if h.applyWebhookChange(c, *target, change) {
+					applied++
+				}
+			}
+		}
+	}
+	if inbox == nil {
+		h.log.Warn("webhook for an unknown number stored without an inbox", "changes", received)
+	}
+	return c.JSON(http.StatusOK, map[string]int{"received": received, "applied": applied})
+}
+
+// webhookTarget picks the inbox a change is about. Meta sends a business account's
+// changes to the callback of whichever of its numbers subscribed, so a change naming
+// another of our numbers in the same business account goes to that number. A change
+// for another business account than the path's inbox is about none of ours.
+func (h *Handler) webhookTarget(ctx context.Context, pathInbox *db.Inbox, entry whatsapp.WebhookEntry, change whatsapp.WebhookChange) (*db.Inbox, error) {
+	if pathInbox == nil || (entry.ID != "" && entry.ID != pathInbox.WABAID) {
+		return nil, nil
+	}
+	digits := change.DisplayPhoneNumber()
+	if digits == "" || "+"+digits == pathInbox.PhoneNumber {
+		return pathInbox, nil
+	}
+	other, err := h.store.InboxByPhoneNumber(ctx, "+"+digits)
+	if errors.Is(err, db.ErrNotFound) || (err == nil && other.WABAID != pathInbox.WABAID) {
+		return pathInbox, nil // ApplyWebhookChange ignores changes about other numbers
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &other, nil
+}
+
+func (h *Handler) storeWebhookEvent(c echo.Context, target *db.Inbox, entry whatsapp.WebhookEntry, change whatsapp.WebhookChange) error {
+	payload, err := json.Marshal(change)
+	if err != nil {
+		return fmt.Errorf("store webhook event: %w", err)
+	}
+	ev := db.WebhookEvent{PhoneNumber: whatsapp.NormalizePhoneNumber(c.Param("phone_number")), WABAID: entry.ID,
+		Field: change.Field, Payload: string(payload)}
+	if target != nil {
+		ev.InboxID = &target.ID
+	}
+	if _, err := h.store.AddWebhookEvent(c.Request().Context(), ev); err != nil {
+		return err
+	}
+	return nil
+}
+
+// applyWebhookChange updates the inbox's health from one change. A failure is logged,
+// not answered: the event is stored, and answering non-200 would make Meta send it
+// again and again; the next sweep corrects the health anyway.
+func (h *Handler) applyWebhookChange(c echo.Context, in db.Inbox, change whatsapp.WebhookChange) bool {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), webhookApplyWait)
+	defer cancel()
+	_, recorded, err := h.health.ApplyWebhook(ctx, in, change)
+	if err != nil {
+		h.log.Warn("apply webhook to health", "inbox_id", in.ID, "field", change.Field, "error", err)
+		return false
+	}
+	return recorded
+}
+
+func isHealthField(field string) bool {
+	switch field {
+	case whatsapp.WebhookFieldNameUpdate, whatsapp.WebhookFieldQualityUpdate,
+		whatsapp.WebhookFieldAccountUpdate, whatsapp.WebhookFieldAccountReviewUpdate:
+		return true
+	}
+	return false
 }

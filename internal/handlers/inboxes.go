@@ -127,7 +127,7 @@ func (h *Handler) createInbox(c echo.Context) error {
 	h.log.Info("inbox created", "inbox_id", in.ID, "account_id", in.AccountID)
 	h.afterInboxCreated(c, in)
 	h.setFlash(c, "Inbox "+in.Name+" added. Checking its health with Meta now.", false)
-	return redirectAfterPost(c, views.InboxURL(in.AccountID, in.ID))
+	return redirectAfterPost(c, views.InboxHealthURL(in.AccountID, in.ID))
 }
 
 // loadInbox resolves :id within the current account, honouring agent membership.

@@ -1,4 +1,939 @@
 package health
 
-// Registrar registers numbers with Meta exactly when it can succeed (being filled in).
-type Registrar struct{}
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/inboxhealth/inboxhealth/internal/db"
+	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
+)
+
+// Meta's register limit and how the registrar shares it.
+const (
+	// RegisterLimit is how many register calls Meta allows per number in RegisterWindow.
+	RegisterLimit = 10
+	// RegisterWindow is Meta's moving window for RegisterLimit.
+	RegisterWindow = 72 * time.Hour
+	// ReservedForPeople is how many of the window's calls automatic triggers (retries,
+	// webhooks, setup) leave for people clicking "Complete registration": machines stop
+	// at RegisterLimit-ReservedForPeople, so a customer can always try by hand.
+	ReservedForPeople = 2
+)
+
+// Registrar defaults and bounds.
+const (
+	// DefaultLeaseTTL bounds how long one registration holds its inbox's lease. It is
+	// well above lockedWorkTimeout, so a lease never expires under a live call, and it
+	// is how long a crashed process blocks the inbox.
+	DefaultLeaseTTL = 5 * time.Minute
+	// DefaultFreshFor is how old health may be for a decision without asking Meta first.
+	DefaultFreshFor = 30 * time.Second
+	// lockedWorkTimeout bounds everything done under the lease: refresh, register,
+	// refresh again.
+	lockedWorkTimeout = 2 * time.Minute
+	// subscribeTimeout bounds the webhook subscription after registration.
+	subscribeTimeout = 30 * time.Second
+	// setupTimeout bounds a background setup of a new inbox.
+	setupTimeout = 4 * time.Minute
+	// firstRetryDelay and maxRetryDelay bound the automatic retry backoff.
+	firstRetryDelay = 15 * time.Minute
+	maxRetryDelay   = 24 * time.Hour
+)
+
+// Outcome is what a registration request came to.
+type Outcome string
+
+// Outcomes of Register. Skipped and deferred made no register call.
+const (
+	OutcomeRegistered Outcome = "registered" // Meta accepted the register call
+	OutcomeSkipped    Outcome = "skipped"    // nothing to do: registered already, or not ours to register
+	OutcomeDeferred   Outcome = "deferred"   // not now: a later attempt may succeed
+	OutcomeFailed     Outcome = "failed"     // the call failed, or a person must act first
+)
+
+// Request is one ask to register an inbox's number.
+type Request struct {
+	// Trigger is what asked: db.TriggerBanner, TriggerAPI, TriggerAutomatic,
+	// TriggerWebhook or TriggerSetup.
+	Trigger string
+	// UserID is the person who asked (banner and API), nil for machines.
+	UserID *int64
+	// Confirmed is an administrator's explicit "Try anyway" while Meta reviews the
+	// display name: it allows ONE register call that will probably fail.
+	Confirmed bool
+}
+
+// byPerson reports whether a person asked, which unlocks manual-only registration
+// (unknown health, "Try anyway") and the calls reserved for people.
+func (r Request) byPerson() bool {
+	return r.Trigger == db.TriggerBanner || r.Trigger == db.TriggerAPI
+}
+
+// Result is what came of a registration request, ready to show.
+type Result struct {
+	Outcome Outcome
+	// State is the registration state the decision was made on (registered after a
+	// successful call).
+	State whatsapp.RegistrationState
+	// Reason says in plain words what happened and what happens next.
+	Reason string
+	// Kind classifies the failure or the reason for deferring (KindNone otherwise);
+	// Kind.Explain() gives the customer's explanation and remedy.
+	Kind whatsapp.Kind
+	// GraphError is Meta's error when the register call failed with one.
+	GraphError *whatsapp.GraphError
+	// NeedsConfirmation: the display name is in review; an administrator may confirm
+	// ("Try anyway") to force one attempt.
+	NeedsConfirmation bool
+	// NeedsPIN: Meta holds a two-step PIN we do not know; an administrator must enter it.
+	NeedsPIN bool
+	// NextRetryAt is when an automatic retry is planned, if any.
+	NextRetryAt *time.Time
+	// Attempt is the recorded attempt, when one was recorded.
+	Attempt *db.RegistrationAttempt
+	// Snapshot is the health the result leaves the inbox with (nil if none).
+	Snapshot *db.HealthSnapshot
+	// WebhookSubscribed and WebhookError report the webhook subscription made after a
+	// successful registration or during setup.
+	WebhookSubscribed bool
+	WebhookError      string
+}
+
+// Explanation is the customer's explanation of the result's Kind (empty on success).
+func (r Result) Explanation() whatsapp.Explanation { return r.Kind.Explain() }
+
+// RegistrarOptions tune a Registrar; zero values take defaults.
+type RegistrarOptions struct {
+	// FrontendURL is the public base URL; webhooks are subscribed at
+	// {FrontendURL}/webhooks/whatsapp/{phone_number}.
+	FrontendURL string
+	Logger      *slog.Logger
+	// Now is the clock for schedules and the 72 h window; time.Now when nil. The store's
+	// clock stamps attempts and leases, so tests move both together.
+	Now func() time.Time
+	// LeaseTTL is how long a registration may hold its inbox's lease; DefaultLeaseTTL
+	// when zero.
+	LeaseTTL time.Duration
+	// HolderID names this process in lease rows; hostname, pid and a random suffix
+	// when empty.
+	HolderID string
+	// FreshFor is how old health may be for a decision without refreshing first;
+	// DefaultFreshFor when zero.
+	FreshFor time.Duration
+}
+
+// Registrar registers numbers with Meta exactly when it can succeed: it decides from
+// fresh health, lets one registration per inbox run at a time (across processes, by a
+// lease row), spends Meta's 10 calls per 72 h with care, keeps the PIN safe across
+// crashes, records every attempt and plans automatic retries.
+type Registrar struct {
+	store       *db.Store
+	graph       Graph
+	health      *Service
+	frontendURL string
+	log         *slog.Logger
+	now         func() time.Time
+	leaseTTL    time.Duration
+	freshFor    time.Duration
+	holder      string
+	leaseSeq    atomic.Uint64
+
+	// background ends with Close: it cancels calls made on behalf of requests and the
+	// tasks started in the background, which tasks tracks for Wait.
+	background context.Context
+	stop       context.CancelFunc
+	tasks      sync.WaitGroup
+}
+
+// NewRegistrar builds the registrar.
+func NewRegistrar(store *db.Store, graph Graph, svc *Service, opts RegistrarOptions) *Registrar {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.LeaseTTL <= 0 {
+		opts.LeaseTTL = DefaultLeaseTTL
+	}
+	// A lease shorter than the work it guards would let a second call in.
+	opts.LeaseTTL = max(opts.LeaseTTL, lockedWorkTimeout+time.Minute)
+	if opts.FreshFor <= 0 {
+		opts.FreshFor = DefaultFreshFor
+	}
+	if opts.HolderID == "" {
+		opts.HolderID = defaultHolderID()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Registrar{store: store, graph: graph, health: svc, frontendURL: strings.TrimRight(opts.FrontendURL, "/"),
+		log: opts.Logger, now: opts.Now, leaseTTL: opts.LeaseTTL, freshFor: opts.FreshFor, holder: opts.HolderID,
+		background: ctx, stop: cancel}
+}
+
+func defaultHolderID() string {
+	host, _ := os.Hostname()
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix) // a collision only weakens a log label; the lease is the row itself
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(suffix))
+}
+
+// Close cancels registrations in flight and background tasks, and waits for them.
+func (r *Registrar) Close() {
+	r.stop()
+	r.tasks.Wait()
+}
+
+// Wait blocks until the background tasks started so far (setups, webhook-triggered
+// attempts) have finished.
+func (r *Registrar) Wait() { r.tasks.Wait() }
+
+// DecisionOf is the registration decision on a snapshot: nil or a failed fetch is
+// unknown health.
+func DecisionOf(snap *db.HealthSnapshot) whatsapp.Decision {
+	if snap == nil || !snap.OK {
+		return whatsapp.Decide(nil)
+	}
+	return whatsapp.Decide(snap.Phone)
+}
+
+// WebhookCallbackURL is where Meta sends an inbox's webhooks.
+func WebhookCallbackURL(frontendURL, phoneNumber string) string {
+	return strings.TrimRight(frontendURL, "/") + "/webhooks/whatsapp/" + phoneNumber
+}
+
+// Register registers the inbox's number if, and only if, fresh health says a call can
+// succeed and the caller may make it. Only one registration per inbox runs at a time:
+// a concurrent request is deferred ("already in progress") without calling Meta. The
+// work runs detached from ctx once started, so a browser giving up cannot cut a call
+// that Meta may already have acted on. err is only for storage failures; everything
+// Meta answers is in the Result.
+func (r *Registrar) Register(ctx context.Context, in db.Inbox, req Request) (Result, error) {
+	holder := fmt.Sprintf("%s#%d", r.holder, r.leaseSeq.Add(1))
+	err := r.store.AcquireLease(ctx, in.ID, holder, r.leaseTTL)
+	if errors.Is(err, db.ErrLeaseHeld) {
+		return r.alreadyInProgress(ctx, in), nil
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("health: register inbox %d: %w", in.ID, err)
+	}
+	work, cancel := r.detach(ctx, lockedWorkTimeout)
+	res, err := r.registerHoldingLease(work, in, req)
+	cancel()
+	r.releaseLease(ctx, in.ID, holder)
+	if err != nil {
+		return res, fmt.Errorf("health: register inbox %d: %w", in.ID, err)
+	}
+	if res.Outcome == OutcomeRegistered {
+		r.subscribeAfterRegistration(ctx, in, &res)
+	}
+	r.log.Info("registration", "inbox_id", in.ID, "trigger", req.Trigger, "outcome", res.Outcome,
+		"state", res.State, "kind", res.Kind)
+	return res, nil
+}
+
+// alreadyInProgress is the answer to a request that found another registration of the
+// inbox running; it makes no Graph call at all, so fifty clicks cost one.
+func (r *Registrar) alreadyInProgress(ctx context.Context, in db.Inbox) Result {
+	res := Result{Outcome: OutcomeDeferred, State: whatsapp.StateUnknown,
+		Reason: "A registration for this number is already in progress. Its result will show here in a moment."}
+	if snap, err := r.store.LatestSnapshot(ctx, in.ID); err == nil {
+		res.State, res.Snapshot = DecisionOf(&snap).State, &snap
+	}
+	return res
+}
+
+// detach gives work that must not stop when the caller gives up: it keeps ctx's
+// values, ends after d, and ends when the registrar is closed.
+func (r *Registrar) detach(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
+	stopAfter := context.AfterFunc(r.background, cancel)
+	return work, func() { stopAfter(); cancel() }
+}
+
+func (r *Registrar) releaseLease(ctx context.Context, inboxID int64, holder string) {
+	releaseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := r.store.ReleaseLease(releaseCtx, inboxID, holder); err != nil {
+		// The lease expires by itself; until then other attempts are deferred.
+		r.log.Warn("release registration lease", "inbox_id", inboxID, "error", err)
+	}
+}
+
+// registerHoldingLease is the whole decision and call, run while this registration
+// holds the inbox's lease.
+func (r *Registrar) registerHoldingLease(ctx context.Context, in db.Inbox, req Request) (Result, error) {
+	in, err := r.store.InboxByID(ctx, in.ID) // the PIN state and schedule as they are now
+	if err != nil {
+		return Result{}, err
+	}
+	snap, err := r.freshHealth(ctx, in)
+	if err != nil {
+		return Result{}, err
+	}
+	history, err := r.callHistory(ctx, in.ID)
+	if err != nil {
+		return Result{}, err
+	}
+	if res, stop := r.gate(in, req, snap, history); stop {
+		return r.settleWithoutCall(ctx, in, req, res)
+	}
+	return r.call(ctx, in, req, snap, history)
+}
+
+// freshHealth returns the latest snapshot, refreshed from Meta first when it is older
+// than freshFor. A failed fetch comes back as a snapshot too (unknown health); err is
+// only for storage failures.
+func (r *Registrar) freshHealth(ctx context.Context, in db.Inbox) (*db.HealthSnapshot, error) {
+	latest, err := r.store.LatestSnapshot(ctx, in.ID)
+	switch {
+	case err == nil && r.now().Sub(latest.CheckedAt) <= r.freshFor:
+		return &latest, nil
+	case err != nil && !errors.Is(err, db.ErrNotFound):
+		return nil, err
+	}
+	snap, err := r.health.Refresh(ctx, in, db.SourceFetch)
+	if err != nil {
+		return nil, err
+	}
+	return &snap, nil
+}
+
+// callHistory is what the registrar needs to know about past register calls.
+type callHistory struct {
+	callTimes []time.Time // register calls sent in the moving window, oldest first
+	recent    []db.RegistrationAttempt
+}
+
+func (r *Registrar) callHistory(ctx context.Context, inboxID int64) (callHistory, error) {
+	_, times, err := r.store.GraphCallsSince(ctx, inboxID, r.now().Add(-RegisterWindow))
+	if err != nil {
+		return callHistory{}, err
+	}
+	recent, err := r.store.Attempts(ctx, inboxID, 50)
+	if err != nil {
+		return callHistory{}, err
+	}
+	return callHistory{callTimes: times, recent: recent}, nil
+}
+
+// lastCall is the newest attempt that reached Meta, if any.
+func (h callHistory) lastCall() *db.RegistrationAttempt {
+	for i := range h.recent {
+		if h.recent[i].GraphCalled {
+			return &h.recent[i]
+		}
+	}
+	return nil
+}
+
+// limitFreesAt says when fewer than limit calls will be left in the window (zero time
+// when that is already so).
+func (h callHistory) limitFreesAt(limit int) time.Time {
+	used := len(h.callTimes)
+	if used < limit {
+		return time.Time{}
+	}
+	return h.callTimes[used-limit].Add(RegisterWindow)
+}
+
+// metaBlockedUntil is when Meta's own 133016 refusal ends: Meta may count calls we
+// never made (another tool, support staff), so its word wins over our count.
+func (h callHistory) metaBlockedUntil() time.Time {
+	last := h.lastCall()
+	if last == nil || last.ErrorKind != whatsapp.KindRegisterRateLimited {
+		return time.Time{}
+	}
+	wait := whatsapp.RetryDelay(&whatsapp.GraphError{Kind: whatsapp.KindRegisterRateLimited, Message: last.Message})
+	return last.StartedAt.Add(wait)
+}
+
+// registeredSince reports whether the newest call succeeded after the snapshot was
+// taken (or the snapshot is a failed fetch): health has not caught up yet, and a
+// second call would only spend one of Meta's ten.
+func (h callHistory) registeredSince(snap *db.HealthSnapshot) bool {
+	last := h.lastCall()
+	if last == nil || last.Outcome != db.OutcomeRegistered || last.FinishedAt == nil {
+		return false
+	}
+	return snap == nil || !snap.OK || !snap.CheckedAt.After(*last.FinishedAt)
+}
+
+// gate applies the decision table, the PIN state and the call budget. stop says that
+// no call may be made, and res says why.
+func (r *Registrar) gate(in db.Inbox, req Request, snap *db.HealthSnapshot, h callHistory) (res Result, stop bool) {
+	d := DecisionOf(snap)
+	res = Result{State: d.State, Reason: d.Reason, Snapshot: snap}
+	if h.registeredSince(snap) {
+		res.Outcome, res.State = OutcomeSkipped, whatsapp.StateRegistered
+		res.Reason = "This number was just registered; Meta's health report will show it shortly."
+		return res, true
+	}
+	if blockedByHealth(snap, d, req, &res) {
+		return res, true
+	}
+	if in.PINState == db.PINStateMismatch {
+		res.Outcome, res.Kind, res.NeedsPIN = OutcomeFailed, whatsapp.KindPINMismatch, true
+		res.Reason = "Meta holds a different two-step verification PIN for this number. An administrator must enter the existing PIN before registration can be tried again."
+		return res, true
+	}
+	if until := r.budgetBlockedUntil(req, h); !until.IsZero() {
+		res.Outcome, res.Kind, res.NextRetryAt = OutcomeDeferred, whatsapp.KindRegisterRateLimited, &until
+		res.Reason = budgetReason(req, until)
+		return res, true
+	}
+	return res, false
+}
+
+// blockedByHealth reports whether the decision, or a health failure no call can get
+// past, forbids a call for this request, and fills res with why.
+func blockedByHealth(snap *db.HealthSnapshot, d whatsapp.Decision, req Request, res *Result) bool {
+	if snap != nil && !snap.OK && !snap.ErrorKind.Retryable() && snap.ErrorKind != whatsapp.KindUnknown &&
+		snap.ErrorKind != whatsapp.KindInvalidRequest {
+		// Token expired, account locked and the like: a register call would fail the
+		// same way and spend one of the ten.
+		res.Outcome, res.Kind = OutcomeFailed, snap.ErrorKind
+		res.Reason = snap.ErrorKind.Explain().Message
+		return true
+	}
+	switch {
+	case d.State == whatsapp.StateRegistered, d.State == whatsapp.StateOnPremise,
+		d.State == whatsapp.StateDisplayNameActionRequired:
+		res.Outcome = OutcomeSkipped
+	case d.AutoRegister, req.byPerson() && d.AllowsManual(req.Confirmed):
+		return false
+	case d.State == whatsapp.StateWaitingForDisplayName:
+		res.Outcome, res.Kind = OutcomeDeferred, whatsapp.KindDisplayNameNotReady
+		res.NeedsConfirmation = req.byPerson()
+	default: // unknown health: only a person's click may take the risk
+		res.Outcome = OutcomeDeferred
+	}
+	return true
+}
+
+// budgetBlockedUntil is when the request may call next if it may not call now: Meta's
+// 133016 refusal, our own count of the window, and for machines the calls kept for
+// people.
+func (r *Registrar) budgetBlockedUntil(req Request, h callHistory) time.Time {
+	limit := RegisterLimit
+	if !req.byPerson() {
+		limit -= ReservedForPeople
+	}
+	until := h.limitFreesAt(limit)
+	if meta := h.metaBlockedUntil(); meta.After(until) {
+		until = meta
+	}
+	if !until.After(r.now()) {
+		return time.Time{}
+	}
+	return until
+}
+
+func budgetReason(req Request, until time.Time) string {
+	when := until.UTC().Format("2006-01-02 15:04 UTC")
+	if req.byPerson() {
+		return "Meta allows 10 registration attempts per number in any 72 hours and they are used up. Registration can be tried again after " + when + "."
+	}
+	return fmt.Sprintf("Automatic attempts are paused until %s, keeping the last %d of Meta's 10 attempts per 72 hours for you.", when, ReservedForPeople)
+}
+
+// settleWithoutCall records what a person or the setup asked for but got without a
+// call, and keeps the automatic retry schedule in step with the reason.
+func (r *Registrar) settleWithoutCall(ctx context.Context, in db.Inbox, req Request, res Result) (Result, error) {
+	if err := r.scheduleAfter(ctx, in, req, &res, nil); err != nil {
+		return res, err
+	}
+	if !req.byPerson() && req.Trigger != db.TriggerSetup {
+		return res, nil // machines retrying would fill the table with the same line
+	}
+	a, err := r.store.StartAttempt(ctx, in.ID, req.Trigger, req.UserID, false)
+	if err != nil {
+		return res, err
+	}
+	a.Outcome, a.ErrorKind, a.Message = string(res.Outcome), res.Kind, res.Reason
+	if err := r.store.FinishAttempt(ctx, a); err != nil {
+		return res, err
+	}
+	res.Attempt = &a
+	return res, nil
+}
+
+// call makes the register call: PIN stored first, attempt recorded before and after.
+func (r *Registrar) call(ctx context.Context, in db.Inbox, req Request, snap *db.HealthSnapshot, h callHistory) (Result, error) {
+	secrets, err := r.store.Secrets(ctx, in.ID)
+	if err != nil {
+		return Result{}, err
+	}
+	pin, err := r.pinForCall(ctx, in.ID, secrets)
+	if err != nil {
+		return Result{}, err
+	}
+	attempt, err := r.store.StartAttempt(ctx, in.ID, req.Trigger, req.UserID, true)
+	if err != nil {
+		return Result{}, err
+	}
+	started := r.now()
+	callErr := r.graph.Register(ctx, secrets.AccessToken, in.PhoneNumberID, pin)
+	attempt.Duration = r.now().Sub(started)
+	res := Result{State: DecisionOf(snap).State, Snapshot: snap}
+	recordCallOutcome(&attempt, &res, callErr)
+	if callErr != nil && errors.Is(ctx.Err(), context.Canceled) {
+		// This process is stopping (Close): whether Meta acted is unknown, and a
+		// retry must stay possible.
+		attempt.Outcome = db.OutcomeInterrupted
+		attempt.Message = "The app stopped while this registration was in progress; Meta may have received it."
+	}
+	// Recorded even when this process is stopping: what Meta answered must not be lost.
+	finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := r.store.FinishAttempt(finishCtx, attempt); err != nil {
+		return res, err
+	}
+	res.Attempt = &attempt
+	if callErr == nil {
+		return r.afterSuccess(ctx, in, res)
+	}
+	return r.afterFailure(ctx, in, req, res, callErr, h)
+}
+
+// pinForCall returns the PIN to send: the stored one when we have one, else a new
+// 6-digit PIN, stored (encrypted) before Meta ever sees it, so a crash cannot lose a
+// PIN that Meta holds.
+func (r *Registrar) pinForCall(ctx context.Context, inboxID int64, s db.InboxSecrets) (string, error) {
+	switch s.PINState {
+	case db.PINStateGenerated, db.PINStateProvided, db.PINStateConfirmed:
+		if s.PIN != "" {
+			return s.PIN, nil
+		}
+	}
+	pin, err := newPIN()
+	if err != nil {
+		return "", err
+	}
+	if err := r.store.SetPIN(ctx, inboxID, pin, db.PINStateGenerated); err != nil {
+		return "", err
+	}
+	return pin, nil
+}
+
+func newPIN() (string, error) {
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	if err != nil {
+		return "", fmt.Errorf("make PIN: %w", err)
+	}
+	return fmt.Sprintf("%06d", n.Int64()), nil
+}
+
+// recordCallOutcome fills the attempt and result from the register call's error.
+func recordCallOutcome(a *db.RegistrationAttempt, res *Result, callErr error) {
+	if callErr == nil {
+		a.Outcome = db.OutcomeRegistered
+		res.Outcome, res.State = OutcomeRegistered, whatsapp.StateRegistered
+		res.Reason = "This number is registered with the WhatsApp Cloud API and can send messages."
+		return
+	}
+	kind := whatsapp.KindOf(callErr)
+	a.Outcome, a.ErrorKind, a.Message = db.OutcomeFailed, kind, callErr.Error()
+	res.Outcome, res.Kind = OutcomeFailed, kind
+	res.Reason = kind.Explain().Message
+	if ge, ok := errors.AsType[*whatsapp.GraphError](callErr); ok {
+		a.GraphCode, a.GraphSubcode = ge.Code, ge.Subcode
+		if ge.Details != "" {
+			// Kept for support and for the wait Meta names ("blocked for 72 hours").
+			a.Message += " — " + ge.Details
+		}
+		res.GraphError = ge
+	}
+}
+
+// afterSuccess confirms the PIN, refreshes health at once and clears the retry plan.
+func (r *Registrar) afterSuccess(ctx context.Context, in db.Inbox, res Result) (Result, error) {
+	if err := r.store.SetPINState(ctx, in.ID, db.PINStateConfirmed); err != nil {
+		return res, err
+	}
+	if err := r.store.SetRegistrationSchedule(ctx, in.ID, nil, 0); err != nil {
+		return res, err
+	}
+	snap, err := r.health.Refresh(ctx, in, db.SourceRegistration)
+	if err != nil {
+		// Registered all the same; the next read refreshes health.
+		r.log.Warn("refresh health after registration", "inbox_id", in.ID, "error", err)
+		return res, nil
+	}
+	res.Snapshot = &snap
+	return res, nil
+}
+
+// afterFailure applies the error table: the PIN state on a mismatch and the retry plan.
+func (r *Registrar) afterFailure(ctx context.Context, in db.Inbox, req Request, res Result, callErr error, h callHistory) (Result, error) {
+	switch res.Kind {
+	case whatsapp.KindPINMismatch:
+		// The stored PIN stays as it is: Meta may yet hold it after a reset, and a new
+		// one would only mismatch again. An administrator enters the existing PIN.
+		if err := r.store.SetPINState(ctx, in.ID, db.PINStateMismatch); err != nil {
+			return res, err
+		}
+		res.NeedsPIN = true
+	case whatsapp.KindDisplayNameNotReady:
+		res.State = whatsapp.StateWaitingForDisplayName
+	}
+	if err := r.scheduleAfter(ctx, in, req, &res, callErr); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// scheduleAfter keeps the automatic retry plan (next_retry_at, backoff step) in step
+// with a result: cleared when no retry can help, otherwise the kind's own wait or the
+// backoff, 15 minutes doubling to 24 hours.
+func (r *Registrar) scheduleAfter(ctx context.Context, in db.Inbox, req Request, res *Result, callErr error) error {
+	next, step, keep := r.nextRetry(in, req, *res, callErr)
+	if keep {
+		res.NextRetryAt = in.RegistrationNextRetryAt
+		return nil
+	}
+	res.NextRetryAt = next
+	return r.store.SetRegistrationSchedule(ctx, in.ID, next, step)
+}
+
+// nextRetry decides the retry plan; keep means leave it as it is.
+func (r *Registrar) nextRetry(in db.Inbox, req Request, res Result, callErr error) (next *time.Time, step int, keep bool) {
+	now := r.now()
+	at := func(d time.Duration) *time.Time { t := now.Add(d); return &t }
+	switch {
+	case res.Outcome == OutcomeRegistered || res.Outcome == OutcomeSkipped:
+		return nil, 0, false
+	case res.Outcome == OutcomeDeferred && res.NextRetryAt != nil: // the window frees then
+		return res.NextRetryAt, in.RegistrationBackoffStep, false
+	case res.Outcome == OutcomeDeferred && req.byPerson():
+		return nil, 0, true // a person waiting to confirm changes nothing for machines
+	case res.Outcome == OutcomeDeferred:
+		// Checking again costs no register call (the monitor keeps health fresh anyway),
+		// so it need not back off: an approved name is picked up within minutes.
+		return at(firstRetryDelay), in.RegistrationBackoffStep, false
+	case res.Kind == whatsapp.KindRecentlyDeleted:
+		return at(whatsapp.RetryDelay(callErr)), in.RegistrationBackoffStep, false
+	case res.Kind == whatsapp.KindRegisterRateLimited:
+		return at(whatsapp.RetryDelay(callErr)), in.RegistrationBackoffStep, false
+	case res.Outcome == OutcomeFailed && !res.Kind.Retryable():
+		return nil, 0, false // a person must act: PIN, verification, lock, token
+	}
+	wait := max(backoff(in.RegistrationBackoffStep), whatsapp.RetryDelay(callErr))
+	return at(wait), in.RegistrationBackoffStep + 1, false
+}
+
+// backoff is the wait before automatic retry number step+1.
+func backoff(step int) time.Duration {
+	d := firstRetryDelay
+	for range step {
+		d *= 2
+		if d >= maxRetryDelay {
+			return maxRetryDelay
+		}
+	}
+	return d
+}
+
+// subscribeAfterRegistration subscribes the webhook once the number is registered,
+// and reports a failure in the result instead of hiding it.
+func (r *Registrar) subscribeAfterRegistration(ctx context.Context, in db.Inbox, res *Result) {
+	subCtx, cancel := r.detach(ctx, subscribeTimeout)
+	defer cancel()
+	res.WebhookSubscribed, res.WebhookError = r.subscribeWebhook(subCtx, in)
+}
+
+// subscribeWebhook subscribes the app to the inbox's business account with the
+// inbox's callback and verify token, and records the outcome on the inbox.
+func (r *Registrar) subscribeWebhook(ctx context.Context, in db.Inbox) (ok bool, problem string) {
+	problem = r.subscribe(ctx, in)
+	var at *time.Time
+	if problem == "" {
+		now := r.now().UTC()
+		at = &now
+	} else {
+		r.log.Warn("webhook subscription failed", "inbox_id", in.ID, "waba_id", in.WABAID, "problem", problem)
+	}
+	if err := r.store.SetWebhookSubscription(ctx, in.ID, at, problem); err != nil {
+		r.log.Error("record webhook subscription", "inbox_id", in.ID, "error", err)
+	}
+	return problem == "", problem
+}
+
+func (r *Registrar) subscribe(ctx context.Context, in db.Inbox) (problem string) {
+	if r.frontendURL == "" {
+		return "The webhook could not be subscribed: FRONTEND_URL is not set, so Meta would not know where to send events."
+	}
+	if in.WebhookVerifyToken == "" {
+		return "The webhook could not be subscribed: this inbox has no webhook verify token."
+	}
+	secrets, err := r.store.Secrets(ctx, in.ID)
+	if err != nil {
+		return "The webhook could not be subscribed: the inbox's access token could not be read."
+	}
+	err = r.graph.SubscribeApp(ctx, secrets.AccessToken, in.WABAID, WebhookCallbackURL(r.frontendURL, in.PhoneNumber), in.WebhookVerifyToken)
+	if err != nil {
+		e := whatsapp.KindOf(err).Explain()
+		return fmt.Sprintf("Meta refused the webhook subscription: %s. %s (%v)", e.Title, e.Remedy, err)
+	}
+	return ""
+}
+
+// ErrInvalidPIN is a PIN that is not exactly 6 digits.
+var ErrInvalidPIN = errors.New("the two-step verification PIN must be exactly 6 digits")
+
+// ErrRegistrationInProgress means the PIN cannot change while a register call that
+// uses the old one is in flight.
+var ErrRegistrationInProgress = errors.New("a registration for this number is in progress; try again in a moment")
+
+// SetPIN stores the existing two-step PIN an administrator entered (after Meta said
+// 133005), encrypted, as "provided"; the caller then retries registration. It is
+// refused while a registration is in flight, whose outcome would otherwise be
+// credited to the wrong PIN.
+func (r *Registrar) SetPIN(ctx context.Context, in db.Inbox, pin string, userID int64) error {
+	pin = strings.TrimSpace(pin)
+	if !isSixDigits(pin) {
+		return ErrInvalidPIN
+	}
+	holder := fmt.Sprintf("%s#pin%d", r.holder, r.leaseSeq.Add(1))
+	err := r.store.AcquireLease(ctx, in.ID, holder, r.leaseTTL)
+	if errors.Is(err, db.ErrLeaseHeld) {
+		return ErrRegistrationInProgress
+	}
+	if err != nil {
+		return fmt.Errorf("health: set PIN of inbox %d: %w", in.ID, err)
+	}
+	defer r.releaseLease(ctx, in.ID, holder)
+	if err := r.store.SetPIN(ctx, in.ID, pin, db.PINStateProvided); err != nil {
+		return fmt.Errorf("health: set PIN of inbox %d: %w", in.ID, err)
+	}
+	r.log.Info("two-step PIN provided", "inbox_id", in.ID, "user_id", userID)
+	return nil
+}
+
+func isSixDigits(s string) bool {
+	if len(s) != 6 {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// RetryDue retries registration of every inbox whose automatic retry is due (the
+// monitor calls it after each sweep, on fresh health). Register itself only calls
+// Meta for pending_registration numbers and keeps the calls reserved for people.
+func (r *Registrar) RetryDue(ctx context.Context) error {
+	if _, err := r.MarkInterrupted(ctx); err != nil {
+		return err
+	}
+	inboxes, err := r.store.AllInboxes(ctx)
+	if err != nil {
+		return fmt.Errorf("health: retry registrations: %w", err)
+	}
+	var errs []error
+	for _, in := range inboxes {
+		if ctx.Err() != nil {
+			break
+		}
+		var err error
+		switch next := in.RegistrationNextRetryAt; {
+		case next == nil:
+			err = r.planFirstRetry(ctx, in)
+		case !next.After(r.now()):
+			_, err = r.Register(ctx, in, Request{Trigger: db.TriggerAutomatic})
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// planFirstRetry puts a stuck number that has no retry plan on the schedule, one
+// backoff step away rather than at once, so a customer looking at the banner can act
+// first. Numbers a person must fix (a PIN Meta refused, an expired token, a locked
+// account: the last attempt failed for a reason no retry helps) stay off it.
+func (r *Registrar) planFirstRetry(ctx context.Context, in db.Inbox) error {
+	if in.PINState == db.PINStateMismatch {
+		return nil
+	}
+	snap, err := r.store.LatestSnapshot(ctx, in.ID)
+	if errors.Is(err, db.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("health: plan registration retry: %w", err)
+	}
+	if state := DecisionOf(&snap).State; state != whatsapp.StatePendingRegistration && state != whatsapp.StateWaitingForDisplayName {
+		return nil
+	}
+	last, err := r.store.Attempts(ctx, in.ID, 1)
+	if err != nil {
+		return fmt.Errorf("health: plan registration retry: %w", err)
+	}
+	if len(last) == 1 && last[0].Outcome == db.OutcomeFailed && !last[0].ErrorKind.Retryable() {
+		return nil
+	}
+	next := r.now().Add(firstRetryDelay)
+	if err := r.store.SetRegistrationSchedule(ctx, in.ID, &next, 0); err != nil {
+		return fmt.Errorf("health: plan registration retry: %w", err)
+	}
+	return nil
+}
+
+// OnSwept is the monitor's hook (MonitorOptions.OnSwept): it retries the registrations
+// that are due, on the health the sweep just stored.
+func (r *Registrar) OnSwept(ctx context.Context) {
+	if err := r.RetryDue(ctx); err != nil && ctx.Err() == nil {
+		r.log.Error("automatic registration retries", "error", err)
+	}
+}
+
+// MarkInterrupted turns attempts left in flight by a stopped process into interrupted
+// ones, once their lease has expired (another process may still be mid-call before).
+// It runs at startup and before each automatic retry round.
+func (r *Registrar) MarkInterrupted(ctx context.Context) (int64, error) {
+	n, err := r.store.MarkInterruptedAttempts(ctx, r.now())
+	if err != nil {
+		return 0, fmt.Errorf("health: mark interrupted registrations: %w", err)
+	}
+	if n > 0 {
+		r.log.Warn("registrations interrupted by a stop; Meta may have received them", "attempts", n)
+	}
+	return n, nil
+}
+
+// NameApproved starts a registration attempt at once, in the background, when Meta
+// approves the display name (install it with Service.SetOnNameApproved). It returns
+// immediately: the webhook must be answered within seconds.
+func (r *Registrar) NameApproved(ctx context.Context, in db.Inbox) {
+	r.inBackground(ctx, lockedWorkTimeout+subscribeTimeout, func(ctx context.Context) {
+		if _, err := r.Register(ctx, in, Request{Trigger: db.TriggerWebhook}); err != nil {
+			r.log.Error("registration after name approval", "inbox_id", in.ID, "error", err)
+		}
+	})
+}
+
+// StartSetup runs Setup in the background, detached from the request that created the
+// inbox; Wait and Close wait for it.
+func (r *Registrar) StartSetup(ctx context.Context, in db.Inbox) {
+	r.inBackground(ctx, setupTimeout, func(ctx context.Context) {
+		if _, err := r.Setup(ctx, in); err != nil {
+			r.log.Error("inbox setup", "inbox_id", in.ID, "error", err)
+		}
+	})
+}
+
+func (r *Registrar) inBackground(ctx context.Context, timeout time.Duration, task func(context.Context)) {
+	work, cancel := r.detach(ctx, timeout)
+	r.tasks.Go(func() {
+		defer cancel()
+		task(work)
+	})
+}
+
+// Setup runs the whole flow for a new inbox: check its parameters, register if the
+// decision says so, and subscribe the webhook (needed before registration succeeds,
+// since the name-approved webhook is what triggers it). Every outcome is recorded on
+// the inbox (attempts, webhook subscription fields) so the pages show it.
+func (r *Registrar) Setup(ctx context.Context, in db.Inbox) (Result, error) {
+	if problems := r.setupProblems(ctx, in); len(problems) > 0 {
+		return r.recordSetupProblems(ctx, in, problems)
+	}
+	res, err := r.Register(ctx, in, Request{Trigger: db.TriggerSetup})
+	if err != nil {
+		return res, err
+	}
+	if res.Outcome != OutcomeRegistered { // a registration subscribes by itself
+		res.WebhookSubscribed, res.WebhookError = r.subscribeWebhook(ctx, in)
+	}
+	return res, nil
+}
+
+// setupProblems lists, in plain words, each parameter the inbox lacks.
+func (r *Registrar) setupProblems(ctx context.Context, in db.Inbox) []string {
+	var problems []string
+	missing := func(value, what string) {
+		if strings.TrimSpace(value) == "" {
+			problems = append(problems, what+" is missing")
+		}
+	}
+	missing(in.PhoneNumber, "the phone number")
+	missing(in.PhoneNumberID, "the phone number ID")
+	missing(in.WABAID, "the WhatsApp Business Account ID")
+	missing(in.WebhookVerifyToken, "the webhook verify token")
+	missing(r.frontendURL, "the public address of this app (FRONTEND_URL)")
+	secrets, err := r.store.Secrets(ctx, in.ID)
+	switch {
+	case err != nil:
+		problems = append(problems, "the access token could not be read")
+	case secrets.AccessToken == "":
+		problems = append(problems, "the access token is missing")
+	}
+	return problems
+}
+
+func (r *Registrar) recordSetupProblems(ctx context.Context, in db.Inbox, problems []string) (Result, error) {
+	reason := "Setup could not start: " + strings.Join(problems, "; ") + "."
+	res := Result{Outcome: OutcomeFailed, State: whatsapp.StateUnknown, Kind: whatsapp.KindInvalidRequest,
+		Reason: reason, WebhookError: reason}
+	a, err := r.store.StartAttempt(ctx, in.ID, db.TriggerSetup, nil, false)
+	if err != nil {
+		return res, fmt.Errorf("health: setup inbox %d: %w", in.ID, err)
+	}
+	a.Outcome, a.ErrorKind, a.Message = string(OutcomeFailed), whatsapp.KindInvalidRequest, reason
+	if err := r.store.FinishAttempt(ctx, a); err != nil {
+		return res, fmt.Errorf("health: setup inbox %d: %w", in.ID, err)
+	}
+	res.Attempt = &a
+	if err := r.store.SetWebhookSubscription(ctx, in.ID, nil, reason); err != nil {
+		return res, fmt.Errorf("health: setup inbox %d: %w", in.ID, err)
+	}
+	return res, nil
+}
+
+// Status is what the banner and the API say about an inbox's registration besides
+// its health: the last attempt, the retry plan and the calls left.
+type Status struct {
+	LastAttempt *db.RegistrationAttempt
+	// NextRetryAt is the planned automatic retry (nil: none planned).
+	NextRetryAt *time.Time
+	// AttemptsLeft is how many of Meta's 10 calls per 72 h are left now.
+	AttemptsLeft int
+	// AutomaticAttemptsLeft is how many of them automatic retries may still use.
+	AutomaticAttemptsLeft int
+	// BlockedUntil is when a person may call again if the limit is reached (nil: now).
+	BlockedUntil *time.Time
+}
+
+// Status reads an inbox's registration status.
+func (r *Registrar) Status(ctx context.Context, in db.Inbox) (Status, error) {
+	h, err := r.callHistory(ctx, in.ID)
+	if err != nil {
+		return Status{}, fmt.Errorf("health: registration status of inbox %d: %w", in.ID, err)
+	}
+	st := Status{NextRetryAt: in.RegistrationNextRetryAt}
+	if len(h.recent) > 0 {
+		st.LastAttempt = &h.recent[0]
+	}
+	used := len(h.callTimes)
+	st.AttemptsLeft = max(RegisterLimit-used, 0)
+	st.AutomaticAttemptsLeft = max(RegisterLimit-ReservedForPeople-used, 0)
+	if until := r.budgetBlockedUntil(Request{Trigger: db.TriggerBanner}, h); !until.IsZero() {
+		st.BlockedUntil = &until
+		st.AttemptsLeft, st.AutomaticAttemptsLeft = 0, 0
+	}
+	return st, nil
+}

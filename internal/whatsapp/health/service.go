@@ -47,6 +47,8 @@ type Service struct {
 	// background bounds refreshes started on behalf of reads; Close cancels them.
 	background       context.Context
 	cancelBackground context.CancelFunc
+	// nameApproved is the hook SetOnNameApproved installs (webhooks.go).
+	nameApproved nameApprovedHook
 }
 
 // Options tune a Service; zero values take defaults.

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/inboxhealth/inboxhealth/internal/db"
+	"github.com/inboxhealth/inboxhealth/internal/views"
+)
+
+// demoInbox finds a seeded demo inbox by name.
+func demoInbox(t *testing.T, app *testApp, name string) db.Inbox {
+	t.Helper()
+	inboxes, err := app.Store.AllInboxes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range inboxes {
+		if in.Name == name {
+			return in
+		}
+	}
+	t.Fatalf("no demo inbox named %q", name)
+	return db.Inbox{}
+}
+
+func attributeOf(t *testing.T, ctx context.Context, sel, name string) string {
+	t.Helper()
+	res, err := chromedp.Run(ctx, chromedp.AttributeValue(css(sel), name))
+	if err != nil {
+		t.Fatalf("read %s of %s: %v", name, sel, err)
+	}
+	return res.Value
+}
+
+func TestBrowserAccountHealthTab(t *testing.T) {
+	app := startTestApp(t)
+	ctx := newBrowser(t)
+	browserLogin(t, ctx, app.URL, demoAdminEmail, demoAdminPassword)
+
+	connected := demoInbox(t, app, "Padaria Central — Support")
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(app.URL+views.InboxHealthURL(connected.AccountID, connected.ID)),
+		chromedp.WaitVisible(css(`#health-panel [data-testid="health-badges"]`)),
+	); err != nil {
+		t.Fatalf("open the connected number's health tab: %v", err)
+	}
+	for _, field := range []string{"status", "can_send_message", "name_status", "platform_type", "quality_rating"} {
+		sel := `[data-testid="badge-` + field + `"]`
+		if tone := attributeOf(t, ctx, sel, "data-tone"); tone != "green" {
+			t.Errorf("connected number, badge %s: want green, got %q (%q)", field, tone, textOf(t, ctx, sel))
+		}
+	}
+
+	blocked := demoInbox(t, app, "Quick Loans Desk")
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(app.URL+views.InboxHealthURL(blocked.AccountID, blocked.ID)),
+		chromedp.WaitVisible(css(`[data-testid="health-entity"]`)),
+	); err != nil {
+		t.Fatalf("open the blocked number's health tab: %v", err)
+	}
+	for field, want := range map[string]string{"can_send_message": "red", "quality_rating": "red", "status": "amber"} {
+		if tone := attributeOf(t, ctx, `[data-testid="badge-`+field+`"]`, "data-tone"); tone != want {
+			t.Errorf("blocked number, badge %s: want %s, got %q", field, want, tone)
+		}
+	}
+	if reasons := textOf(t, ctx, `[data-testid="health-entities"]`); !strings.Contains(reasons, "payment method") {
+		t.Errorf("blocked number: want Meta's payment-method reason listed, got %q", reasons)
+	}
+
+	// Refresh swaps the panel in place (htmx): the marker set on this page survives,
+	// and the checked time moves on.
+	before := attributeOf(t, ctx, `[data-testid="checked-at"]`, "data-checked-at")
+	beforeTitle := attributeOf(t, ctx, `[data-testid="checked-at"]`, "title")
+	time.Sleep(1100 * time.Millisecond) // the exact time shown has seconds
+	if err := chromedp.Do(ctx,
+		chromedp.Evaluate[chromedp.Void](`window.stillThisPage = true`),
+		chromedp.Click(css(`[data-testid="refresh-health"]`)),
+	); err != nil {
+		t.Fatalf("click Refresh: %v", err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](
+		`document.querySelector('[data-testid="checked-at"]').dataset.checkedAt !== `+jsString(before),
+		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		t.Fatalf("after Refresh the checked time must change from %s: %v", before, err)
+	}
+	if after := attributeOf(t, ctx, `[data-testid="checked-at"]`, "title"); after == beforeTitle {
+		t.Errorf("the exact time in the title must change, still %q", after)
+	}
+	if text := textOf(t, ctx, `[data-testid="checked-at"]`); !strings.Contains(text, "Checked just now") {
+		t.Errorf("checked-at: want %q, got %q", "Checked just now", text)
+	}
+	still, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.stillThisPage === true`))
+	if err != nil || !still {
+		t.Errorf("Refresh must swap the panel without reloading the page (err %v)", err)
+	}
+	if reasons := textOf(t, ctx, `[data-testid="health-entities"]`); !strings.Contains(reasons, "payment method") {
+		t.Errorf("after Refresh: want the reasons still listed, got %q", reasons)
+	}
+}
+
+func jsString(s string) string { return "'" + strings.ReplaceAll(s, "'", `\'`) + "'" }

@@ -1,0 +1,141 @@
+package bench
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/inboxhealth/inboxhealth/internal/db"
+	"github.com/inboxhealth/inboxhealth/internal/whatsapp/health"
+)
+
+func TestResultPercentilesAndMerge(t *testing.T) {
+	a := Result{Requests: 100, Elapsed: time.Second, statuses: map[int]int{200: 100}}
+	for i := 1; i <= 100; i++ {
+		a.latencies = append(a.latencies, time.Duration(i)*time.Millisecond)
+	}
+	if got := a.Percentile(50); got != 50*time.Millisecond {
+		t.Fatalf("p50 of 1..100 ms: want 50ms, got %v", got)
+	}
+	if got := a.Percentile(99); got != 99*time.Millisecond {
+		t.Fatalf("p99 of 1..100 ms: want 99ms, got %v", got)
+	}
+	m := a.Merge(Result{Requests: 1, Elapsed: time.Second, latencies: []time.Duration{time.Second}, statuses: map[int]int{500: 1}, Failures: 1})
+	if m.Requests != 101 || m.Failures != 1 || m.RPS() != 50.5 || m.Percentile(100) != time.Second || m.Statuses()[500] != 1 {
+		t.Fatalf("merge: want 101 requests, 1 failure, 50.5 req/s, max 1s, got %+v (rps %v)", m, m.RPS())
+	}
+}
+
+func TestLoadCountsFailures(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/fail" {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	defer srv.Close()
+	res := Load{Conns: 4, Duration: 200 * time.Millisecond, Request: func(w, i int) *http.Request {
+		path := "/ok"
+		if i%2 == 1 {
+			path = "/fail"
+		}
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		return req
+	}}.Run(context.Background())
+	if res.Requests == 0 || res.Failures == 0 || res.Failures == res.Requests || res.Statuses()[500] != res.Failures {
+		t.Fatalf("want some successes and every 500 counted as a failure, got %d requests, %d failures, statuses %v", res.Requests, res.Failures, res.Statuses())
+	}
+}
+
+// smallFleet is big enough to have several accounts, pages and changes.
+var smallFleet = Fleet{Businesses: 4, NumbersPerBusiness: 3, Accounts: 2, HistoryDays: 30, SnapshotEvery: 24 * time.Hour}
+
+func TestFixtureIsReadByTheStoreAndSweptGrouped(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "fleet.db")
+	fx, err := smallFleet.BuildFixture(ctx, path, "fixture-secret", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fx.Snapshots != smallFleet.Inboxes()*30 || len(fx.InboxIDs) != 12 || len(fx.Users) != 2 {
+		t.Fatalf("want 12 inboxes with 30 snapshots each and 2 users, got %d inboxes, %d snapshots, %d users", len(fx.InboxIDs), fx.Snapshots, len(fx.Users))
+	}
+	cipher, _ := db.NewCipher("fixture-secret")
+	store, err := db.Open(ctx, path, cipher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	secrets, err := store.Secrets(ctx, fx.InboxIDs[smallFleet.index(2, 1)])
+	if err != nil || secrets.AccessToken != AccessToken(2) {
+		t.Fatalf("want the inbox's token decrypted by the store's cipher, got %q (%v)", secrets.AccessToken, err)
+	}
+	snap, err := store.LatestSnapshot(ctx, fx.InboxIDs[0])
+	if err != nil || !snap.OK || snap.Phone == nil || snap.Phone.ID != PhoneNumberID(0, 0) {
+		t.Fatalf("want the newest snapshot readable with its phone, got %+v (%v)", snap, err)
+	}
+	changes, err := store.HealthChanges(ctx, fx.InboxIDs[0], 10)
+	if err != nil || len(changes) != 2 {
+		t.Fatalf("inbox 0 dipped to YELLOW once: want 2 changes in its history, got %v (%v)", changes, err)
+	}
+
+	sim, err := smallFleet.NewSimulator("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	logger := slog.New(slog.DiscardHandler)
+	client := NewProductionGraphClient(srv.URL+sim.Prefix(), logger)
+	svc := health.NewService(store, client, health.Options{Logger: logger})
+	defer svc.Close()
+	stats, err := health.NewMonitor(svc, store, client, health.MonitorOptions{Logger: logger}).SweepOnce(ctx)
+	if err != nil || stats.InboxesUpdated != 12 || stats.Errors != 0 {
+		t.Fatalf("sweep of the fixture: want 12 inboxes updated, got %+v (%v)", stats, err)
+	}
+	if n := len(sim.Requests()); n != smallFleet.Businesses {
+		t.Fatalf("grouped sweep: want one call per business account (%d), got %d", smallFleet.Businesses, n)
+	}
+}
+
+// BenchmarkSweep measures one grouped monitor sweep of a 400-inbox fleet against the
+// simulator with no latency (the Graph calls themselves are figure 4 of make bench).
+func BenchmarkSweep(b *testing.B) {
+	ctx := context.Background()
+	fleet := Fleet{Businesses: 20, NumbersPerBusiness: 20, Accounts: 2, HistoryDays: 1, SnapshotEvery: 24 * time.Hour}
+	path := filepath.Join(b.TempDir(), "fleet.db")
+	if _, err := fleet.BuildFixture(ctx, path, "bench-secret", time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	cipher, _ := db.NewCipher("bench-secret")
+	store, err := db.Open(ctx, path, cipher)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	sim, err := fleet.NewSimulator("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sim.Close()
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	logger := slog.New(slog.DiscardHandler)
+	client := NewProductionGraphClient(srv.URL+sim.Prefix(), logger)
+	svc := health.NewService(store, client, health.Options{Logger: logger})
+	defer svc.Close()
+	mon := health.NewMonitor(svc, store, client, health.MonitorOptions{Logger: logger, Retention: -1})
+	sim.ResetRequests()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := mon.SweepOnce(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(sim.Requests()))/float64(b.N), "graph-calls/op")
+	b.ReportMetric(float64(fleet.Inboxes()), "inboxes/op")
+}

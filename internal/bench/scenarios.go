@@ -1,0 +1,648 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/inboxhealth/inboxhealth/internal/db"
+	"github.com/inboxhealth/inboxhealth/internal/whatsapp/graphsim"
+	"github.com/inboxhealth/inboxhealth/internal/whatsapp/health"
+)
+
+// Config is one bench run.
+type Config struct {
+	Fleet       Fleet
+	Conns       int           // concurrent connections of every load run
+	Duration    time.Duration // measured time of one side of one round
+	Warmup      time.Duration // unmeasured load before each measured run
+	Rounds      int           // alternating rounds per comparison
+	SimLatency  time.Duration // Graph API latency for the live and sweep figures
+	StartupRuns int           // start-ups timed per database
+	Binary      string        // the real `web` binary
+	Self        string        // this executable, re-run as a child for the sweeps
+	Dir         string        // scratch folder
+	Progress    io.Writer
+}
+
+// DefaultConfig is what `make bench` runs.
+var DefaultConfig = Config{Fleet: DefaultFleet, Conns: 64, Duration: 5 * time.Second, Warmup: time.Second, Rounds: 3,
+	SimLatency: 100 * time.Millisecond, StartupRuns: 5}
+
+const (
+	benchSecretKey = "bench-secret-key"
+	benchAppSecret = "bench-app-secret"
+)
+
+// Runner runs every scenario in order on one fixture and one simulator.
+type Runner struct {
+	cfg    Config
+	rep    Report
+	sim    *graphsim.Server
+	simSrv *http.Server
+	simURL string
+	fx     *Fixture
+	log    *slog.Logger
+}
+
+// Run measures everything and returns the report.
+func Run(ctx context.Context, cfg Config) (Report, error) {
+	start := time.Now()
+	r := &Runner{cfg: cfg, rep: Report{Machine: ThisMachine()}, log: slog.New(slog.DiscardHandler)}
+	if r.cfg.Progress == nil {
+		r.cfg.Progress = io.Discard
+	}
+	if err := r.startSimulator(); err != nil {
+		return r.rep, err
+	}
+	defer r.stopSimulator()
+
+	r.progress("building the fixture: %d inboxes, %d business accounts, %d snapshots each", cfg.Fleet.Inboxes(), cfg.Fleet.Businesses, cfg.Fleet.SnapshotsPerInbox())
+	fx, err := cfg.Fleet.BuildFixture(ctx, filepath.Join(cfg.Dir, "fleet.db"), benchSecretKey, time.Now())
+	if err != nil {
+		return r.rep, fmt.Errorf("bench: fixture: %w", err)
+	}
+	r.fx = fx
+	r.progress("fixture built in %s (%s)", fx.Took.Round(time.Millisecond), bytesText(fx.BytesHistory))
+
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"start-up and memory of the real binary", r.startupAndMemory},
+		{"HTTP throughput", r.throughput},
+		{"monitor sweeps", r.sweeps},
+	}
+	for _, s := range steps {
+		r.progress("== %s", s.name)
+		if err := s.fn(ctx); err != nil {
+			return r.rep, fmt.Errorf("bench: %s: %w", s.name, err)
+		}
+	}
+	r.databaseSize()
+	slices.SortStableFunc(r.rep.Rows, func(a, b Row) int { return strings.Compare(a.ID, b.ID) })
+	r.rep.Took = time.Since(start)
+	return r.rep, nil
+}
+
+func (r *Runner) progress(format string, args ...any) {
+	fmt.Fprintf(r.cfg.Progress, time.Now().Format("15:04:05 ")+format+"\n", args...)
+}
+
+func (r *Runner) note(format string, args ...any) {
+	r.rep.Notes = append(r.rep.Notes, fmt.Sprintf(format, args...))
+}
+
+func (r *Runner) startSimulator() error {
+	sim, err := r.cfg.Fleet.NewSimulator(benchAppSecret)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		sim.Close()
+		return err
+	}
+	r.sim = sim
+	r.simSrv = &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	go r.simSrv.Serve(ln)
+	r.simURL = "http://" + ln.Addr().String() + sim.Prefix()
+	return nil
+}
+
+func (r *Runner) stopSimulator() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r.simSrv.Shutdown(ctx)
+	r.sim.Close()
+}
+
+// graphGETs counts GET requests the simulator logged.
+func (r *Runner) graphGETs() (all, lists, numbers int) {
+	for _, q := range r.sim.Requests() {
+		if q.Method != http.MethodGet {
+			continue
+		}
+		all++
+		if strings.HasSuffix(q.Path, "/phone_numbers") {
+			lists++
+		} else {
+			numbers++
+		}
+	}
+	return all, lists, numbers
+}
+
+// ---- 5. start-up and memory -------------------------------------------------------
+
+type binaryRun struct {
+	ready      time.Duration
+	rssReady   RSS
+	rssIdle    RSS
+	sweepCalls int
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// runBinary starts `web serve` on dbPath, times the first 200 on /healthz, and when
+// settle is set waits for the first monitor sweep to finish (the simulator sees no new
+// request for 3 s) before reading the idle memory. Then it stops the server with SIGTERM.
+func (r *Runner) runBinary(ctx context.Context, dbPath string, settle bool) (binaryRun, error) {
+	var out binaryRun
+	addr, err := freeAddr()
+	if err != nil {
+		return out, err
+	}
+	logFile, err := os.OpenFile(filepath.Join(r.cfg.Dir, "web.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return out, err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(r.cfg.Binary, "serve")
+	cmd.Env = append(os.Environ(), "ADDR="+addr, "DATABASE_PATH="+dbPath, "SECRET_KEY="+benchSecretKey,
+		"GRAPH_API_URL="+r.simURL, "WHATSAPP_APP_SECRET="+benchAppSecret, "FRONTEND_URL=http://"+addr,
+		"HEALTH_REFRESH_INTERVAL=1h")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	r.sim.ResetRequests()
+	client := &http.Client{Timeout: time.Second}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return out, err
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}()
+	for {
+		resp, err := client.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				out.ready = time.Since(start)
+				break
+			}
+		}
+		if time.Since(start) > 60*time.Second {
+			return out, fmt.Errorf("web serve did not answer /healthz 200 within 60 s (see %s)", logFile.Name())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if out.rssReady, err = ProcessRSS(cmd.Process.Pid); err != nil {
+		return out, err
+	}
+	if !settle {
+		return out, nil
+	}
+	last, quietSince := -1, time.Now()
+	for time.Since(quietSince) < 3*time.Second {
+		if time.Since(start) > 5*time.Minute {
+			return out, errors.New("the first sweep did not settle within 5 minutes")
+		}
+		time.Sleep(250 * time.Millisecond)
+		if n := len(r.sim.Requests()); n != last {
+			last, quietSince = n, time.Now()
+		}
+	}
+	out.sweepCalls = last
+	if out.rssIdle, err = ProcessRSS(cmd.Process.Pid); err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func (r *Runner) startupAndMemory(ctx context.Context) error {
+	empty := filepath.Join(r.cfg.Dir, "empty.db")
+	type side struct {
+		ready []time.Duration
+		last  binaryRun
+	}
+	var fleet, bare side
+	// Alternate the two databases so both see the same machine state.
+	for i := range max(r.cfg.StartupRuns, 1) {
+		settle := i == max(r.cfg.StartupRuns, 1)-1
+		b, err := r.runBinary(ctx, empty, settle)
+		if err != nil {
+			return fmt.Errorf("empty database: %w", err)
+		}
+		f, err := r.runBinary(ctx, r.fx.Path, settle)
+		if err != nil {
+			return fmt.Errorf("fleet database: %w", err)
+		}
+		bare.ready, fleet.ready = append(bare.ready, b.ready), append(fleet.ready, f.ready)
+		bare.last, fleet.last = b, f
+		r.progress("start-up %d: empty %s, fleet %s", i+1, ms(b.ready), ms(f.ready))
+	}
+	fm, bm := median(fleet.ready), median(bare.ready)
+	r.rep.Rows = append(r.rep.Rows, Row{ID: "5a", What: fmt.Sprintf("Start-up of `web serve`: process start to first 200 on /healthz (median of %d)", len(fleet.ready)),
+		Measured: ms(fm) + " with the fleet database", Baseline: ms(bm) + " with an empty database",
+		Ratio: fmt.Sprintf("%.2f×", fm.Seconds()/bm.Seconds())})
+	r.rep.Rows = append(r.rep.Rows, Row{ID: "5b", What: "Resident memory (VmRSS) of `web serve`, idle after its first sweep",
+		Measured: fmt.Sprintf("%s with %s inboxes and %s snapshots (%s at first 200; peak %s)", MiB(fleet.last.rssIdle.CurrentKiB),
+			thousands(float64(r.cfg.Fleet.Inboxes())), thousands(float64(r.fx.Snapshots)), MiB(fleet.last.rssReady.CurrentKiB), MiB(fleet.last.rssIdle.PeakKiB)),
+		Baseline: fmt.Sprintf("%s with an empty database (peak %s)", MiB(bare.last.rssIdle.CurrentKiB), MiB(bare.last.rssIdle.PeakKiB)),
+		Ratio:    fmt.Sprintf("%.2f×", float64(fleet.last.rssIdle.CurrentKiB)/float64(bare.last.rssIdle.CurrentKiB))})
+	r.note("5a/5b: the real binary (`go build ./cmd/web`) runs `web serve` with HEALTH_REFRESH_INTERVAL=1h against the simulator on loopback; start-up is timed from `exec` to the first 200 on /healthz, polled every 2 ms, alternating the fleet database and an empty one. The monitor starts its first sweep at once, so the timed start-ups and the memory include it; idle memory is read from /proc/<pid>/status once the simulator has seen no request for 3 s (the fleet's first sweep made %d Graph calls).", fleet.last.sweepCalls)
+	return nil
+}
+
+// ---- 1, 2, 3 and webhooks: HTTP throughput ------------------------------------------
+
+func (r *Runner) load(req func(w, i int) *http.Request, ok func(int) bool) Load {
+	return Load{Conns: r.cfg.Conns, Duration: r.cfg.Duration, Warmup: r.cfg.Warmup, Request: req, OK: ok}
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func (r *Runner) throughput(ctx context.Context) error {
+	app, err := StartApp(ctx, r.fx.Path, benchSecretKey, r.simURL, benchAppSecret, r.log)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	user := r.fx.Users[0]
+	var ids []int64
+	var phones []string
+	var wabas []string
+	for w := range r.cfg.Fleet.Businesses {
+		if r.cfg.Fleet.AccountOf(w) != 0 {
+			continue
+		}
+		for n := range r.cfg.Fleet.NumbersPerBusiness {
+			ids = append(ids, r.fx.InboxIDs[r.cfg.Fleet.index(w, n)])
+			phones = append(phones, PhoneNumber(w, n))
+			wabas = append(wabas, WABAID(w))
+		}
+	}
+	pick := func(w, i int) int { return (w*7919 + i*104729) % len(ids) }
+
+	// Fresh snapshots first (a sweep, as the monitor does), so no read below is older
+	// than the service's TTL and none waits on Meta.
+	fresh := func() error {
+		_, err := health.NewMonitor(app.Health, app.Store, app.Client, health.MonitorOptions{Logger: r.log}).SweepOnce(ctx)
+		return err
+	}
+	if err := fresh(); err != nil {
+		return err
+	}
+
+	apiURL := func(id int64) string {
+		return fmt.Sprintf("%s/api/v1/accounts/%d/inboxes/%d/health", app.URL, user.AccountID, id)
+	}
+	// The baseline answers the same JSON the health API answers.
+	sample, err := getBody(apiURL(ids[0]), map[string]string{"api_access_token": user.APIToken})
+	if err != nil {
+		return fmt.Errorf("health API: %w", err)
+	}
+	var payload any
+	if err := json.Unmarshal(sample, &payload); err != nil {
+		return fmt.Errorf("health API answered no JSON: %w", err)
+	}
+	bare, err := Serve(BareEcho(payload))
+	if err != nil {
+		return err
+	}
+	defer bare.Close()
+	bareLoad := r.load(func(w, i int) *http.Request {
+		req, _ := http.NewRequest(http.MethodGet, bare.URL+"/bare", nil)
+		return req
+	}, nil)
+	apiLoad := r.load(func(w, i int) *http.Request {
+		req, _ := http.NewRequest(http.MethodGet, apiURL(ids[pick(w, i)]), nil)
+		req.Header.Set("api_access_token", user.APIToken)
+		return req
+	}, nil)
+
+	// 1. Health API from the snapshot vs bare Echo.
+	r.progress("1: health API vs bare Echo")
+	r.sim.ResetRequests()
+	b, t := Compare(ctx, r.cfg.Rounds, bareLoad, apiLoad)
+	graphDuring, _, _ := r.graphGETs()
+	x := ratio(t.RPS(), b.RPS())
+	r.rep.Rows = append(r.rep.Rows, Row{ID: "1", What: fmt.Sprintf("Health API (`GET /api/v1/accounts/:account_id/inboxes/:id/health`) from the stored snapshot, %d connections", r.cfg.Conns),
+		Measured: LoadSummary(t) + failureNote(t), Baseline: "bare Echo JSON: " + LoadSummary(b), Ratio: fmt.Sprintf("%.2f× throughput", x),
+		Aim: "≥ 0.50× and p99 ≤ 5 ms", Met: verdict(x >= 0.5 && t.Percentile(99) <= 5*time.Millisecond && t.Failures == 0)})
+	r.note("1: %d inboxes of one account are read in turn with its API token; %d Graph calls were made during the %d measured and warm-up runs (reads come from the snapshot). The baseline is Echo with no middleware answering the same JSON document (%s) from memory.",
+		len(ids), graphDuring, 2*r.cfg.Rounds, bytesText(int64(len(sample))))
+
+	// 2. Account Health page vs bare Echo.
+	r.progress("2: Account Health page vs bare Echo")
+	cookie, err := Login(app.URL, user.Email, user.Password)
+	if err != nil {
+		return err
+	}
+	pageURL := func(id int64) string {
+		return fmt.Sprintf("%s/accounts/%d/inboxes/%d/health", app.URL, user.AccountID, id)
+	}
+	page, err := getBody(pageURL(ids[0]), map[string]string{"Cookie": cookie})
+	if err != nil {
+		return fmt.Errorf("health page: %w", err)
+	}
+	if !bytes.Contains(page, []byte("health-panel")) {
+		return fmt.Errorf("health page: want the health panel in the page, got %.300s", page)
+	}
+	pageLoad := r.load(func(w, i int) *http.Request {
+		req, _ := http.NewRequest(http.MethodGet, pageURL(ids[pick(w, i)]), nil)
+		req.Header.Set("Cookie", cookie)
+		return req
+	}, nil)
+	if err := fresh(); err != nil {
+		return err
+	}
+	b, t = Compare(ctx, r.cfg.Rounds, bareLoad, pageLoad)
+	x = ratio(t.RPS(), b.RPS())
+	r.rep.Rows = append(r.rep.Rows, Row{ID: "2", What: fmt.Sprintf("Account Health page (session cookie, store reads, full templ render, %s of HTML), %d connections", bytesText(int64(len(page))), r.cfg.Conns),
+		Measured: LoadSummary(t) + failureNote(t), Baseline: "bare Echo JSON: " + LoadSummary(b), Ratio: fmt.Sprintf("%.2f× throughput", x),
+		Aim: "≥ 0.25×", Met: verdict(x >= 0.25 && t.Failures == 0)})
+	r.note("2: the page is fetched logged in (a session cookie from the real login form) for the same %d inboxes, each with %d stored snapshots whose changes the history list reads.", len(ids), r.cfg.Fleet.SnapshotsPerInbox())
+
+	// 3. Live from the Graph API on every view vs from the snapshot, Meta at 100 ms.
+	r.progress("3: live Graph API per view vs snapshot, simulator at %s", r.cfg.SimLatency)
+	if err := fresh(); err != nil {
+		return err
+	}
+	liveGraph := NewGraphClient(r.simURL, r.cfg.Conns)
+	live, err := Serve(LiveHealth(app.Store, liveGraph))
+	if err != nil {
+		return err
+	}
+	defer live.Close()
+	liveLoad := r.load(func(w, i int) *http.Request {
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/api/v1/accounts/%d/inboxes/%d/health", live.URL, user.AccountID, ids[pick(w, i)]), nil)
+		req.Header.Set("api_access_token", user.APIToken)
+		return req
+	}, nil)
+	r.sim.SetFaults(graphsim.Faults{Latency: r.cfg.SimLatency})
+	var snapRes, liveRes Result
+	var snapCalls, liveCalls int
+	for round := range max(r.cfg.Rounds, 1) {
+		r.sim.ResetRequests()
+		s := apiLoad.Run(ctx)
+		sc, _, _ := r.graphGETs()
+		r.sim.ResetRequests()
+		l := liveLoad.Run(ctx)
+		lc, _, _ := r.graphGETs()
+		if round == 0 {
+			snapRes, liveRes = s, l
+		} else {
+			snapRes, liveRes = snapRes.Merge(s), liveRes.Merge(l)
+		}
+		snapCalls += sc
+		liveCalls += lc
+	}
+	r.sim.ClearFaults()
+	runs := float64(max(r.cfg.Rounds, 1))
+	warmShare := float64(r.cfg.Duration+r.cfg.Warmup) / float64(r.cfg.Duration)
+	r.rep.Rows = append(r.rep.Rows, Row{ID: "3", What: fmt.Sprintf("Health read live from the Graph API on every view (simulator at %s latency) vs from the snapshot, %d connections", r.cfg.SimLatency, r.cfg.Conns),
+		Measured: "live: " + LoadSummary(liveRes) + failureNote(liveRes) + fmt.Sprintf(" · %.2f Graph calls per view", ratio(float64(liveCalls), float64(liveRes.Requests)*warmShare)),
+		Baseline: "snapshot: " + LoadSummary(snapRes) + failureNote(snapRes) + fmt.Sprintf(" · %d Graph calls in all", snapCalls),
+		Ratio:    fmt.Sprintf("snapshot serves %.1f× the views/s at %.1f× lower p50", ratio(snapRes.RPS(), liveRes.RPS()), ratio(float64(liveRes.Percentile(50)), float64(snapRes.Percentile(50))))})
+	r.note("3: the live handler is built in the bench package only (internal/bench/app.go): same token, membership, inbox and token-decryption reads as the real endpoint, then `Client.PhoneNumber` on every request, with a pooled HTTP client of %d connections so it is not starved of sockets. Graph calls per view count the simulator's request log over %.0f measured+warm-up runs (warm-up requests are estimated from the measured rate).", r.cfg.Conns, runs)
+
+	// x. Webhook ingest: signed POSTs stored and applied to health.
+	r.progress("x: webhook ingest vs bare Echo")
+	before, err := countEvents(app.Store)
+	if err != nil {
+		return err
+	}
+	bodies := make([][]byte, len(ids))
+	for i := range ids {
+		q := "GREEN"
+		if i%2 == 1 {
+			q = "YELLOW"
+		}
+		bodies[i] = fmt.Appendf(nil, `{"object":"whatsapp_business_account","entry":[{"id":%q,"time":%d,"changes":[{"field":"phone_number_quality_update","value":{"display_phone_number":%q,"event":"ONBOARDING","current_limit":"TIER_1K","quality_rating":%q}}]}]}`,
+			wabas[i], time.Now().Unix(), strings.TrimPrefix(phones[i], "+"), q)
+	}
+	hookLoad := r.load(func(w, i int) *http.Request {
+		k := pick(w, i)
+		req, _ := http.NewRequest(http.MethodPost, app.URL+"/webhooks/whatsapp/"+strings.TrimPrefix(phones[k], "+"), bytes.NewReader(bodies[k]))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Hub-Signature-256", graphsim.Sign([]byte(benchAppSecret), bodies[k]))
+		return req
+	}, nil)
+	if err := fresh(); err != nil {
+		return err
+	}
+	b, t = Compare(ctx, r.cfg.Rounds, bareLoad, hookLoad)
+	after, err := countEvents(app.Store)
+	if err != nil {
+		return err
+	}
+	r.rep.Rows = append(r.rep.Rows, Row{ID: "x1", What: fmt.Sprintf("Webhook ingest: signed `phone_number_quality_update` POSTs (signature check, event stored, health updated), %d connections", r.cfg.Conns),
+		Measured: LoadSummary(t) + failureNote(t) + fmt.Sprintf(" · %s events stored", thousands(float64(after-before))),
+		Baseline: "bare Echo JSON: " + LoadSummary(b), Ratio: fmt.Sprintf("%.2f× throughput", ratio(t.RPS(), b.RPS()))})
+	r.note("x1: every webhook is a database write through SQLite's single writer (the event row, and a snapshot when the quality changes); the stored count includes warm-up requests.")
+	return nil
+}
+
+func failureNote(r Result) string {
+	if r.Failures == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (first failure: %s; statuses %v)", r.FirstError(), r.Statuses())
+}
+
+func getBody(url string, headers map[string]string) ([]byte, error) {
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: want 200, got %d %.300s", url, resp.StatusCode, body)
+	}
+	return body, nil
+}
+
+func countEvents(store *db.Store) (int, error) { return store.CountWebhookEvents(context.Background()) }
+
+// ---- 4. monitor sweeps ----------------------------------------------------------------
+
+// SweepOutcome is what a child process reports about one sweep.
+type SweepOutcome struct {
+	Mode        string `json:"mode"`
+	WallNS      int64  `json:"wall_ns"`
+	PruneNS     int64  `json:"prune_ns"`
+	Updated     int    `json:"updated"`
+	Errors      int    `json:"errors"`
+	PeakRSSKiB  int64  `json:"peak_rss_kib"`
+	RSSKiB      int64  `json:"rss_kib"`
+	Concurrency int    `json:"concurrency"`
+}
+
+func (r *Runner) sweeps(ctx context.Context) error {
+	r.sim.SetFaults(graphsim.Faults{Latency: r.cfg.SimLatency})
+	defer r.sim.ClearFaults()
+	run := func(mode string) (SweepOutcome, int, int, error) {
+		r.sim.ResetRequests()
+		var out SweepOutcome
+		cmd := exec.CommandContext(ctx, r.cfg.Self, "-child", "sweep", "-mode", mode, "-db", r.fx.Path, "-secret", benchSecretKey, "-graph", r.simURL)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			return out, 0, 0, fmt.Errorf("%s sweep child: %v\n%s", mode, err, stderr.String())
+		}
+		if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+			return out, 0, 0, fmt.Errorf("%s sweep child printed %q: %w", mode, stdout.String(), err)
+		}
+		all, lists, _ := r.graphGETs()
+		return out, all, lists, nil
+	}
+	r.progress("4: grouped sweep of %d inboxes", r.cfg.Fleet.Inboxes())
+	g, gCalls, gLists, err := run("grouped")
+	if err != nil {
+		return err
+	}
+	r.progress("4: naive sweep of %d inboxes (one call per number)", r.cfg.Fleet.Inboxes())
+	n, nCalls, _, err := run("naive")
+	if err != nil {
+		return err
+	}
+	inboxes := float64(r.cfg.Fleet.Inboxes())
+	pages := r.cfg.Fleet.Businesses * ((r.cfg.Fleet.NumbersPerBusiness + 99) / 100)
+	gWall, nWall := time.Duration(g.WallNS), time.Duration(n.WallNS)
+	callsPerPage := ratio(float64(gLists), float64(pages))
+	r.rep.Rows = append(r.rep.Rows, Row{ID: "4", What: fmt.Sprintf("Monitor sweep of %s inboxes across %d business accounts, simulator at %s latency, concurrency %d",
+		thousands(inboxes), r.cfg.Fleet.Businesses, r.cfg.SimLatency, g.Concurrency),
+		Measured: fmt.Sprintf("grouped: %s wall (of which pruning %s) · %s Graph calls (%.3f per inbox, %.2f per business-account page) · peak RSS %s · %d updated, %d errors",
+			ms(gWall), ms(time.Duration(g.PruneNS)), thousands(float64(gCalls)), ratio(float64(gCalls), inboxes), callsPerPage, MiB(g.PeakRSSKiB), g.Updated, g.Errors),
+		Baseline: fmt.Sprintf("naive, one call per number: %s wall · %s Graph calls (%.2f per inbox) · peak RSS %s · %d updated, %d errors",
+			ms(nWall), thousands(float64(nCalls)), ratio(float64(nCalls), inboxes), MiB(n.PeakRSSKiB), n.Updated, n.Errors),
+		Ratio: fmt.Sprintf("grouped is %.1f× faster with %.1f× fewer calls", ratio(nWall.Seconds(), gWall.Seconds()), ratio(float64(nCalls), float64(gCalls))),
+		Aim:   "≤ 10 s, ≤ 1 call per business-account page, ≤ 100 MB",
+		Met:   verdict(gWall <= 10*time.Second && callsPerPage <= 1 && g.PeakRSSKiB*1024 <= 100_000_000 && g.Errors == 0)})
+	r.note("4: each sweep runs in a child process (this program re-run with -child sweep) on the fixture database, so its peak RSS (VmHWM from /proc/self/status) is the sweep's own: store, Graph client, health service and monitor as the server wires them, with the default concurrency (%d). The grouped sweep is `Monitor.SweepOnce` (paged `/{waba-id}/phone_numbers`, then one snapshot per inbox, then pruning by the retention policy); pruning is timed again on its own right after. The naive sweep calls `Service.Refresh` (one `GET /{phone-number-id}` per number) with the same concurrency. Graph calls are counted from the simulator's request log.", g.Concurrency)
+	return nil
+}
+
+// RunSweepChild is the child side of figure 4: it sweeps once and prints a
+// SweepOutcome as JSON.
+func RunSweepChild(ctx context.Context, mode, dbPath, secret, graphURL string, w io.Writer) error {
+	cipher, err := db.NewCipher(secret)
+	if err != nil {
+		return err
+	}
+	store, err := db.Open(ctx, dbPath, cipher)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	logger := slog.New(slog.DiscardHandler)
+	client := NewProductionGraphClient(graphURL, logger)
+	svc := health.NewService(store, client, health.Options{Logger: logger})
+	defer svc.Close()
+	out := SweepOutcome{Mode: mode, Concurrency: health.DefaultSweepConcurrency}
+	start := time.Now()
+	switch mode {
+	case "grouped":
+		stats, err := health.NewMonitor(svc, store, client, health.MonitorOptions{Logger: logger}).SweepOnce(ctx)
+		if err != nil {
+			return err
+		}
+		out.WallNS = int64(time.Since(start))
+		out.Updated, out.Errors = stats.InboxesUpdated, stats.Errors
+		t := time.Now()
+		if _, err := store.PruneSnapshots(ctx, time.Now().Add(-health.DefaultSnapshotRetention)); err != nil {
+			return err
+		}
+		out.PruneNS = int64(time.Since(t))
+	case "naive":
+		inboxes, err := store.AllInboxes(ctx)
+		if err != nil {
+			return err
+		}
+		work := make(chan db.Inbox)
+		results := make(chan bool)
+		for range out.Concurrency {
+			go func() {
+				for in := range work {
+					snap, err := svc.Refresh(ctx, in, db.SourceSweep)
+					results <- err == nil && snap.OK
+				}
+			}()
+		}
+		go func() {
+			for _, in := range inboxes {
+				work <- in
+			}
+			close(work)
+		}()
+		for range inboxes {
+			if <-results {
+				out.Updated++
+			} else {
+				out.Errors++
+			}
+		}
+		out.WallNS = int64(time.Since(start))
+	default:
+		return fmt.Errorf("unknown sweep mode %q", mode)
+	}
+	rss, err := ProcessRSS(0)
+	if err != nil {
+		return err
+	}
+	out.PeakRSSKiB, out.RSSKiB = rss.PeakKiB, rss.CurrentKiB
+	return json.NewEncoder(w).Encode(out)
+}
+
+// ---- x. database size -----------------------------------------------------------------
+
+func (r *Runner) databaseSize() {
+	fx, f := r.fx, r.cfg.Fleet
+	perRow := float64(fx.BytesHistory-fx.BytesInboxes) / float64(fx.Snapshots)
+	perInbox := float64(fx.BytesInboxes-fx.BytesEmpty) / float64(f.Inboxes())
+	defaultRows := float64(f.Inboxes()) * float64(30*24*time.Hour/health.DefaultSweepInterval)
+	r.rep.Rows = append(r.rep.Rows, Row{ID: "x2", What: fmt.Sprintf("Database size, %s inboxes with %d days of history", thousands(float64(f.Inboxes())), f.HistoryDays),
+		Measured: fmt.Sprintf("%s for %s snapshots (one per inbox every %s): %.0f bytes per snapshot, %.0f bytes per inbox",
+			bytesText(fx.BytesHistory), thousands(float64(fx.Snapshots)), f.SnapshotEvery, perRow, perInbox),
+		Baseline: fmt.Sprintf("at the default 15-min sweep under the default 30-day retention: %s snapshots ≈ %s (extrapolated from the measured bytes per snapshot)",
+			thousands(defaultRows), bytesText(int64(defaultRows*perRow+float64(fx.BytesInboxes))))})
+	r.note("x2: sizes are of the SQLite file after `PRAGMA wal_checkpoint(TRUNCATE)`, measured while building the fixture (inboxes inserted with plain SQL, tokens encrypted by the store's cipher; snapshots carry the full phone-number JSON as the monitor stores it). Fixture build took %s.", fx.Took.Round(time.Second))
+}

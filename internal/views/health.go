@@ -1,0 +1,94 @@
+package views
+
+import "fmt"
+
+// HealthBadge is one health field drawn as a badge: colour (Tone) and text, with a
+// tooltip that says what the field and the value mean.
+type HealthBadge struct {
+	Field   string // Graph API field name, e.g. "quality_rating"; used in data-testid
+	Label   string // e.g. "Quality"
+	Value   string // as Meta sent it
+	Text    string // e.g. "Green"; the raw value when unknown
+	Tone    string // green | amber | red | grey
+	Tooltip string
+}
+
+// HealthEntity is an entity (phone number, business account, business, app) that Meta
+// says is limited or blocked, with Meta's reasons.
+type HealthEntity struct {
+	Type    string // PHONE_NUMBER, WABA, BUSINESS, APP, as Meta sends it
+	ID      string
+	Verdict HealthBadge // its can_send_message
+	Reasons []HealthReason
+	Info    []string // Meta's additional_info
+}
+
+// HealthReason is one of Meta's errors on an entity.
+type HealthReason struct {
+	Code        int64
+	Description string
+	Solution    string
+}
+
+// HealthProblem is why the latest check failed, in plain words.
+type HealthProblem struct {
+	Title   string
+	Message string
+	Remedy  string
+	Detail  string // Meta's or the transport's own message, for support
+}
+
+// HealthPanel is the badge panel of the Account Health tab (element id
+// "health-panel"), which the Refresh button replaces.
+type HealthPanel struct {
+	RefreshURL string
+	ManagerURL string
+	// Checked is false when the number was never checked: the panel then says so and
+	// offers Refresh instead of badges.
+	Checked        bool
+	CheckedAgo     string // "3 minutes ago"
+	CheckedAtExact string // "2025-06-01 12:03:04 UTC"
+	CheckedAtISO   string // RFC 3339, for machines and tests
+	Overall        StatusBadge
+	DisplayPhone   string
+	VerifiedName   string
+	Badges         []HealthBadge
+	Entities       []HealthEntity
+	// Stale is set when the latest check failed: badges show the last good data.
+	Stale   bool
+	Problem *HealthProblem
+	// HasData is false when no check ever succeeded: there are no badges to show.
+	HasData bool
+}
+
+// HealthChangeRow is one line of the health history.
+type HealthChangeRow struct {
+	Ago   string
+	Exact string
+	Label string // "Quality"
+	From  HealthBadge
+	To    HealthBadge
+}
+
+// InboxHealthRefreshURL is where the Account Health tab's Refresh button posts.
+func InboxHealthRefreshURL(accountID, inboxID int64) string {
+	return InboxHealthURL(accountID, inboxID) + "/refresh"
+}
+
+func tipID(field string) string { return "tip-" + field }
+
+func entityTitle(e HealthEntity) string {
+	name := map[string]string{
+		"PHONE_NUMBER": "Phone number",
+		"WABA":         "WhatsApp Business Account",
+		"BUSINESS":     "Business portfolio",
+		"APP":          "App",
+	}[e.Type]
+	if name == "" {
+		name = e.Type
+	}
+	if e.ID == "" {
+		return name
+	}
+	return fmt.Sprintf("%s %s", name, e.ID)
+}

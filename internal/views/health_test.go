@@ -1,0 +1,121 @@
+package views
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/PuerkitoBio/goquery"
+	"github.com/a-h/templ"
+
+	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
+)
+
+func renderDoc(t *testing.T, c templ.Component) *goquery.Document {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := c.Render(context.Background(), &buf); err != nil {
+		t.Fatalf("render: %v", err)
+	}
+	doc, err := goquery.NewDocumentFromReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// badgesOf converts the domain badges the way the handlers do.
+func badgesOf(p whatsapp.PhoneNumber) []HealthBadge {
+	var out []HealthBadge
+	for _, b := range whatsapp.HealthBadges(p) {
+		out = append(out, HealthBadge{Field: b.Field, Label: b.Label, Value: b.Value, Text: b.Text, Tone: string(b.Tone), Tooltip: b.Tooltip})
+	}
+	return out
+}
+
+func TestHealthPanelBadgesCarryToneTextAndTooltip(t *testing.T) {
+	phone := whatsapp.PhoneNumber{Status: "CONNECTED", QualityRating: "RED", NameStatus: "PENDING_REVIEW",
+		CodeVerificationStatus: "VERIFIED", PlatformType: "CLOUD_API", Throughput: whatsapp.Throughput{Level: "STANDARD"},
+		AccountMode: "SOMETHING_NEW_FROM_META", BusinessMessagingLimit: "TIER_1K",
+		HealthStatus: &whatsapp.HealthStatus{CanSendMessage: "LIMITED"}}
+	doc := renderDoc(t, HealthPanelView(HealthPanel{Checked: true, HasData: true, CheckedAgo: "3 minutes ago",
+		CheckedAtExact: "2026-03-02 09:00:00 UTC", Badges: badgesOf(phone)}))
+
+	want := map[string][2]string{
+		"status":                   {"green", "Connected"},
+		"quality_rating":           {"red", "Red"},
+		"name_status":              {"amber", "In review"},
+		"code_verification_status": {"green", "Verified"},
+		"can_send_message":         {"amber", "Limited"},
+		"account_mode":             {"grey", "SOMETHING_NEW_FROM_META"}, // unknown: grey, raw text
+	}
+	for field, w := range want {
+		b := doc.Find(`[data-testid="badge-` + field + `"]`)
+		if b.Length() != 1 {
+			t.Errorf("badge %s: want one, got %d", field, b.Length())
+			continue
+		}
+		tone, _ := b.Attr("data-tone")
+		class, _ := b.Attr("class")
+		title, _ := b.Attr("title")
+		if tone != w[0] || !strings.Contains(class, "tone-"+w[0]) {
+			t.Errorf("badge %s: want tone %s in data-tone and class, got %q / %q", field, w[0], tone, class)
+		}
+		if field != "name_status" && strings.TrimSpace(b.Text()) != w[1] {
+			t.Errorf("badge %s: want text %q, got %q", field, w[1], strings.TrimSpace(b.Text()))
+		}
+		if title == "" {
+			t.Errorf("badge %s: want a tooltip in the title", field)
+		}
+	}
+	cell := doc.Find(`[data-testid="badge-quality_rating"]`).Closest(".health-badge")
+	if tab, _ := cell.Attr("tabindex"); tab != "0" {
+		t.Errorf("badge cell: want it focusable (tabindex 0) so the tooltip shows on focus, got %q", tab)
+	}
+	if tip := cell.Find(`[role="tooltip"]`).Text(); !strings.Contains(tip, "Low quality") {
+		t.Errorf("badge cell: want the explanation in the DOM for keyboard and screen readers, got %q", tip)
+	}
+	if title, _ := doc.Find(`[data-testid="checked-at"]`).Attr("title"); title != "2026-03-02 09:00:00 UTC" {
+		t.Errorf("checked-at: want the exact time in the title, got %q", title)
+	}
+}
+
+func TestHealthPanelNeverCheckedOffersRefresh(t *testing.T) {
+	doc := renderDoc(t, HealthPanelView(HealthPanel{RefreshURL: "/accounts/1/inboxes/2/health/refresh"}))
+	if !strings.Contains(doc.Find(`[data-testid="checked-at"]`).Text(), "Not checked yet") {
+		t.Errorf("want %q, got %q", "Not checked yet", doc.Find(`[data-testid="checked-at"]`).Text())
+	}
+	btn := doc.Find(`[data-testid="refresh-health"]`)
+	for attr, want := range map[string]string{"hx-post": "/accounts/1/inboxes/2/health/refresh", "hx-target": "#health-panel",
+		"hx-swap": "outerHTML", "hx-disabled-elt": "this", "type": "submit"} {
+		if got, _ := btn.Attr(attr); got != want {
+			t.Errorf("refresh button %s: want %q, got %q", attr, want, got)
+		}
+	}
+	form := btn.Closest("form")
+	if method, _ := form.Attr("method"); method != "post" || form.Find(`input[name="_csrf"]`).Length() != 1 {
+		t.Errorf("refresh: want a plain POST form with the CSRF field, so it works without JavaScript")
+	}
+	if doc.Find(".spinner").Length() != 1 {
+		t.Errorf("refresh: want a spinner")
+	}
+}
+
+func TestHealthPanelStaleShowsTheProblemAndEntities(t *testing.T) {
+	doc := renderDoc(t, HealthPanelView(HealthPanel{Checked: true, HasData: true, Stale: true,
+		Problem: &HealthProblem{Title: "Meta could not be reached", Message: "Meta's service did not answer properly.", Remedy: "Nothing to do."},
+		Entities: []HealthEntity{{Type: "WABA", ID: "2001", Verdict: HealthBadge{Tone: "red", Text: "Blocked"},
+			Reasons: []HealthReason{{Code: 141006, Description: "There is an error with the payment method.", Solution: "Add a valid payment method."}},
+			Info:    []string{"Contact support."}}}}))
+	warning := doc.Find(`[data-testid="stale-warning"]`).Text()
+	if !strings.Contains(warning, "Meta could not be reached") || !strings.Contains(warning, "last data") {
+		t.Errorf("stale warning: want what failed and that the data is old, got %q", warning)
+	}
+	entity := doc.Find(`[data-testid="health-entity"]`).Text()
+	for _, want := range []string{"WhatsApp Business Account 2001", "payment method", "What to do: Add a valid payment method.", "141006", "Contact support."} {
+		if !strings.Contains(entity, want) {
+			t.Errorf("entity: want %q in %q", want, entity)
+		}
+	}
+}

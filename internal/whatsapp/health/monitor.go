@@ -1,0 +1,347 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/inboxhealth/inboxhealth/internal/db"
+	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
+)
+
+// Monitor defaults.
+const (
+	// DefaultSweepInterval is how often the monitor refreshes every inbox.
+	DefaultSweepInterval = 15 * time.Minute
+	// DefaultSweepConcurrency bounds the business accounts fetched at once: enough to
+	// sweep hundreds of accounts within a minute, few enough not to look like a burst
+	// to Meta's app-level rate limit.
+	DefaultSweepConcurrency = 8
+	// DefaultSnapshotRetention is the snapshot pruning policy: snapshots older than 30
+	// days are deleted, except each inbox's newest one and every snapshot where status,
+	// quality, name status or limit tier changed (see db.PruneSnapshots), so the
+	// history list survives while the table stays small (96 sweeps a day per inbox at
+	// the default interval).
+	DefaultSnapshotRetention = 30 * 24 * time.Hour
+	// sweepGroupTimeout bounds one group's paged listing, whatever the client's own timeout.
+	sweepGroupTimeout = 60 * time.Second
+)
+
+// errNumberNotListedMessage is recorded for an inbox whose number is missing from its
+// business account's phone_numbers list: the number was removed from the account, or
+// the inbox was set up with the wrong ids. A person must act, so it is not retryable.
+const errNumberNotListedMessage = "number not found in business account"
+
+// MonitorOptions tune a Monitor; zero values take defaults.
+type MonitorOptions struct {
+	// Interval between sweeps; DefaultSweepInterval when zero.
+	Interval time.Duration
+	// Jitter moves each wait between sweeps by a random amount up to ±Jitter, so many
+	// instances started together do not hit Meta in step. Default Interval/10;
+	// negative disables it.
+	Jitter time.Duration
+	// Concurrency bounds the groups fetched at once; DefaultSweepConcurrency when zero.
+	Concurrency int
+	// Retention is how long snapshots are kept; DefaultSnapshotRetention when zero,
+	// negative disables pruning.
+	Retention time.Duration
+	// Now is the clock for rate-limit back-off and pruning; time.Now when nil.
+	Now    func() time.Time
+	Logger *slog.Logger
+	// OnSwept, when set, runs after every sweep (the registration feature retries
+	// pending registrations there, on fresh health). It runs on the monitor's
+	// goroutine: the next sweep waits for it.
+	OnSwept func(ctx context.Context)
+}
+
+// SweepStats says what one sweep did.
+type SweepStats struct {
+	Groups         int   // (business account, token) groups found
+	GraphCalls     int   // BusinessPhoneNumbers calls made (each may read several pages)
+	RateLimited    int   // groups skipped because Meta asked us to wait
+	InboxesUpdated int   // inboxes that got a good snapshot
+	Errors         int   // inboxes that got an error snapshot, or could not be read
+	Pruned         int64 // old snapshots deleted
+}
+
+// Monitor keeps every inbox's health fresh in the background. Inboxes that share a
+// business account and access token are fetched together with one paged
+// /{waba-id}/phone_numbers call, not one call per number.
+type Monitor struct {
+	svc   *Service
+	store *db.Store
+	graph Graph
+	opts  MonitorOptions
+	log   *slog.Logger
+
+	sweepMu sync.Mutex // one sweep at a time, whoever starts it
+
+	mu        sync.Mutex
+	notBefore map[string]time.Time // WABA id -> no Graph call before this time
+}
+
+// NewMonitor builds a monitor; Run starts it.
+func NewMonitor(svc *Service, store *db.Store, graph Graph, opts MonitorOptions) *Monitor {
+	if opts.Interval <= 0 {
+		opts.Interval = DefaultSweepInterval
+	}
+	if opts.Jitter == 0 {
+		opts.Jitter = opts.Interval / 10
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = DefaultSweepConcurrency
+	}
+	if opts.Retention == 0 {
+		opts.Retention = DefaultSnapshotRetention
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Monitor{svc: svc, store: store, graph: graph, opts: opts, log: opts.Logger,
+		notBefore: map[string]time.Time{}}
+}
+
+// Run sweeps at once, then every Interval (± jitter), until ctx ends. It returns only
+// when no sweep is running any more.
+func (m *Monitor) Run(ctx context.Context) {
+	for {
+		stats, err := m.SweepOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			m.log.Error("health sweep failed", "error", err)
+		} else {
+			m.log.Info("health sweep", "groups", stats.Groups, "graph_calls", stats.GraphCalls,
+				"rate_limited", stats.RateLimited, "updated", stats.InboxesUpdated, "errors", stats.Errors,
+				"pruned", stats.Pruned)
+		}
+		timer := time.NewTimer(m.nextWait())
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+	}
+}
+
+func (m *Monitor) nextWait() time.Duration {
+	wait := m.opts.Interval
+	if j := m.opts.Jitter; j > 0 {
+		wait += time.Duration(rand.Int64N(int64(2*j)+1)) - j
+	}
+	return max(wait, time.Second)
+}
+
+// sweepGroups fetches the groups, at most Concurrency at once, and adds up what they did.
+func (m *Monitor) sweepGroups(ctx context.Context, groups []sweepGroup) (SweepStats, error) {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		stats SweepStats
+		errs  []error
+	)
+	slots := make(chan struct{}, m.opts.Concurrency)
+	for _, g := range groups {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break // shutting down: start no more groups
+		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			gs, err := m.sweepGroup(ctx, g)
+			mu.Lock()
+			defer mu.Unlock()
+			stats.add(gs)
+			if err != nil {
+				errs = append(errs, err)
+			}
+		})
+	}
+	wg.Wait()
+	return stats, errors.Join(errs...)
+}
+
+func (s *SweepStats) add(o SweepStats) {
+	s.Groups += o.Groups
+	s.GraphCalls += o.GraphCalls
+	s.RateLimited += o.RateLimited
+	s.InboxesUpdated += o.InboxesUpdated
+	s.Errors += o.Errors
+	s.Pruned += o.Pruned
+}
+
+// sweepGroup is the inboxes fetched by one BusinessPhoneNumbers call.
+type sweepGroup struct {
+	wabaID  string
+	token   string
+	inboxes []db.Inbox
+}
+
+// SweepOnce refreshes every inbox once, prunes old snapshots and calls OnSwept. Fetch
+// failures are recorded as error snapshots, not returned: err is only for failures to
+// read or write the database, joined across groups.
+func (m *Monitor) SweepOnce(ctx context.Context) (SweepStats, error) {
+	m.sweepMu.Lock()
+	defer m.sweepMu.Unlock()
+
+	var stats SweepStats
+	groups, unreadable, err := m.groups(ctx)
+	if err != nil {
+		return stats, err
+	}
+	stats.Groups = len(groups)
+	stats.Errors = unreadable
+
+	fetched, err := m.sweepGroups(ctx, groups)
+	stats.add(fetched)
+	if ctx.Err() != nil {
+		return stats, fmt.Errorf("health: sweep: %w", ctx.Err())
+	}
+	errs := []error{err}
+
+	if m.opts.Retention > 0 {
+		pruned, err := m.store.PruneSnapshots(ctx, m.opts.Now().Add(-m.opts.Retention))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("health: sweep: %w", err))
+		}
+		stats.Pruned = pruned
+	}
+	if m.opts.OnSwept != nil {
+		m.opts.OnSwept(ctx)
+	}
+	return stats, errors.Join(errs...)
+}
+
+// groups loads every inbox with its token and groups them by business account and
+// token: a system-user token may serve several accounts, and two tokens on one account
+// may see different numbers, so both make the key. unreadable counts inboxes whose
+// secrets could not be read (logged, left out).
+func (m *Monitor) groups(ctx context.Context) (groups []sweepGroup, unreadable int, err error) {
+	inboxes, err := m.store.AllInboxes(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("health: sweep: %w", err)
+	}
+	type key struct{ waba, token string }
+	index := map[key]int{}
+	for _, in := range inboxes {
+		secrets, err := m.store.Secrets(ctx, in.ID)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, 0, fmt.Errorf("health: sweep: %w", ctx.Err())
+			}
+			m.log.Error("health sweep: read inbox secrets", "inbox_id", in.ID, "error", err)
+			unreadable++
+			continue
+		}
+		k := key{in.WABAID, secrets.AccessToken}
+		i, ok := index[k]
+		if !ok {
+			i = len(groups)
+			index[k] = i
+			groups = append(groups, sweepGroup{wabaID: in.WABAID, token: secrets.AccessToken})
+		}
+		groups[i].inboxes = append(groups[i].inboxes, in)
+	}
+	return groups, unreadable, nil
+}
+
+// sweepGroup fetches one group's numbers with one paged call and records a snapshot
+// per inbox. A group whose business account is rate limited is skipped until the time
+// Meta announced, keeping its inboxes' last snapshots as they are.
+func (m *Monitor) sweepGroup(ctx context.Context, g sweepGroup) (SweepStats, error) {
+	var stats SweepStats
+	if until, limited := m.rateLimitedUntil(g.wabaID); limited {
+		m.log.Debug("health sweep: business account rate limited, skipped", "waba_id", g.wabaID, "until", until)
+		stats.RateLimited = 1
+		return stats, nil
+	}
+	callCtx, cancel := context.WithTimeout(ctx, sweepGroupTimeout)
+	numbers, fetchErr := m.graph.BusinessPhoneNumbers(callCtx, g.token, g.wabaID)
+	cancel()
+	stats.GraphCalls = 1
+	if ctx.Err() != nil {
+		// Shutting down: a cancelled call says nothing about the numbers.
+		return stats, nil
+	}
+	if whatsapp.KindOf(fetchErr) == whatsapp.KindRateLimited {
+		m.backOff(g.wabaID, whatsapp.RetryDelay(fetchErr))
+	}
+
+	byID := make(map[string]*whatsapp.PhoneNumber, len(numbers))
+	for i := range numbers {
+		byID[numbers[i].ID] = &numbers[i]
+	}
+	var errs []error
+	for _, in := range g.inboxes {
+		phone, err := byID[in.PhoneNumberID], fetchErr
+		if err == nil && phone == nil {
+			err = numberNotListed(in)
+		}
+		if _, rerr := m.svc.Record(ctx, in, phone, err, db.SourceSweep); rerr != nil {
+			errs = append(errs, rerr)
+			stats.Errors++
+			continue
+		}
+		if err != nil {
+			stats.Errors++
+		} else {
+			stats.InboxesUpdated++
+		}
+	}
+	return stats, errors.Join(errs...)
+}
+
+func numberNotListed(in db.Inbox) error {
+	return fmt.Errorf("health: sweep: phone number id %s: %w", in.PhoneNumberID, &whatsapp.GraphError{
+		HTTPStatus: http.StatusNotFound,
+		Message:    errNumberNotListedMessage + " " + in.WABAID,
+		Kind:       whatsapp.KindInvalidRequest,
+	})
+}
+
+// backOff stops Graph calls for the business account for d (at least a minute: Meta
+// rate limits last minutes, and an immediate retry only extends them).
+func (m *Monitor) backOff(wabaID string, d time.Duration) {
+	d = max(d, time.Minute)
+	until := m.opts.Now().Add(d)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if until.After(m.notBefore[wabaID]) {
+		m.notBefore[wabaID] = until
+	}
+	m.log.Warn("health sweep: business account rate limited; backing off", "waba_id", wabaID, "until", until)
+}
+
+func (m *Monitor) rateLimitedUntil(wabaID string) (time.Time, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	until, ok := m.notBefore[wabaID]
+	if !ok {
+		return time.Time{}, false
+	}
+	if !m.opts.Now().Before(until) {
+		delete(m.notBefore, wabaID)
+		return time.Time{}, false
+	}
+	return until, true
+}
+
+// RateLimitedUntil reports until when the monitor makes no Graph call for a business
+// account (zero time when it is free to call).
+func (m *Monitor) RateLimitedUntil(wabaID string) time.Time {
+	until, _ := m.rateLimitedUntil(wabaID)
+	return until
+}
