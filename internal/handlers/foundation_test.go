@@ -308,6 +308,11 @@ func TestAPITokenAuthAndInboxCreation(t *testing.T) {
 	if status != http.StatusUnprocessableEntity || len(fields) != 5 {
 		t.Fatalf("invalid create: want 422 naming 5 bad fields, got %d %v", status, out)
 	}
+	status, out = call(http.MethodPost, env.admin.APIAccessToken,
+		`{"name":"\u202eSupport","phone_number":"+15550100001","phone_number_id":"1001","waba_id":"2001","access_token":"EAAGsecret-token-value-123456"}`)
+	if fields, _ := out["error"].(map[string]any)["fields"].(map[string]any); status != http.StatusUnprocessableEntity || fields["name"] == nil {
+		t.Fatalf("a name with a right-to-left override: want 422 on name, got %d %v", status, out)
+	}
 	const token = "EAAGsecret-token-value-123456"
 	status, out = call(http.MethodPost, env.admin.APIAccessToken,
 		`{"name":"Support","phone_number":"+1 (555) 010-0001","phone_number_id":"1001","waba_id":"2001","business_id":"3001","access_token":"`+token+`"}`)

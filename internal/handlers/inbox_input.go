@@ -34,8 +34,8 @@ func (in *inboxInput) validate() map[string]string {
 		errs["name"] = "Give the inbox a name."
 	case utf8.RuneCountInString(in.Name) > 100 || !utf8.ValidString(in.Name):
 		errs["name"] = "Use at most 100 characters."
-	case strings.IndexFunc(in.Name, unicode.IsControl) >= 0:
-		errs["name"] = "The name cannot contain control characters."
+	case strings.IndexFunc(in.Name, isControlOrBidi) >= 0:
+		errs["name"] = "The name cannot contain control or text-direction characters."
 	}
 
 	raw := strings.TrimSpace(in.PhoneNumber)
@@ -56,7 +56,7 @@ func (in *inboxInput) validate() map[string]string {
 	case in.AccessToken == "":
 		errs["access_token"] = "Paste the access token of a system user with whatsapp_business_management and whatsapp_business_messaging."
 	case len(in.AccessToken) < 20 || len(in.AccessToken) > 4096 || strings.IndexFunc(in.AccessToken, notTokenRune) >= 0:
-		errs["access_token"] = "This does not look like a Meta access token (20 to 4096 letters and digits, no spaces)."
+		errs["access_token"] = "This does not look like a Meta access token (20 to 4096 printable characters, no spaces)."
 	}
 	return errs
 }
@@ -71,6 +71,12 @@ func checkMetaID(errs map[string]string, field, value string, required bool, mes
 	if len(value) > 32 || strings.IndexFunc(value, func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
 		errs[field] = message
 	}
+}
+
+// isControlOrBidi refuses control characters and the bidirectional overrides and
+// isolates that can make a name display as something else (U+202A–U+202E, U+2066–U+2069).
+func isControlOrBidi(r rune) bool {
+	return unicode.IsControl(r) || (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069')
 }
 
 func notPhoneRune(r rune) bool {

@@ -15,6 +15,9 @@ func (h *Handler) Routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = h.errorHandler
+	// Trust X-Forwarded-For only from a proxy on loopback or a private network, so a
+	// client cannot pick its own address to dodge the per-address log-in throttle.
+	e.IPExtractor = echo.ExtractIPFromXFFHeader()
 	e.Use(middleware.RequestID())
 	e.Use(h.requestLogger())
 	e.Use(middleware.Recover())

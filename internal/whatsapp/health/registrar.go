@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"math/big"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/inboxhealth/inboxhealth/internal/db"
@@ -805,6 +807,9 @@ func (r *Registrar) OnSwept(ctx context.Context) {
 // ones, once their lease has expired (another process may still be mid-call before).
 // It runs at startup and before each automatic retry round.
 func (r *Registrar) MarkInterrupted(ctx context.Context) (int64, error) {
+	if err := r.releaseLeasesOfDeadProcesses(ctx); err != nil {
+		return 0, err
+	}
 	n, err := r.store.MarkInterruptedAttempts(ctx, r.now())
 	if err != nil {
 		return 0, fmt.Errorf("health: mark interrupted registrations: %w", err)
@@ -813,6 +818,42 @@ func (r *Registrar) MarkInterrupted(ctx context.Context) (int64, error) {
 		r.log.Warn("registrations interrupted by a stop; Meta may have received them", "attempts", n)
 	}
 	return n, nil
+}
+
+// releaseLeasesOfDeadProcesses frees leases held by a process of this host that no
+// longer runs (after kill -9 or a crash), so its interrupted attempt is shown and the
+// inbox unblocked at restart instead of when the lease expires. A holder whose pid is
+// ours, or still alive (possibly reused), or on another host keeps its lease until it
+// expires: only a process we can prove dead is released.
+func (r *Registrar) releaseLeasesOfDeadProcesses(ctx context.Context) error {
+	holders, err := r.store.LeaseHolders(ctx)
+	if err != nil {
+		return fmt.Errorf("health: release dead leases: %w", err)
+	}
+	host, _ := os.Hostname()
+	for inboxID, holder := range holders {
+		if !holderIsDeadLocalProcess(holder, host) {
+			continue
+		}
+		if err := r.store.ReleaseLease(ctx, inboxID, holder); err != nil {
+			return fmt.Errorf("health: release dead lease: %w", err)
+		}
+		r.log.Warn("released the registration lease of a stopped process", "inbox_id", inboxID)
+	}
+	return nil
+}
+
+// holderIsDeadLocalProcess reads a holder id made by defaultHolderID ("host/pid/suffix#n").
+func holderIsDeadLocalProcess(holder, host string) bool {
+	parts := strings.SplitN(holder, "/", 3)
+	if len(parts) != 3 || parts[0] != host || host == "" {
+		return false
+	}
+	pid, err := strconv.Atoi(parts[1])
+	if err != nil || pid <= 0 || pid == os.Getpid() {
+		return false
+	}
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }
 
 // NameApproved starts a registration attempt at once, in the background, when Meta

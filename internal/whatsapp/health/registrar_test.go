@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -708,5 +711,28 @@ func TestRetryDuePlansStuckNumbersBeforeCalling(t *testing.T) {
 	}
 	if next := e.reload(wrongPIN).RegistrationNextRetryAt; next != nil {
 		t.Errorf("a number waiting for a person's PIN must get no automatic retry, got one at %s", next)
+	}
+}
+
+func TestHolderIsDeadLocalProcess(t *testing.T) {
+	host, _ := os.Hostname()
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	deadPID := dead.Process.Pid
+	for _, tc := range []struct {
+		holder string
+		want   bool
+	}{
+		{fmt.Sprintf("%s/%d/abcd#1", host, deadPID), true},
+		{fmt.Sprintf("%s/%d/abcd#1", host, os.Getpid()), false},  // ourselves (or a sibling registrar)
+		{fmt.Sprintf("%s/%d/abcd#1", host, os.Getppid()), false}, // alive
+		{fmt.Sprintf("other-host/%d/abcd#1", deadPID), false},    // cannot check another host
+		{"garbage", false},
+	} {
+		if got := holderIsDeadLocalProcess(tc.holder, host); got != tc.want {
+			t.Errorf("holderIsDeadLocalProcess(%q): want %v, got %v", tc.holder, tc.want, got)
+		}
 	}
 }
