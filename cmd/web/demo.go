@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/inboxhealth/inboxhealth/internal/db"
+	"github.com/inboxhealth/inboxhealth/internal/whatsapp/health"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp/graphsim"
 )
 
@@ -71,8 +72,11 @@ func startDemo(ctx context.Context, cfg *config, logger *slog.Logger) (*demoEnvi
 }
 
 // Seed creates the demo account, its administrator and agent, and one inbox per
-// simulated number, from the same scenario data the simulator loaded.
-func (d *demoEnvironment) Seed(ctx context.Context, store *db.Store, logger *slog.Logger) error {
+// simulated number, from the same scenario data the simulator loaded. Each inbox's
+// webhook is subscribed as a real setup would, so the simulator's name approvals reach
+// the app and register the number at once; nothing is registered up front, so the
+// stuck numbers wait for the banner (or the monitor's retry).
+func (d *demoEnvironment) Seed(ctx context.Context, store *db.Store, registrar *health.Registrar, logger *slog.Logger) error {
 	admin, err := store.CreateUser(ctx, demoAdminEmail, demoAdminPassword, demoAccountName, db.RoleAdministrator)
 	if err != nil {
 		return fmt.Errorf("demo: seed administrator: %w", err)
@@ -91,6 +95,9 @@ func (d *demoEnvironment) Seed(ctx context.Context, store *db.Store, logger *slo
 			PhoneNumberID: n.PhoneNumberID, WABAID: n.WABAID, BusinessID: b.BusinessID, AccessToken: b.AccessToken})
 		if err != nil {
 			return fmt.Errorf("demo: seed inbox %q: %w", n.InboxName, err)
+		}
+		if ok, problem := registrar.SubscribeWebhook(ctx, in); !ok {
+			logger.Info("demo: webhook not subscribed (shown on the inbox)", "inbox", n.InboxName, "problem", problem)
 		}
 		if i%2 == 0 { // the agent sees every other inbox, to show agent scoping
 			if err := store.AddInboxMember(ctx, in.ID, agent.UserID); err != nil {

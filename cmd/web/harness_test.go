@@ -59,7 +59,7 @@ func startTestApp(t *testing.T) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := demo.Seed(ctx, store, logger); err != nil {
+	if err := demo.Seed(ctx, store, a.Registrar, logger); err != nil {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: a.Echo, ReadHeaderTimeout: 5 * time.Second}

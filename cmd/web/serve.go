@@ -73,7 +73,7 @@ func runServe(args []string, demo bool) error {
 	defer app.Close()
 
 	if demo {
-		if err := demoEnv.Seed(ctx, store, logger); err != nil {
+		if err := demoEnv.Seed(ctx, store, app.Registrar, logger); err != nil {
 			return err
 		}
 	}

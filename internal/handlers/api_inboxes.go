@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/inboxhealth/inboxhealth/internal/db"
+	"github.com/inboxhealth/inboxhealth/internal/whatsapp/health"
 )
 
 // maxJSONBody bounds every JSON request body of the API.
@@ -29,7 +30,7 @@ type apiInbox struct {
 func (h *Handler) toAPIInbox(in db.Inbox) apiInbox {
 	return apiInbox{ID: in.ID, AccountID: in.AccountID, Name: in.Name, PhoneNumber: in.PhoneNumber,
 		PhoneNumberID: in.PhoneNumberID, WABAID: in.WABAID, BusinessID: in.BusinessID,
-		WebhookURL: WebhookURL(h.cfg.FrontendURL, in.PhoneNumber), CreatedAt: in.CreatedAt.Format("2006-01-02T15:04:05Z")}
+		WebhookURL: health.WebhookCallbackURL(h.cfg.FrontendURL, in.PhoneNumber), CreatedAt: in.CreatedAt.Format("2006-01-02T15:04:05Z")}
 }
 
 func (h *Handler) apiListInboxes(c echo.Context) error {

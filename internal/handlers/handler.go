@@ -5,7 +5,6 @@ package handlers
 import (
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -75,9 +74,4 @@ func New(cfg Config, deps Deps) *Handler {
 		log:       cfg.Logger,
 		now:       cfg.Now,
 	}
-}
-
-// WebhookURL is the callback Meta calls for a number: {FRONTEND_URL}/webhooks/whatsapp/{phone}.
-func WebhookURL(frontendURL, phoneNumber string) string {
-	return strings.TrimRight(frontendURL, "/") + "/webhooks/whatsapp/" + url.PathEscape(phoneNumber)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/inboxhealth/inboxhealth/internal/db"
 	"github.com/inboxhealth/inboxhealth/internal/views"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
+	"github.com/inboxhealth/inboxhealth/internal/whatsapp/health"
 )
 
 // Status filter values of the inbox list.
@@ -172,7 +173,7 @@ func (h *Handler) showInbox(c echo.Context) error {
 	}
 	settings := views.InboxSettings{
 		PhoneNumberID: in.PhoneNumberID, WABAID: in.WABAID, BusinessID: in.BusinessID,
-		WebhookURL:               WebhookURL(h.cfg.FrontendURL, in.PhoneNumber),
+		WebhookURL:               health.WebhookCallbackURL(h.cfg.FrontendURL, in.PhoneNumber),
 		WebhookSubscriptionError: in.WebhookSubscriptionError,
 		PINState:                 in.PINState,
 		CreatedAt:                views.FormatTime(in.CreatedAt),
