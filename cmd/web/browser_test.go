@@ -10,6 +10,12 @@ import (
 func TestBrowserLoginAddInboxAndSeeItInTheList(t *testing.T) {
 	app := startTestApp(t)
 	ctx := newBrowser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(app.URL+"/login")); err != nil {
+		t.Fatal(err)
+	}
+	if logins := textOf(t, ctx, `[data-testid="demo-logins"]`); !strings.Contains(logins, demoAdminEmail+" / "+demoAdminPassword) {
+		t.Errorf("demo login page: want the administrator's demo login shown, got %q", logins)
+	}
 	browserLogin(t, ctx, app.URL, demoAdminEmail, demoAdminPassword)
 
 	if marker := textOf(t, ctx, `[data-testid="demo-marker"]`); !strings.Contains(marker, "Demo mode") {

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/inboxhealth/inboxhealth/internal/db"
-	"github.com/inboxhealth/inboxhealth/internal/whatsapp/health"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp/graphsim"
+	"github.com/inboxhealth/inboxhealth/internal/whatsapp/health"
 )
 
 // Demo-mode fixed values. They only ever reach the built-in simulator.
@@ -107,6 +107,17 @@ func (d *demoEnvironment) Seed(ctx context.Context, store *db.Store, registrar *
 	}
 	logger.Info("demo: seeded", "account", demoAccountName, "inboxes", len(d.scenario.Numbers))
 	return nil
+}
+
+// demoLogins is what the login page shows in demo mode.
+func demoLogins(demo bool) []string {
+	if !demo {
+		return nil
+	}
+	return []string{
+		demoAdminEmail + " / " + demoAdminPassword + " (administrator)",
+		demoAgentEmail + " / " + demoAgentPassword + " (agent)",
+	}
 }
 
 // PrintWelcome tells the person who ran `make run` where to go and how to log in.

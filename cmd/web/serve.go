@@ -137,6 +137,7 @@ func buildApp(cfg config, store *db.Store, cipher *db.Cipher, logger *slog.Logge
 	healthSvc.SetOnNameApproved(registrar.NameApproved)
 	h := handlers.New(handlers.Config{
 		DemoMode:             demo,
+		DemoLogins:           demoLogins(demo),
 		FrontendURL:          cfg.FrontendURL,
 		WhatsAppAppSecret:    cfg.WhatsAppAppSecret,
 		SessionAuthKey:       cipher.DeriveKey("session-auth"),

@@ -209,13 +209,13 @@ func (h *Handler) showLogin(c echo.Context) error {
 	if _, ok := currentUser(c); ok {
 		return c.Redirect(http.StatusSeeOther, "/")
 	}
-	return h.render(c, http.StatusOK, views.LoginPage(views.LoginForm{Next: safeNext(c.QueryParam("next"))}))
+	return h.render(c, http.StatusOK, views.LoginPage(views.LoginForm{Next: safeNext(c.QueryParam("next")), DemoLogins: h.demoLogins()}))
 }
 
 func (h *Handler) login(c echo.Context) error {
 	email := strings.TrimSpace(c.FormValue("email"))
 	password := c.FormValue("password")
-	form := views.LoginForm{Email: email, Next: safeNext(c.FormValue("next"))}
+	form := views.LoginForm{Email: email, Next: safeNext(c.FormValue("next")), DemoLogins: h.demoLogins()}
 	keys := []string{"email:" + strings.ToLower(email), "ip:" + c.RealIP()}
 	if wait := h.logins.blockedFor(keys...); wait > 0 {
 		form.Error = fmt.Sprintf("Too many failed log-ins. Wait %s and try again.", roundUp(wait))
@@ -243,6 +243,13 @@ func (h *Handler) login(c echo.Context) error {
 	}
 	h.log.Info("login", "user_id", u.ID)
 	return redirectAfterPost(c, form.Next)
+}
+
+func (h *Handler) demoLogins() []string {
+	if !h.cfg.DemoMode {
+		return nil
+	}
+	return h.cfg.DemoLogins
 }
 
 func (h *Handler) logout(c echo.Context) error {

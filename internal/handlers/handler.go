@@ -18,6 +18,8 @@ import (
 type Config struct {
 	// DemoMode marks every page as running against the simulated Graph API.
 	DemoMode bool
+	// DemoLogins are shown on the login page in demo mode ("email / password").
+	DemoLogins []string
 	// FrontendURL is the public base URL (webhook callbacks, Secure cookies on https).
 	FrontendURL string
 	// WhatsAppAppSecret verifies X-Hub-Signature-256 on webhooks.
