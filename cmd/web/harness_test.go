@@ -127,6 +127,32 @@ func textOf(t *testing.T, ctx context.Context, sel string) string {
 	return text
 }
 
+// demoInbox finds a seeded demo inbox by name.
+func demoInbox(t *testing.T, app *testApp, name string) db.Inbox {
+	t.Helper()
+	inboxes, err := app.Store.AllInboxes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range inboxes {
+		if in.Name == name {
+			return in
+		}
+	}
+	t.Fatalf("no demo inbox named %q", name)
+	return db.Inbox{}
+}
+
+// attributeOf reads an attribute of an element.
+func attributeOf(t *testing.T, ctx context.Context, sel, name string) string {
+	t.Helper()
+	res, err := chromedp.Run(ctx, chromedp.AttributeValue(css(sel), name))
+	if err != nil {
+		t.Fatalf("read %s of %s: %v", name, sel, err)
+	}
+	return res.Value
+}
+
 // browserLogin logs in through the real login form.
 func browserLogin(t *testing.T, ctx context.Context, baseURL, email, password string) {
 	t.Helper()

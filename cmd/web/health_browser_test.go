@@ -1,41 +1,14 @@
 package main
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/inboxhealth/inboxhealth/internal/db"
 	"github.com/inboxhealth/inboxhealth/internal/views"
 )
-
-// demoInbox finds a seeded demo inbox by name.
-func demoInbox(t *testing.T, app *testApp, name string) db.Inbox {
-	t.Helper()
-	inboxes, err := app.Store.AllInboxes(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, in := range inboxes {
-		if in.Name == name {
-			return in
-		}
-	}
-	t.Fatalf("no demo inbox named %q", name)
-	return db.Inbox{}
-}
-
-func attributeOf(t *testing.T, ctx context.Context, sel, name string) string {
-	t.Helper()
-	res, err := chromedp.Run(ctx, chromedp.AttributeValue(css(sel), name))
-	if err != nil {
-		t.Fatalf("read %s of %s: %v", name, sel, err)
-	}
-	return res.Value
-}
 
 func TestBrowserAccountHealthTab(t *testing.T) {
 	app := startTestApp(t)

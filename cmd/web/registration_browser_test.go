@@ -19,30 +19,6 @@ const (
 	demoInReviewInbox = "Blue Harbor Travel"
 )
 
-func registrationDemoInbox(t *testing.T, app *testApp, name string) db.Inbox {
-	t.Helper()
-	inboxes, err := app.Store.AllInboxes(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, in := range inboxes {
-		if in.Name == name {
-			return in
-		}
-	}
-	t.Fatalf("no demo inbox named %q", name)
-	return db.Inbox{}
-}
-
-func registrationAttr(t *testing.T, ctx context.Context, sel, name string) string {
-	t.Helper()
-	res, err := chromedp.Run(ctx, chromedp.AttributeValue(css(sel), name))
-	if err != nil {
-		t.Fatalf("read %s of %s: %v", name, sel, err)
-	}
-	return res.Value
-}
-
 // markPage sets a marker on the page's window; it survives only if the page is not
 // reloaded or left.
 func markPage(t *testing.T, ctx context.Context) {
@@ -68,7 +44,7 @@ func TestBrowserCompleteRegistration(t *testing.T) {
 	ctx := newBrowser(t)
 	browserLogin(t, ctx, app.URL, demoAdminEmail, demoAdminPassword)
 
-	in := registrationDemoInbox(t, app, demoPendingInbox)
+	in := demoInbox(t, app, demoPendingInbox)
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(app.URL+views.InboxHealthURL(in.AccountID, in.ID)),
 		chromedp.WaitVisible(css(`#registration-banner [data-testid="complete-registration"]`)),
@@ -76,7 +52,7 @@ func TestBrowserCompleteRegistration(t *testing.T) {
 	); err != nil {
 		t.Fatalf("open the pending number's Account Health tab: %v", err)
 	}
-	if got := registrationAttr(t, ctx, `#inbox-status [data-testid="overall-status"]`, "class"); strings.Contains(got, "tone-green") {
+	if got := attributeOf(t, ctx, `#inbox-status [data-testid="overall-status"]`, "class"); strings.Contains(got, "tone-green") {
 		t.Fatalf("before registering, the overall badge must not be green, got %q", got)
 	}
 	markPage(t, ctx)
@@ -100,10 +76,10 @@ func TestBrowserCompleteRegistration(t *testing.T) {
 	if text := textOf(t, ctx, `#registration-banner`); !strings.Contains(text, "Registered") {
 		t.Errorf("banner after success: want Registered, got %q", text)
 	}
-	if got := registrationAttr(t, ctx, `#inbox-status [data-testid="overall-status"]`, "class"); !strings.Contains(got, "tone-green") {
+	if got := attributeOf(t, ctx, `#inbox-status [data-testid="overall-status"]`, "class"); !strings.Contains(got, "tone-green") {
 		t.Errorf("overall badge after success: want green without a reload, got %q", got)
 	}
-	if tone := registrationAttr(t, ctx, `#health-panel [data-testid="badge-platform_type"]`, "data-tone"); tone != "green" {
+	if tone := attributeOf(t, ctx, `#health-panel [data-testid="badge-platform_type"]`, "data-tone"); tone != "green" {
 		t.Errorf("platform badge after success: want green without a reload, got %q", tone)
 	}
 	if rows := textOf(t, ctx, `#registration-attempts`); !strings.Contains(rows, "Registered") || !strings.Contains(rows, demoAdminEmail) {
@@ -134,7 +110,7 @@ func TestBrowserNameInReviewIsExplained(t *testing.T) {
 	ctx := newBrowser(t)
 	browserLogin(t, ctx, app.URL, demoAdminEmail, demoAdminPassword)
 
-	in := registrationDemoInbox(t, app, demoInReviewInbox)
+	in := demoInbox(t, app, demoInReviewInbox)
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(app.URL+views.InboxHealthURL(in.AccountID, in.ID)),
 		chromedp.WaitVisible(css(`#registration-banner`)),
@@ -150,7 +126,7 @@ func TestBrowserNameInReviewIsExplained(t *testing.T) {
 	if label := textOf(t, ctx, `[data-testid="complete-registration"]`); !strings.Contains(label, "still in review") {
 		t.Errorf("the button must say the name is in review, got %q", label)
 	}
-	if href := registrationAttr(t, ctx, `[data-testid="banner-manager-link"]`, "href"); !strings.Contains(href, "business.facebook.com") {
+	if href := attributeOf(t, ctx, `[data-testid="banner-manager-link"]`, "href"); !strings.Contains(href, "business.facebook.com") {
 		t.Errorf("the fix is in WhatsApp Manager: want a link there, got %q", href)
 	}
 

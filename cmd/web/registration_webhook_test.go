@@ -15,7 +15,7 @@ import (
 func TestNameApprovedWebhookRegistersThroughTheApp(t *testing.T) {
 	app := startTestApp(t)
 	ctx := context.Background()
-	in := registrationDemoInbox(t, app, demoInReviewInbox)
+	in := demoInbox(t, app, demoInReviewInbox)
 
 	res, err := app.App.Registrar.Setup(ctx, in)
 	if err != nil {

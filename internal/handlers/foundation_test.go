@@ -3,18 +3,12 @@ package handlers
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/PuerkitoBio/goquery"
 
 	"github.com/inboxhealth/inboxhealth/internal/db"
 )
@@ -35,31 +29,15 @@ const testPassword = "correct horse battery"
 
 func newFoundationEnv(t *testing.T, frontendURL string) *foundationEnv {
 	t.Helper()
-	cipher, err := db.NewCipher("handler-tests")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	store, err := db.Open(ctx, filepath.Join(t.TempDir(), "app.db"), cipher)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	cipher, store := newTestStore(t, "handler-tests")
 	h := New(Config{FrontendURL: frontendURL, SessionAuthKey: cipher.DeriveKey("a"), SessionEncryptionKey: cipher.DeriveKey("e"),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, Deps{Store: store})
+		Logger: discardLogger()}, Deps{Store: store})
 	srv := httptest.NewServer(h.Routes())
 	t.Cleanup(srv.Close)
 	env := &foundationEnv{t: t, srv: srv, store: store}
-	mustUser := func(email, account, role string) db.NewUserResult {
-		res, err := store.CreateUser(ctx, email, testPassword, account, role)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res
-	}
-	env.admin = mustUser("admin@acme.test", "Acme", db.RoleAdministrator)
-	env.agent = mustUser("agent@acme.test", "Acme", db.RoleAgent)
-	env.other = mustUser("admin@globex.test", "Globex", db.RoleAdministrator)
+	env.admin = createTestUser(t, store, "admin@acme.test", "Acme", db.RoleAdministrator)
+	env.agent = createTestUser(t, store, "agent@acme.test", "Acme", db.RoleAgent)
+	env.other = createTestUser(t, store, "admin@globex.test", "Globex", db.RoleAdministrator)
 	return env
 }
 
@@ -73,71 +51,8 @@ func (e *foundationEnv) inbox(accountID int64, phone string) db.Inbox {
 	return in
 }
 
-// browser is a cookie-keeping client that does not follow redirects, so tests see them.
-type browser struct {
-	t      *testing.T
-	env    *foundationEnv
-	client *http.Client
-}
-
-func (e *foundationEnv) browser() *browser {
-	jar, _ := cookiejar.New(nil)
-	return &browser{t: e.t, env: e, client: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	}}}
-}
-
-func (b *browser) do(method, path string, form url.Values, header map[string]string) (*http.Response, string) {
-	b.t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, b.env.srv.URL+path, body)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := b.client.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	text, _ := io.ReadAll(resp.Body)
-	return resp, string(text)
-}
-
-// csrfToken reads the hidden CSRF field from a page.
-func (b *browser) csrfToken(path string) string {
-	b.t.Helper()
-	resp, body := b.do(http.MethodGet, path, nil, nil)
-	if resp.StatusCode != http.StatusOK {
-		b.t.Fatalf("GET %s: want 200, got %d", path, resp.StatusCode)
-	}
-	doc, err := goquery.NewDocumentFromReader(strings.NewReader(body))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	token, ok := doc.Find(`input[name="_csrf"]`).First().Attr("value")
-	if !ok || token == "" {
-		b.t.Fatalf("GET %s: no CSRF field in the page", path)
-	}
-	return token
-}
-
-func (b *browser) login(email string) {
-	b.t.Helper()
-	token := b.csrfToken("/login")
-	resp, body := b.do(http.MethodPost, "/login", url.Values{"_csrf": {token}, "email": {email}, "password": {testPassword}}, nil)
-	if resp.StatusCode != http.StatusSeeOther {
-		b.t.Fatalf("log in as %s: want 303, got %d: %s", email, resp.StatusCode, body)
-	}
-}
+// browser is a fresh client of the app, not logged in.
+func (e *foundationEnv) browser() *webClient { return newWebClient(e.t, e.srv.URL) }
 
 func TestNoSessionRedirectsToLogin(t *testing.T) {
 	env := newFoundationEnv(t, "")
@@ -150,7 +65,7 @@ func TestNoSessionRedirectsToLogin(t *testing.T) {
 func TestLoginSessionCookieAndLogout(t *testing.T) {
 	env := newFoundationEnv(t, "https://health.example.com")
 	b := env.browser()
-	token := b.csrfToken("/login")
+	token := b.csrf("/login")
 	resp, _ := b.do(http.MethodPost, "/login", url.Values{"_csrf": {token}, "email": {"admin@acme.test"}, "password": {testPassword}, "next": {"//evil.example"}}, nil)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
 		t.Fatalf("login with an off-site next: want 303 to /, got %d %q", resp.StatusCode, resp.Header.Get("Location"))
@@ -168,12 +83,12 @@ func TestLoginSessionCookieAndLogout(t *testing.T) {
 	// the same flow on http for the logged-in part.
 	plain := newFoundationEnv(t, "")
 	pb := plain.browser()
-	pb.login("admin@acme.test")
+	pb.login("admin@acme.test", testPassword)
 	resp, body := pb.do(http.MethodGet, "/", nil, nil)
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasSuffix(resp.Header.Get("Location"), "/inboxes") {
 		t.Fatalf("home after login: want 303 to the account's inboxes, got %d %q %s", resp.StatusCode, resp.Header.Get("Location"), body)
 	}
-	tok := pb.csrfToken(resp.Header.Get("Location"))
+	tok := pb.csrf(resp.Header.Get("Location"))
 	resp, _ = pb.do(http.MethodPost, "/logout", url.Values{"_csrf": {tok}}, nil)
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("logout: want 303, got %d", resp.StatusCode)
@@ -187,7 +102,7 @@ func TestLoginSessionCookieAndLogout(t *testing.T) {
 func TestFailedLoginsAreSlowedDown(t *testing.T) {
 	env := newFoundationEnv(t, "")
 	b := env.browser()
-	token := b.csrfToken("/login")
+	token := b.csrf("/login")
 	bad := url.Values{"_csrf": {token}, "email": {"admin@acme.test"}, "password": {"wrong password"}}
 	for i := range loginFailureBurst {
 		if resp, _ := b.do(http.MethodPost, "/login", bad, nil); resp.StatusCode != http.StatusUnauthorized {
@@ -204,7 +119,7 @@ func TestFailedLoginsAreSlowedDown(t *testing.T) {
 func TestCSRF(t *testing.T) {
 	env := newFoundationEnv(t, "")
 	b := env.browser()
-	b.login("admin@acme.test")
+	b.login("admin@acme.test", testPassword)
 	form := url.Values{"name": {"Support"}, "phone_number": {"+15550100001"}, "phone_number_id": {"1001"}, "waba_id": {"2001"}, "access_token": {"EAAexample-token-000001"}}
 	path := "/accounts/" + itoa(env.admin.AccountID) + "/inboxes"
 	if resp, _ := b.do(http.MethodPost, path, form, nil); resp.StatusCode != http.StatusForbidden {
@@ -218,7 +133,7 @@ func TestCSRF(t *testing.T) {
 	}
 	form.Set("phone_number", "+15550100002")
 	form.Set("phone_number_id", "1002")
-	form.Set("_csrf", b.csrfToken(path+"/new"))
+	form.Set("_csrf", b.csrf(path+"/new"))
 	if resp, _ := b.do(http.MethodPost, path, form, nil); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("POST with the form's token (token path): want 303, got %d", resp.StatusCode)
 	}
@@ -239,7 +154,7 @@ func TestRolesAndAccountIsolation(t *testing.T) {
 	acct := "/accounts/" + itoa(env.admin.AccountID)
 
 	agent := env.browser()
-	agent.login("agent@acme.test")
+	agent.login("agent@acme.test", testPassword)
 	for path, want := range map[string]int{
 		acct + "/inboxes":                                     http.StatusOK,
 		acct + "/inboxes/" + itoa(mine.ID):                    http.StatusOK,
@@ -264,7 +179,7 @@ func TestRolesAndAccountIsolation(t *testing.T) {
 	}
 
 	admin := env.browser()
-	admin.login("admin@acme.test")
+	admin.login("admin@acme.test", testPassword)
 	if resp, _ := admin.do(http.MethodGet, acct+"/inboxes/"+itoa(theirs.ID), nil, nil); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("administrator GET another account's inbox: want 404, got %d", resp.StatusCode)
 	}
@@ -341,12 +256,8 @@ func TestAccountSwitcherAndNotFoundPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := env.browser()
-	b.login("admin@acme.test")
-	_, body := b.do(http.MethodGet, "/accounts/"+itoa(env.other.AccountID)+"/inboxes", nil, nil)
-	doc, err := goquery.NewDocumentFromReader(strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b.login("admin@acme.test", testPassword)
+	_, doc, _ := b.getDoc("/accounts/" + itoa(env.other.AccountID) + "/inboxes")
 	switcher := doc.Find(`[data-testid="account-switcher"]`)
 	if switcher.Length() != 1 || switcher.Find("a").Length() != 2 || !strings.Contains(switcher.Find("summary").Text(), "Globex") {
 		t.Fatalf("account switcher: want both accounts with Globex current, got %q", switcher.Text())

@@ -175,7 +175,7 @@ func TestHealthTabShowsBadgesReasonsAndHistory(t *testing.T) {
 	}
 	env.refresh(in)
 	s := env.login("admin@health.test")
-	resp, doc := s.get(views.InboxHealthURL(env.admin.AccountID, in.ID))
+	resp, doc, _ := s.getDoc(views.InboxHealthURL(env.admin.AccountID, in.ID))
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("health tab: want 200, got %d", resp.StatusCode)
 	}
@@ -218,7 +218,7 @@ func TestHealthTabShowsTheFailureInPlainWords(t *testing.T) {
 	env := newHealthEnv(t, "token_expired")
 	in := env.inbox(inboxTokenGone)
 	s := env.login("admin@health.test")
-	_, doc := s.get(views.InboxHealthURL(env.admin.AccountID, in.ID))
+	_, doc, _ := s.getDoc(views.InboxHealthURL(env.admin.AccountID, in.ID))
 	warning := doc.Find(`[data-testid="stale-warning"]`)
 	if warning.Length() == 0 || !strings.Contains(warning.Text(), whatsapp.KindTokenExpired.Explain().Title) {
 		t.Fatalf("want a stale warning explaining the expired token, got %q", warning.Text())
@@ -237,7 +237,7 @@ func TestHealthTabNeverCheckedStillRenders(t *testing.T) {
 	in := env.inbox(inboxConnected)
 	env.sim.SetFaults(graphsim.Faults{ServerErrorRate: 1})
 	s := env.login("admin@health.test")
-	resp, doc := s.get(views.InboxHealthURL(env.admin.AccountID, in.ID))
+	resp, doc, _ := s.getDoc(views.InboxHealthURL(env.admin.AccountID, in.ID))
 	if resp.StatusCode != http.StatusOK || doc.Find(`#health-panel`).Length() != 1 {
 		t.Fatalf("want the panel even when Meta fails, got %d", resp.StatusCode)
 	}
@@ -306,7 +306,7 @@ func TestInboxListFiltersToInboxesNeedingAttention(t *testing.T) {
 		env.refresh(in)
 	}
 	s := env.login("admin@health.test")
-	_, doc := s.get(views.InboxesURL(env.admin.AccountID))
+	_, doc, _ := s.getDoc(views.InboxesURL(env.admin.AccountID))
 	if n := doc.Find(`[data-testid="inbox-row"]`).Length(); n != 3 {
 		t.Fatalf("all inboxes: want 3 rows, got %d", n)
 	}
@@ -314,7 +314,7 @@ func TestInboxListFiltersToInboxesNeedingAttention(t *testing.T) {
 	if status, _ := blocked.Attr("data-status"); status != whatsapp.OverallBlocked {
 		t.Errorf("list: want the blocked inbox's badge to say blocked, got %q", status)
 	}
-	_, doc = s.get(views.InboxesURL(env.admin.AccountID) + "?status=attention")
+	_, doc, _ = s.getDoc(views.InboxesURL(env.admin.AccountID) + "?status=attention")
 	rows := doc.Find(`[data-testid="inbox-row"]`)
 	if rows.Length() != 2 {
 		t.Errorf("needs attention: want the blocked number and the YELLOW-quality one, got %d rows: %q", rows.Length(), rows.Text())

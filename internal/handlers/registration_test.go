@@ -28,7 +28,7 @@ func TestRegistrationAgentsCannotTrigger(t *testing.T) {
 	in := e.inbox(regPendingInbox)
 	agent := e.login("agent@reg.test")
 
-	_, doc, _ := agent.get(regPath(in, ""))
+	_, doc, _ := agent.getDoc(regPath(in, ""))
 	banner := doc.Find(`[data-testid="registration-banner"]`)
 	if banner.Length() != 1 {
 		t.Fatal("agents see the banner too (what is wrong), want it on the page")
@@ -92,7 +92,7 @@ func TestRegistrationBannerHTMXSwapsResultAndBadges(t *testing.T) {
 	in := e.inbox(regPendingInbox)
 	admin := e.login("admin@reg.test")
 
-	_, doc, _ := admin.get(regPath(in, "/health"))
+	_, doc, _ := admin.getDoc(regPath(in, "/health"))
 	form := doc.Find(`#registration-banner form[data-testid="registration-form"]`)
 	for attr, want := range map[string]string{
 		"hx-post": regPath(in, "/registration"), "hx-target": "#registration-banner", "hx-swap": "outerHTML",
@@ -134,7 +134,7 @@ func TestRegistrationBannerHTMXSwapsResultAndBadges(t *testing.T) {
 	}
 
 	// Registered: the pages show no banner any more.
-	_, doc, _ = admin.get(regPath(in, ""))
+	_, doc, _ = admin.getDoc(regPath(in, ""))
 	if doc.Find(`[data-testid="registration-banner"]`).Length() != 0 {
 		t.Error("a registered number must show no banner")
 	}
@@ -145,9 +145,9 @@ func TestRegistrationWithoutJavaScriptRedirectsWithFlash(t *testing.T) {
 	admin := e.login("admin@reg.test")
 
 	review := e.inbox(regInReviewInbox)
-	admin.get(regPath(review, "/health")) // the Account Health tab checks the number with Meta
+	admin.getDoc(regPath(review, "/health")) // the Account Health tab checks the number with Meta
 	csrf := admin.csrf(regPath(review, ""))
-	_, doc, _ := admin.get(regPath(review, ""))
+	_, doc, _ := admin.getDoc(regPath(review, ""))
 	if label := doc.Find(`[data-testid="complete-registration"]`).Text(); !strings.Contains(label, "display name still in review") {
 		t.Errorf("while the name is in review the button must say so, got %q", label)
 	}
@@ -162,7 +162,7 @@ func TestRegistrationWithoutJavaScriptRedirectsWithFlash(t *testing.T) {
 	if n := e.registerCalls(review); n != 0 {
 		t.Fatalf("the first click must not call Meta, got %d calls", n)
 	}
-	_, doc, _ = admin.get(loc)
+	_, doc, _ = admin.getDoc(loc)
 	confirm := doc.Find(`form[data-testid="registration-form"] input[name="confirm"]`)
 	if v, _ := confirm.Attr("value"); v != "1" || !strings.Contains(doc.Find(`[data-testid="complete-registration"]`).Text(), "Try anyway") {
 		t.Fatal("the confirm step must offer an explicit Try anyway sending confirm=1")
@@ -171,7 +171,7 @@ func TestRegistrationWithoutJavaScriptRedirectsWithFlash(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || e.registerCalls(review) != 1 {
 		t.Fatalf("try anyway: want 303 and exactly one call, got %d and %d", resp.StatusCode, e.registerCalls(review))
 	}
-	_, doc, _ = admin.get(resp.Header.Get("Location"))
+	_, doc, _ = admin.getDoc(resp.Header.Get("Location"))
 	if flash := doc.Find(`[data-testid="flash"]`).Text(); !strings.Contains(flash, "display name") {
 		t.Errorf("flash after try anyway: want the reason in plain words, got %q", flash)
 	}
@@ -181,7 +181,7 @@ func TestRegistrationWithoutJavaScriptRedirectsWithFlash(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != regPath(pending, "/health") {
 		t.Fatalf("want 303 back to the Account Health tab, got %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	_, doc, _ = admin.get(resp.Header.Get("Location"))
+	_, doc, _ = admin.getDoc(resp.Header.Get("Location"))
 	if flash := doc.Find(`[data-testid="flash"]`).Text(); !strings.Contains(flash, "Registered") {
 		t.Errorf("flash: want Registered, got %q", flash)
 	}

@@ -10,14 +10,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
-	"strings"
 	"testing"
-
-	"github.com/PuerkitoBio/goquery"
 
 	"github.com/inboxhealth/inboxhealth/internal/db"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
@@ -46,31 +42,8 @@ const healthTestAppSecret = "health-test-app-secret"
 
 func newHealthEnv(t testing.TB, scenarios ...string) *healthEnv {
 	t.Helper()
-	ctx := context.Background()
-	sim := graphsim.New(graphsim.Config{AppSecret: healthTestAppSecret})
-	t.Cleanup(sim.Close)
-	for _, name := range scenarios {
-		sc, err := graphsim.LoadScenario(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := sim.Load(sc); err != nil {
-			t.Fatal(err)
-		}
-	}
-	simSrv := httptest.NewServer(sim)
-	t.Cleanup(simSrv.Close)
-	client := whatsapp.NewClient(simSrv.URL+sim.Prefix(), nil, whatsapp.WithRetry(1, 0, 0))
-
-	cipher, err := db.NewCipher("health-handler-tests")
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := db.Open(ctx, filepath.Join(t.TempDir(), "app.db"), cipher)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	sim, client := newSimClient(t, healthTestAppSecret, scenarios...)
+	cipher, store := newTestStore(t, "health-handler-tests")
 	svc := health.NewService(store, client, health.Options{Logger: discardLogger()})
 	t.Cleanup(svc.Close)
 
@@ -78,13 +51,10 @@ func newHealthEnv(t testing.TB, scenarios ...string) *healthEnv {
 	env.routes = env.handler(healthTestAppSecret)
 	env.srv = httptest.NewServer(env.routes)
 	t.Cleanup(env.srv.Close)
-	env.admin = env.user("admin@health.test", "Health Co", db.RoleAdministrator)
-	env.agent = env.user("agent@health.test", "Health Co", db.RoleAgent)
-	env.other = env.user("admin@elsewhere.test", "Elsewhere", db.RoleAdministrator)
-	for _, name := range scenarios {
-		sc, _ := graphsim.LoadScenario(name)
-		env.seed(sc)
-	}
+	env.admin = createTestUser(t, store, "admin@health.test", "Health Co", db.RoleAdministrator)
+	env.agent = createTestUser(t, store, "agent@health.test", "Health Co", db.RoleAgent)
+	env.other = createTestUser(t, store, "admin@elsewhere.test", "Elsewhere", db.RoleAdministrator)
+	seedScenarios(t, store, env.admin.AccountID, scenarios, env.inboxes)
 	return env
 }
 
@@ -98,30 +68,85 @@ func (e *healthEnv) handler(appSecret string) http.Handler {
 	return h.Routes()
 }
 
-func (e *healthEnv) user(email, account, role string) db.NewUserResult {
-	e.t.Helper()
-	res, err := e.store.CreateUser(context.Background(), email, testPassword, account, role)
+// newSimClient starts the Graph API simulator with the scenarios loaded, and the real
+// client pointed at it (one attempt, no retries).
+func newSimClient(t testing.TB, appSecret string, scenarios ...string) (*graphsim.Server, *whatsapp.Client) {
+	t.Helper()
+	sim := graphsim.New(graphsim.Config{AppSecret: appSecret})
+	t.Cleanup(sim.Close)
+	for _, name := range scenarios {
+		sc, err := graphsim.LoadScenario(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sim.Load(sc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	simSrv := httptest.NewServer(sim)
+	t.Cleanup(simSrv.Close)
+	return sim, whatsapp.NewClient(simSrv.URL+sim.Prefix(), nil, whatsapp.WithRetry(1, 0, 0))
+}
+
+// newTestStore opens a fresh store in a temporary folder, encrypted with a cipher of secret.
+func newTestStore(t testing.TB, secret string) (*db.Cipher, *db.Store) {
+	t.Helper()
+	cipher, err := db.NewCipher(secret)
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
+	}
+	store, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "app.db"), cipher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return cipher, store
+}
+
+// createTestUser creates a user with testPassword in account (created if new).
+func createTestUser(t testing.TB, store *db.Store, email, account, role string) db.NewUserResult {
+	t.Helper()
+	res, err := store.CreateUser(context.Background(), email, testPassword, account, role)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return res
 }
 
-func (e *healthEnv) seed(sc *graphsim.Scenario) {
-	e.t.Helper()
+// seedScenarios creates one inbox of the account per number of the named scenarios,
+// keyed by inbox name in inboxes, and adds the members to each.
+func seedScenarios(t testing.TB, store *db.Store, accountID int64, scenarios []string, inboxes map[string]db.Inbox, members ...int64) {
+	t.Helper()
+	for _, name := range scenarios {
+		sc, err := graphsim.LoadScenario(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seedScenario(t, store, accountID, sc, inboxes, members...)
+	}
+}
+
+func seedScenario(t testing.TB, store *db.Store, accountID int64, sc *graphsim.Scenario, inboxes map[string]db.Inbox, members ...int64) {
+	t.Helper()
+	ctx := context.Background()
 	businesses := map[string]graphsim.Business{}
 	for _, b := range sc.Businesses {
 		businesses[b.WABAID] = b
 	}
 	for _, n := range sc.Numbers {
 		b := businesses[n.WABAID]
-		in, err := e.store.CreateInbox(context.Background(), db.NewInbox{AccountID: e.admin.AccountID, Name: n.InboxName,
+		in, err := store.CreateInbox(ctx, db.NewInbox{AccountID: accountID, Name: n.InboxName,
 			PhoneNumber: n.PhoneNumber, PhoneNumberID: n.PhoneNumberID, WABAID: n.WABAID, BusinessID: b.BusinessID,
 			AccessToken: b.AccessToken})
 		if err != nil {
-			e.t.Fatal(err)
+			t.Fatal(err)
 		}
-		e.inboxes[n.InboxName] = in
+		for _, userID := range members {
+			if err := store.AddInboxMember(ctx, in.ID, userID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		inboxes[n.InboxName] = in
 	}
 }
 
@@ -211,71 +236,7 @@ func (e *healthEnv) webhookEvents() int {
 	return n
 }
 
-// session is a logged-in browser: a cookie jar that does not follow redirects.
-type session struct {
-	t      testing.TB
-	base   string
-	client *http.Client
-}
-
-func (e *healthEnv) login(email string) *session {
-	e.t.Helper()
-	jar, _ := cookiejar.New(nil)
-	s := &session{t: e.t, base: e.srv.URL, client: &http.Client{Jar: jar,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	resp, _ := s.post("/login", url.Values{"_csrf": {s.csrf("/login")}, "email": {email}, "password": {testPassword}}, nil)
-	if resp.StatusCode != http.StatusSeeOther {
-		e.t.Fatalf("log in as %s: want 303, got %d", email, resp.StatusCode)
-	}
-	return s
-}
-
-func (s *session) do(method, path string, form url.Values, header map[string]string) (*http.Response, string) {
-	s.t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, s.base+path, body)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	text, _ := io.ReadAll(resp.Body)
-	return resp, string(text)
-}
-
-func (s *session) get(path string) (*http.Response, *goquery.Document) {
-	s.t.Helper()
-	resp, body := s.do(http.MethodGet, path, nil, nil)
-	doc, err := goquery.NewDocumentFromReader(strings.NewReader(body))
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return resp, doc
-}
-
-func (s *session) post(path string, form url.Values, header map[string]string) (*http.Response, string) {
-	return s.do(http.MethodPost, path, form, header)
-}
-
-// csrf reads the hidden CSRF field of a page.
-func (s *session) csrf(path string) string {
-	s.t.Helper()
-	resp, doc := s.get(path)
-	token, ok := doc.Find(`input[name="_csrf"]`).First().Attr("value")
-	if resp.StatusCode != http.StatusOK || !ok || token == "" {
-		s.t.Fatalf("GET %s: want 200 with a CSRF field, got %d", path, resp.StatusCode)
-	}
-	return token
+// login returns a browser logged in as email.
+func (e *healthEnv) login(email string) *webClient {
+	return loggedInClient(e.t, e.srv.URL, email)
 }
