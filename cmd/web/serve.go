@@ -127,7 +127,14 @@ type app struct {
 
 func buildApp(cfg config, store *db.Store, cipher *db.Cipher, logger *slog.Logger, demo bool) (*app, error) {
 	client := whatsapp.NewClient(cfg.GraphAPIURL, nil, whatsapp.WithLogger(logger))
-	healthSvc := health.NewService(store, client, health.Options{Logger: logger})
+	// Reads serve the latest snapshot and refresh it from Meta only when it is older
+	// than the TTL. The monitor refreshes every inbox every HEALTH_REFRESH_INTERVAL
+	// (± 10% jitter, plus the sweep's own duration), so the TTL sits half an interval
+	// above it: between two sweeps no read calls Meta, and a read refreshes only an
+	// inbox the sweeps stopped reaching (the monitor is failing for it). With the 5 min
+	// default TTL under a 15 min interval, every page view of a 6-to-15-minute-old
+	// snapshot called Meta: a Graph call per view the monitor exists to avoid.
+	healthSvc := health.NewService(store, client, health.Options{Logger: logger, TTL: readTTL(cfg.HealthRefreshInterval)})
 	registrar := health.NewRegistrar(store, client, healthSvc, health.RegistrarOptions{FrontendURL: cfg.FrontendURL, Logger: logger})
 	// Attempts a previous process left in flight are shown as interrupted (those still
 	// under a live lease are another process's, and are marked once it expires).
@@ -150,6 +157,14 @@ func buildApp(cfg config, store *db.Store, cipher *db.Cipher, logger *slog.Logge
 		Interval: cfg.HealthRefreshInterval, Logger: logger, OnSwept: registrar.OnSwept})
 	a.bg = append(a.bg, a.Monitor.Run)
 	return a, nil
+}
+
+// readTTL is the health read TTL for a monitor sweeping every interval (see buildApp).
+func readTTL(interval time.Duration) time.Duration {
+	if interval <= 0 {
+		interval = health.DefaultSweepInterval
+	}
+	return interval + interval/2
 }
 
 // Start runs the background loops until ctx ends.

@@ -50,7 +50,8 @@ func StartApp(ctx context.Context, dbPath, secret, graphURL, appSecret string, l
 	}
 	frontend := "http://" + ln.Addr().String()
 	client := whatsapp.NewClient(graphURL, nil, whatsapp.WithLogger(logger))
-	svc := health.NewService(store, client, health.Options{Logger: logger})
+	// The read TTL the server uses (cmd/web buildApp): 1.5× the sweep interval.
+	svc := health.NewService(store, client, health.Options{Logger: logger, TTL: health.DefaultSweepInterval * 3 / 2})
 	registrar := health.NewRegistrar(store, client, svc, health.RegistrarOptions{FrontendURL: frontend, Logger: logger})
 	h := handlers.New(handlers.Config{
 		FrontendURL:          frontend,

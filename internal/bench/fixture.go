@@ -215,22 +215,24 @@ func (f Fleet) insertHistory(ctx context.Context, conn *sql.DB, fx *Fixture, now
 	per := f.SnapshotsPerInbox()
 	const batch = 50_000
 	var (
-		tx   *sql.Tx
-		stmt *sql.Stmt
-		err  error
+		tx               *sql.Tx
+		stmt, stmtChange *sql.Stmt
+		err              error
 	)
 	flush := func() error {
 		if tx == nil {
 			return nil
 		}
 		stmt.Close()
+		stmtChange.Close()
 		err := tx.Commit()
-		tx, stmt = nil, nil
+		tx, stmt, stmtChange = nil, nil, nil
 		return err
 	}
 	defer func() {
 		if tx != nil {
 			stmt.Close()
+			stmtChange.Close()
 			tx.Rollback()
 		}
 	}()
@@ -249,6 +251,7 @@ func (f Fleet) insertHistory(ctx context.Context, conn *sql.DB, fx *Fixture, now
 		overall := whatsapp.DeriveOverallStatus(ptr(phone(w, n, "GREEN")), nil, whatsapp.KindNone).Code
 		overallYellow := whatsapp.DeriveOverallStatus(ptr(phone(w, n, "YELLOW")), nil, whatsapp.KindNone).Code
 		state := string(whatsapp.Decide(ptr(phone(w, n, "GREEN"))).State)
+		prevQuality := ""
 		for k := range per {
 			if tx == nil {
 				if tx, err = conn.BeginTx(ctx, nil); err != nil {
@@ -259,6 +262,11 @@ func (f Fleet) insertHistory(ctx context.Context, conn *sql.DB, fx *Fixture, now
 					VALUES (?, ?, 1, ?, NULL, 'CONNECTED', ?, 'APPROVED', 'TIER_1K', ?, ?, 'sweep')`); err != nil {
 					return fmt.Errorf("bench: insert snapshots: %w", err)
 				}
+				// The change history, as db.AddSnapshot records it next to each snapshot.
+				if stmtChange, err = tx.PrepareContext(ctx, `INSERT INTO health_changes (inbox_id, changed_at, field, from_value, to_value)
+					VALUES (?, ?, 'quality_rating', ?, ?)`); err != nil {
+					return fmt.Errorf("bench: insert health changes: %w", err)
+				}
 			}
 			at := now.Add(-time.Duration(per-1-k) * f.SnapshotEvery)
 			quality, ov := "GREEN", overall
@@ -268,6 +276,12 @@ func (f Fleet) insertHistory(ctx context.Context, conn *sql.DB, fx *Fixture, now
 			if _, err := stmt.ExecContext(ctx, inboxID, at.UnixMilli(), variants[quality], quality, ov, state); err != nil {
 				return fmt.Errorf("bench: insert snapshot: %w", err)
 			}
+			if prevQuality != "" && quality != prevQuality {
+				if _, err := stmtChange.ExecContext(ctx, inboxID, at.UnixMilli(), prevQuality, quality); err != nil {
+					return fmt.Errorf("bench: insert health change: %w", err)
+				}
+			}
+			prevQuality = quality
 			rows++
 			if rows%batch == 0 {
 				if err := flush(); err != nil {

@@ -28,12 +28,15 @@ var ErrConflict = errors.New("db: already exists")
 
 // Store is the application's database. SQLite allows one writer at a time, so writes go
 // through a single-connection pool (no SQLITE_BUSY storms between our own goroutines)
-// while reads use a pool of their own.
+// while reads use a pool of their own. The queries run on every request are prepared
+// once (stmts.go), and the rows every request reads are cached for CacheTTL (cache.go).
 type Store struct {
 	write  *sql.DB
 	read   *sql.DB
 	cipher *Cipher
 	now    func() time.Time
+	st     statements
+	c      caches
 }
 
 // Open opens (creating if needed) the SQLite file at path, applies pending migrations,
@@ -58,8 +61,12 @@ func Open(ctx context.Context, path string, cipher *Cipher) (*Store, error) {
 		return nil, fmt.Errorf("db: open reader: %w", err)
 	}
 	read.SetMaxOpenConns(8)
-	s := &Store{write: write, read: read, cipher: cipher, now: time.Now}
+	s := &Store{write: write, read: read, cipher: cipher, now: time.Now, c: newCaches(CacheTTL)}
 	if err := s.Migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.prepare(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -80,9 +87,9 @@ func dsn(path string, writer bool) string {
 	return "file:" + path + "?" + q.Encode()
 }
 
-// Close closes both pools.
+// Close finalizes the prepared statements and closes both pools.
 func (s *Store) Close() error {
-	return errors.Join(s.write.Close(), s.read.Close())
+	return errors.Join(s.st.close(), s.write.Close(), s.read.Close())
 }
 
 // SetClock replaces the store's clock; tests use it to move time.

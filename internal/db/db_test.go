@@ -226,8 +226,9 @@ func TestSnapshotHistoryAndPrune(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if deleted != 3 {
-		t.Fatalf("prune: want 3 unchanged snapshots deleted, got %d", deleted)
+	// History lives in health_changes now: every old snapshot goes but the newest.
+	if deleted != 5 {
+		t.Fatalf("prune: want every snapshot but the newest deleted (5), got %d", deleted)
 	}
 	after, _ := s.HealthChanges(ctx, in.ID, 10)
 	if len(after) != 2 {

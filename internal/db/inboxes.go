@@ -131,33 +131,47 @@ func randomHex(n int) (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
+const (
+	qInboxByID       = `SELECT ` + inboxColumns + ` FROM inboxes WHERE id = ?`
+	qInboxByPhone    = `SELECT ` + inboxColumns + ` FROM inboxes WHERE phone_number = ?`
+	qCanSeeInbox     = `SELECT count(*) FROM inbox_members WHERE inbox_id = ? AND user_id = ?`
+	qSecrets         = `SELECT access_token_enc, pin_enc, pin_state FROM inboxes WHERE id = ?`
+	qAccountInboxIDs = `SELECT id FROM inboxes WHERE account_id = ?`
+)
+
 // Inbox returns an inbox of an account; an inbox of another account is ErrNotFound.
 func (s *Store) Inbox(ctx context.Context, accountID, inboxID int64) (Inbox, error) {
-	in, err := scanInbox(s.read.QueryRowContext(ctx, `SELECT `+inboxColumns+` FROM inboxes WHERE id = ? AND account_id = ?`, inboxID, accountID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Inbox{}, ErrNotFound
-	}
+	in, err := s.InboxByID(ctx, inboxID)
 	if err != nil {
-		return Inbox{}, fmt.Errorf("db: get inbox: %w", err)
+		return Inbox{}, err
+	}
+	if in.AccountID != accountID {
+		return Inbox{}, ErrNotFound
 	}
 	return in, nil
 }
 
 // InboxByID returns an inbox regardless of account, for background work.
 func (s *Store) InboxByID(ctx context.Context, inboxID int64) (Inbox, error) {
-	in, err := scanInbox(s.read.QueryRowContext(ctx, `SELECT `+inboxColumns+` FROM inboxes WHERE id = ?`, inboxID))
+	now := s.now()
+	in, ok, gen := s.c.inbox.get(inboxID, now)
+	if ok {
+		return cloneInbox(in), nil
+	}
+	in, err := scanInbox(s.st.inboxByID.QueryRowContext(ctx, inboxID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Inbox{}, ErrNotFound
 	}
 	if err != nil {
 		return Inbox{}, fmt.Errorf("db: get inbox: %w", err)
 	}
-	return in, nil
+	s.c.inbox.fill(inboxID, in, now, gen)
+	return cloneInbox(in), nil
 }
 
 // InboxByPhoneNumber returns the inbox routed by a webhook path's phone number (E.164).
 func (s *Store) InboxByPhoneNumber(ctx context.Context, phone string) (Inbox, error) {
-	in, err := scanInbox(s.read.QueryRowContext(ctx, `SELECT `+inboxColumns+` FROM inboxes WHERE phone_number = ?`, phone))
+	in, err := scanInbox(s.st.inboxByPhone.QueryRowContext(ctx, phone))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Inbox{}, ErrNotFound
 	}
@@ -215,7 +229,7 @@ func (s *Store) CanSeeInbox(ctx context.Context, m Membership, userID int64, in 
 		return true, nil
 	}
 	var n int
-	if err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM inbox_members WHERE inbox_id = ? AND user_id = ?`, in.ID, userID).Scan(&n); err != nil {
+	if err := s.st.canSeeInbox.QueryRowContext(ctx, in.ID, userID).Scan(&n); err != nil {
 		return false, fmt.Errorf("db: inbox membership: %w", err)
 	}
 	return n > 0, nil
@@ -225,8 +239,7 @@ func (s *Store) CanSeeInbox(ctx context.Context, m Membership, userID int64, in 
 func (s *Store) Secrets(ctx context.Context, inboxID int64) (InboxSecrets, error) {
 	var tokenEnc, pinEnc []byte
 	var sec InboxSecrets
-	err := s.read.QueryRowContext(ctx, `SELECT access_token_enc, pin_enc, pin_state FROM inboxes WHERE id = ?`, inboxID).
-		Scan(&tokenEnc, &pinEnc, &sec.PINState)
+	err := s.st.secrets.QueryRowContext(ctx, inboxID).Scan(&tokenEnc, &pinEnc, &sec.PINState)
 	if errors.Is(err, sql.ErrNoRows) {
 		return InboxSecrets{}, ErrNotFound
 	}
@@ -253,6 +266,7 @@ func (s *Store) SetPIN(ctx context.Context, inboxID int64, pin, state string) er
 	}
 	res, err := s.write.ExecContext(ctx, `UPDATE inboxes SET pin_enc = ?, pin_state = ?, updated_at = ? WHERE id = ?`,
 		enc, state, millis(s.now()), inboxID)
+	s.c.inbox.drop(inboxID)
 	if err != nil {
 		return fmt.Errorf("db: set PIN: %w", err)
 	}
@@ -262,6 +276,7 @@ func (s *Store) SetPIN(ctx context.Context, inboxID int64, pin, state string) er
 // SetPINState changes only the PIN's state (e.g. confirmed, mismatch).
 func (s *Store) SetPINState(ctx context.Context, inboxID int64, state string) error {
 	res, err := s.write.ExecContext(ctx, `UPDATE inboxes SET pin_state = ?, updated_at = ? WHERE id = ?`, state, millis(s.now()), inboxID)
+	s.c.inbox.drop(inboxID)
 	if err != nil {
 		return fmt.Errorf("db: set PIN state: %w", err)
 	}
@@ -275,6 +290,7 @@ func (s *Store) SetAccessToken(ctx context.Context, inboxID int64, token string)
 		return err
 	}
 	res, err := s.write.ExecContext(ctx, `UPDATE inboxes SET access_token_enc = ?, updated_at = ? WHERE id = ?`, enc, millis(s.now()), inboxID)
+	s.c.inbox.drop(inboxID)
 	if err != nil {
 		return fmt.Errorf("db: set access token: %w", err)
 	}
@@ -286,6 +302,7 @@ func (s *Store) SetAccessToken(ctx context.Context, inboxID int64, token string)
 func (s *Store) SetRegistrationSchedule(ctx context.Context, inboxID int64, next *time.Time, step int) error {
 	res, err := s.write.ExecContext(ctx, `UPDATE inboxes SET registration_next_retry_at = ?, registration_backoff_step = ?, updated_at = ? WHERE id = ?`,
 		nullableMillis(next), step, millis(s.now()), inboxID)
+	s.c.inbox.drop(inboxID)
 	if err != nil {
 		return fmt.Errorf("db: set registration schedule: %w", err)
 	}
@@ -297,6 +314,7 @@ func (s *Store) SetRegistrationSchedule(ctx context.Context, inboxID int64, next
 func (s *Store) SetWebhookSubscription(ctx context.Context, inboxID int64, subscribedAt *time.Time, errMsg string) error {
 	res, err := s.write.ExecContext(ctx, `UPDATE inboxes SET webhook_subscribed_at = ?, webhook_subscription_error = ?, updated_at = ? WHERE id = ?`,
 		nullableMillis(subscribedAt), errMsg, millis(s.now()), inboxID)
+	s.c.inbox.drop(inboxID)
 	if err != nil {
 		return fmt.Errorf("db: set webhook subscription: %w", err)
 	}

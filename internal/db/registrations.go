@@ -86,15 +86,21 @@ func (s *Store) MarkInterruptedAttempts(ctx context.Context, olderThan time.Time
 	return res.RowsAffected()
 }
 
+const (
+	qAttempts = `SELECT ra.id, ra.inbox_id, ra.trigger, ra.user_id, COALESCE(u.email, ''), ra.started_at,
+		ra.finished_at, ra.outcome, ra.graph_called, ra.error_kind, ra.graph_code, ra.graph_subcode, ra.message, ra.duration_ms
+		FROM registration_attempts ra LEFT JOIN users u ON u.id = ra.user_id
+		WHERE ra.inbox_id = ? ORDER BY ra.started_at DESC, ra.id DESC LIMIT ?`
+	qGraphCallsSince = `SELECT started_at FROM registration_attempts
+		WHERE inbox_id = ? AND graph_called = 1 AND started_at >= ? ORDER BY started_at`
+)
+
 // Attempts lists an inbox's attempts, newest first.
 func (s *Store) Attempts(ctx context.Context, inboxID int64, limit int) ([]RegistrationAttempt, error) {
 	if limit <= 0 {
 		limit = 50
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT ra.id, ra.inbox_id, ra.trigger, ra.user_id, COALESCE(u.email, ''), ra.started_at,
-		ra.finished_at, ra.outcome, ra.graph_called, ra.error_kind, ra.graph_code, ra.graph_subcode, ra.message, ra.duration_ms
-		FROM registration_attempts ra LEFT JOIN users u ON u.id = ra.user_id
-		WHERE ra.inbox_id = ? ORDER BY ra.started_at DESC, ra.id DESC LIMIT ?`, inboxID, limit)
+	rows, err := s.st.attempts.QueryContext(ctx, inboxID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("db: attempts: %w", err)
 	}
@@ -125,8 +131,7 @@ func (s *Store) Attempts(ctx context.Context, inboxID int64, limit int) ([]Regis
 // allows 10 per number in a moving 72 hours). Interrupted and in-flight calls count:
 // Meta may have received them.
 func (s *Store) GraphCallsSince(ctx context.Context, inboxID int64, since time.Time) (int, []time.Time, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT started_at FROM registration_attempts
-		WHERE inbox_id = ? AND graph_called = 1 AND started_at >= ? ORDER BY started_at`, inboxID, millis(since))
+	rows, err := s.st.graphCallsSince.QueryContext(ctx, inboxID, millis(since))
 	if err != nil {
 		return 0, nil, fmt.Errorf("db: count register calls: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
@@ -37,7 +38,29 @@ type HealthSnapshot struct {
 	Source            string
 }
 
-// AddSnapshot stores a snapshot and returns it with its id.
+const (
+	qInsertSnapshot = `INSERT INTO health_snapshots (inbox_id, checked_at, ok, phone, business_health,
+		error_kind, error_code, error_subcode, error_message, status, quality_rating, name_status, limit_tier,
+		overall_status, registration_state, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+	qNewestSnapshot = `SELECT checked_at, ok, phone IS NOT NULL, status, quality_rating, name_status, limit_tier
+		FROM health_snapshots WHERE inbox_id = ? ORDER BY checked_at DESC, id DESC LIMIT 1`
+	qLastGoodSnapshot = `SELECT status, quality_rating, name_status, limit_tier FROM health_snapshots
+		WHERE inbox_id = ? AND checked_at <= ? AND ok = 1 AND phone IS NOT NULL ORDER BY checked_at DESC, id DESC LIMIT 1`
+	qLastKnownSnapshot = `SELECT status, quality_rating, name_status, limit_tier FROM health_snapshots
+		WHERE inbox_id = ? AND checked_at <= ? AND phone IS NOT NULL ORDER BY checked_at DESC, id DESC LIMIT 1`
+	qInsertChange = `INSERT INTO health_changes (inbox_id, changed_at, field, from_value, to_value) VALUES (?, ?, ?, ?, ?)`
+)
+
+// trackedFields are the fields whose changes make the health history, in the order
+// their changes are stored for one snapshot.
+var trackedFields = [4]string{"status", "quality_rating", "name_status", "limit_tier"}
+
+// AddSnapshot stores a snapshot and returns it with its id. In the same transaction it
+// records a health change for each tracked field (status, quality rating, name status,
+// limit tier) whose value differs from the inbox's previous successful snapshot. Failed
+// snapshots carry the last good phone data, so they record no change and are not
+// compared against; if the last successful snapshot was pruned, the newest snapshot
+// with phone data (which carries its values) stands in for it.
 func (s *Store) AddSnapshot(ctx context.Context, snap HealthSnapshot) (HealthSnapshot, error) {
 	phoneJSON, err := marshalNullable(snap.Phone)
 	if err != nil {
@@ -47,9 +70,9 @@ func (s *Store) AddSnapshot(ctx context.Context, snap HealthSnapshot) (HealthSna
 	if err != nil {
 		return HealthSnapshot{}, fmt.Errorf("db: add snapshot: %w", err)
 	}
-	var status, quality, name, tier string
+	var cur [4]string
 	if p := snap.Phone; p != nil {
-		status, quality, name, tier = p.Status, p.QualityRating, p.EffectiveNameStatus(), p.LimitTier()
+		cur = [4]string{p.Status, p.QualityRating, p.EffectiveNameStatus(), p.LimitTier()}
 	}
 	if snap.CheckedAt.IsZero() {
 		snap.CheckedAt = s.now()
@@ -57,16 +80,96 @@ func (s *Store) AddSnapshot(ctx context.Context, snap HealthSnapshot) (HealthSna
 	if snap.Source == "" {
 		snap.Source = SourceFetch
 	}
-	err = s.write.QueryRowContext(ctx, `INSERT INTO health_snapshots (inbox_id, checked_at, ok, phone, business_health,
-		error_kind, error_code, error_subcode, error_message, status, quality_rating, name_status, limit_tier,
-		overall_status, registration_state, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		snap.InboxID, millis(snap.CheckedAt), snap.OK, phoneJSON, bizJSON, string(snap.ErrorKind), snap.ErrorCode,
-		snap.ErrorSubcode, snap.ErrorMessage, status, quality, name, tier, snap.OverallStatus, snap.RegistrationState,
-		snap.Source).Scan(&snap.ID)
+	isNewest, changed, err := s.addSnapshot(ctx, &snap, phoneJSON, bizJSON, cur)
 	if err != nil {
+		// The transaction may or may not have committed (e.g. an error from COMMIT):
+		// forget what is cached rather than guess.
+		s.c.snapshot.drop(snap.InboxID)
+		s.c.changes.drop(snap.InboxID)
 		return HealthSnapshot{}, fmt.Errorf("db: add snapshot: %w", err)
 	}
+	if changed {
+		s.c.changes.drop(snap.InboxID)
+	}
+	if isNewest {
+		cached := cloneSnapshot(snap)
+		s.c.snapshot.put(snap.InboxID, cached, s.now(), true, func(old HealthSnapshot) bool { return !snapshotBefore(cached, old) })
+	} else {
+		s.c.snapshot.drop(snap.InboxID)
+	}
 	return snap, nil
+}
+
+func (s *Store) addSnapshot(ctx context.Context, snap *HealthSnapshot, phoneJSON, bizJSON any, cur [4]string) (isNewest, changed bool, err error) {
+	at := millis(snap.CheckedAt)
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return false, false, err
+	}
+	defer tx.Rollback()
+
+	// The newest snapshot so far: is this one newer, and (usually) the one to compare with.
+	var newestAt int64
+	var newestOK, newestHasPhone bool
+	var newest [4]string
+	err = tx.StmtContext(ctx, s.st.newestSnapshot).QueryRowContext(ctx, snap.InboxID).
+		Scan(&newestAt, &newestOK, &newestHasPhone, &newest[0], &newest[1], &newest[2], &newest[3])
+	hasPrevious := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return false, false, err
+	}
+	isNewest = !hasPrevious || at >= newestAt
+
+	var prev [4]string
+	havePrev := false
+	if snap.OK && snap.Phone != nil && hasPrevious {
+		if isNewest && newestOK && newestHasPhone {
+			prev, havePrev = newest, true
+		} else {
+			for _, st := range []*sql.Stmt{s.st.lastGoodSnapshot, s.st.lastKnownSnapshot} {
+				err := tx.StmtContext(ctx, st).QueryRowContext(ctx, snap.InboxID, at).Scan(&prev[0], &prev[1], &prev[2], &prev[3])
+				if err == nil {
+					havePrev = true
+					break
+				}
+				if !errors.Is(err, sql.ErrNoRows) {
+					return false, false, err
+				}
+			}
+		}
+	}
+
+	if err := tx.StmtContext(ctx, s.st.insertSnapshot).QueryRowContext(ctx,
+		snap.InboxID, at, snap.OK, phoneJSON, bizJSON, string(snap.ErrorKind), snap.ErrorCode,
+		snap.ErrorSubcode, snap.ErrorMessage, cur[0], cur[1], cur[2], cur[3], snap.OverallStatus, snap.RegistrationState,
+		snap.Source).Scan(&snap.ID); err != nil {
+		return false, false, err
+	}
+	if havePrev {
+		var insertChange *sql.Stmt
+		for i := range cur {
+			if cur[i] == prev[i] {
+				continue
+			}
+			if insertChange == nil {
+				insertChange = tx.StmtContext(ctx, s.st.insertChange)
+			}
+			if _, err := insertChange.ExecContext(ctx, snap.InboxID, at, trackedFields[i], prev[i], cur[i]); err != nil {
+				return false, false, err
+			}
+			changed = true
+		}
+	}
+	return isNewest, changed, tx.Commit()
+}
+
+// snapshotBefore reports whether a sorts before b in an inbox's history (LatestSnapshot's
+// order: checked_at, then id).
+func snapshotBefore(a, b HealthSnapshot) bool {
+	if !a.CheckedAt.Equal(b.CheckedAt) {
+		return a.CheckedAt.Before(b.CheckedAt)
+	}
+	return a.ID < b.ID
 }
 
 func marshalNullable(v any) (any, error) {
@@ -116,37 +219,87 @@ func scanSnapshot(sc interface{ Scan(...any) error }) (HealthSnapshot, error) {
 	return snap, nil
 }
 
+const (
+	qLatestSnapshot = `SELECT ` + snapshotColumns + ` FROM health_snapshots
+		WHERE inbox_id = ? ORDER BY checked_at DESC, id DESC LIMIT 1`
+	qLatestSnapshots = `SELECT ` + snapshotColumns + ` FROM health_snapshots hs
+		WHERE hs.id = (SELECT id FROM health_snapshots WHERE inbox_id = hs.inbox_id ORDER BY checked_at DESC, id DESC LIMIT 1)
+		AND hs.inbox_id IN (SELECT id FROM inboxes WHERE account_id = ?)`
+)
+
 // LatestSnapshot returns an inbox's newest snapshot, or ErrNotFound if it was never checked.
 func (s *Store) LatestSnapshot(ctx context.Context, inboxID int64) (HealthSnapshot, error) {
-	snap, err := scanSnapshot(s.read.QueryRowContext(ctx, `SELECT `+snapshotColumns+` FROM health_snapshots
-		WHERE inbox_id = ? ORDER BY checked_at DESC, id DESC LIMIT 1`, inboxID))
+	now := s.now()
+	snap, ok, gen := s.c.snapshot.get(inboxID, now)
+	if ok {
+		return cloneSnapshot(snap), nil
+	}
+	snap, err := scanSnapshot(s.st.latestSnapshot.QueryRowContext(ctx, inboxID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return HealthSnapshot{}, ErrNotFound
 	}
 	if err != nil {
 		return HealthSnapshot{}, fmt.Errorf("db: latest snapshot: %w", err)
 	}
-	return snap, nil
+	s.c.snapshot.fill(inboxID, snap, now, gen)
+	return cloneSnapshot(snap), nil
 }
 
 // LatestSnapshots returns the newest snapshot of each of an account's inboxes, by inbox id.
+// When every inbox's newest snapshot is cached, only the account's inbox ids are read.
 func (s *Store) LatestSnapshots(ctx context.Context, accountID int64) (map[int64]HealthSnapshot, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+snapshotColumns+` FROM health_snapshots hs
-		WHERE hs.id = (SELECT id FROM health_snapshots WHERE inbox_id = hs.inbox_id ORDER BY checked_at DESC, id DESC LIMIT 1)
-		AND hs.inbox_id IN (SELECT id FROM inboxes WHERE account_id = ?)`, accountID)
+	now := s.now()
+	ids, err := s.accountInboxIDs(ctx, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("db: latest snapshots: %w", err)
+	}
+	gen := s.c.snapshot.generation()
+	out := make(map[int64]HealthSnapshot, len(ids))
+	for _, id := range ids {
+		snap, ok, _ := s.c.snapshot.get(id, now)
+		if !ok {
+			break
+		}
+		out[id] = cloneSnapshot(snap)
+	}
+	if len(out) == len(ids) {
+		return out, nil
+	}
+	rows, err := s.st.latestSnapshots.QueryContext(ctx, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("db: latest snapshots: %w", err)
 	}
 	defer rows.Close()
-	out := map[int64]HealthSnapshot{}
+	clear(out)
 	for rows.Next() {
 		snap, err := scanSnapshot(rows)
 		if err != nil {
 			return nil, fmt.Errorf("db: latest snapshots: %w", err)
 		}
-		out[snap.InboxID] = snap
+		s.c.snapshot.fill(snap.InboxID, snap, now, gen)
+		out[snap.InboxID] = cloneSnapshot(snap)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("db: latest snapshots: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Store) accountInboxIDs(ctx context.Context, accountID int64) ([]int64, error) {
+	rows, err := s.st.accountInboxIDs.QueryContext(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 // HealthChange is a moment when one of the tracked fields changed value.
@@ -157,61 +310,118 @@ type HealthChange struct {
 	To    string
 }
 
-// HealthChanges lists the newest changes of status, quality, name status and limit tier
-// across an inbox's successful snapshots, newest first.
+const qHealthChanges = `SELECT changed_at, field, from_value, to_value FROM health_changes
+	WHERE inbox_id = ? ORDER BY changed_at DESC, id DESC LIMIT ?`
+
+// HealthChanges lists an inbox's newest changes of status, quality, name status and
+// limit tier (recorded by AddSnapshot), newest first; limit <= 0 lists them all.
 func (s *Store) HealthChanges(ctx context.Context, inboxID int64, limit int) ([]HealthChange, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT checked_at, status, quality_rating, name_status, limit_tier
-		FROM health_snapshots WHERE inbox_id = ? AND phone IS NOT NULL AND ok = 1 ORDER BY checked_at, id`, inboxID)
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	now := s.now()
+	cached, ok, gen := s.c.changes.get(inboxID, now)
+	if ok && cached.limit == limit {
+		return slices.Clone(cached.changes), nil
+	}
+	changes, err := s.healthChanges(ctx, inboxID, limit)
+	if err != nil {
+		return nil, err
+	}
+	s.c.changes.fill(inboxID, cachedChanges{limit: limit, changes: changes}, now, gen)
+	return slices.Clone(changes), nil
+}
+
+func (s *Store) healthChanges(ctx context.Context, inboxID int64, limit int) ([]HealthChange, error) {
+	rows, err := s.st.healthChanges.QueryContext(ctx, inboxID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("db: health changes: %w", err)
 	}
 	defer rows.Close()
 	var changes []HealthChange
-	var prev [4]string
-	first := true
-	names := [4]string{"status", "quality_rating", "name_status", "limit_tier"}
 	for rows.Next() {
+		var c HealthChange
 		var at int64
-		var cur [4]string
-		if err := rows.Scan(&at, &cur[0], &cur[1], &cur[2], &cur[3]); err != nil {
+		if err := rows.Scan(&at, &c.Field, &c.From, &c.To); err != nil {
 			return nil, fmt.Errorf("db: health changes: %w", err)
 		}
-		if !first {
-			for i := range cur {
-				if cur[i] != prev[i] {
-					changes = append(changes, HealthChange{At: fromMillis(at), Field: names[i], From: prev[i], To: cur[i]})
-				}
-			}
-		}
-		prev, first = cur, false
+		c.At = fromMillis(at)
+		changes = append(changes, c)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("db: health changes: %w", err)
 	}
-	for i, j := 0, len(changes)-1; i < j; i, j = i+1, j-1 {
-		changes[i], changes[j] = changes[j], changes[i]
-	}
-	if limit > 0 && len(changes) > limit {
-		changes = changes[:limit]
-	}
 	return changes, nil
 }
 
-// PruneSnapshots deletes snapshots older than cutoff, but always keeps each inbox's
-// newest snapshot and any snapshot where a tracked field changed, so history survives.
-// It returns how many rows were deleted.
+// Data retention. Snapshots are the raw record of every fetch (one per inbox per sweep:
+// 96 a day at the default 15-minute interval, about 1 KiB each with the phone JSON), so
+// they are kept for a week: enough to look into a recent incident. Each inbox's newest
+// snapshot is kept whatever its age, since reads are served from it. The history the
+// Account Health tab shows lives in health_changes (one small row per change of status,
+// quality, name status or limit tier), kept for 400 days so a year-on-year look works.
+// Both are pruned by the monitor at most once an hour (health.DefaultPruneInterval), in
+// batches of pruneBatch rows, each its own statement, so the single writer is never
+// held for long and a sweep's snapshots interleave with the deletes.
+const (
+	SnapshotRetention     = 7 * 24 * time.Hour
+	HealthChangeRetention = 400 * 24 * time.Hour
+	pruneBatch            = 5000
+)
+
+// The inner SELECT walks health_snapshots_time from the oldest row; the EXISTS (a
+// newer snapshot of the same inbox, found at the top of health_snapshots_inbox_time)
+// keeps each inbox's newest snapshot.
+const qPruneSnapshots = `DELETE FROM health_snapshots WHERE id IN (
+	SELECT hs.id FROM health_snapshots hs WHERE hs.checked_at < ?1
+	AND EXISTS (SELECT 1 FROM health_snapshots n WHERE n.inbox_id = hs.inbox_id AND n.checked_at >= hs.checked_at
+		AND n.id <> hs.id AND (n.checked_at > hs.checked_at OR n.id > hs.id))
+	ORDER BY hs.checked_at LIMIT ?2)`
+
+const qPruneHealthChanges = `DELETE FROM health_changes WHERE id IN (
+	SELECT id FROM health_changes WHERE changed_at < ?1 ORDER BY changed_at LIMIT ?2)`
+
+// PruneSnapshots deletes snapshots older than cutoff (normally now - SnapshotRetention),
+// except each inbox's newest, in batches. It returns how many rows were deleted; when
+// ctx ends it stops between batches.
 func (s *Store) PruneSnapshots(ctx context.Context, cutoff time.Time) (int64, error) {
-	res, err := s.write.ExecContext(ctx, `DELETE FROM health_snapshots WHERE id IN (
-		SELECT id FROM (
-			SELECT id, checked_at,
-				status || '|' || quality_rating || '|' || name_status || '|' || limit_tier AS fields,
-				LAG(status || '|' || quality_rating || '|' || name_status || '|' || limit_tier)
-					OVER (PARTITION BY inbox_id ORDER BY checked_at, id) AS prev_fields,
-				ROW_NUMBER() OVER (PARTITION BY inbox_id ORDER BY checked_at DESC, id DESC) AS newest_rank
-			FROM health_snapshots)
-		WHERE checked_at < ? AND newest_rank > 1 AND prev_fields IS NOT NULL AND fields = prev_fields)`, millis(cutoff))
+	n, err := s.pruneBatches(ctx, qPruneSnapshots, cutoff)
 	if err != nil {
-		return 0, fmt.Errorf("db: prune snapshots: %w", err)
+		return n, fmt.Errorf("db: prune snapshots: %w", err)
 	}
-	return res.RowsAffected()
+	return n, nil
+}
+
+// PruneHealthChanges deletes health changes older than cutoff (normally now -
+// HealthChangeRetention), in batches, and returns how many it deleted.
+func (s *Store) PruneHealthChanges(ctx context.Context, cutoff time.Time) (int64, error) {
+	n, err := s.pruneBatches(ctx, qPruneHealthChanges, cutoff)
+	if n > 0 {
+		s.c.changes.clear()
+	}
+	if err != nil {
+		return n, fmt.Errorf("db: prune health changes: %w", err)
+	}
+	return n, nil
+}
+
+func (s *Store) pruneBatches(ctx context.Context, query string, cutoff time.Time) (int64, error) {
+	var total int64
+	for {
+		res, err := s.write.ExecContext(ctx, query, millis(cutoff), pruneBatch)
+		if err != nil {
+			return total, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < pruneBatch {
+			return total, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -115,6 +116,7 @@ func (s *Store) CreateUser(ctx context.Context, email, password, accountName, ro
 	if err := tx.Commit(); err != nil {
 		return NewUserResult{}, fmt.Errorf("db: create user: %w", err)
 	}
+	s.c.usersChanged()
 	res.APIAccessToken = token
 	return res, nil
 }
@@ -153,24 +155,51 @@ func (s *Store) Authenticate(ctx context.Context, email, password string) (User,
 
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not-a-real-password"), bcrypt.DefaultCost)
 
+const (
+	userColumns  = `SELECT id, email, password_hash, created_at FROM users WHERE `
+	qUserByToken = userColumns + `api_token_hash = ?`
+	qUserByID    = userColumns + `id = ?`
+)
+
 // UserByAPIToken returns the user owning an API access token.
 func (s *Store) UserByAPIToken(ctx context.Context, token string) (User, error) {
 	if token == "" {
 		return User{}, ErrNotFound
 	}
-	return s.userBy(ctx, "api_token_hash = ?", hashAPIToken(token))
+	hash, now := hashAPIToken(token), s.now()
+	u, ok, gen := s.c.userByToken.get(hash, now)
+	if ok {
+		return u, nil
+	}
+	u, err := scanUser(s.st.userByToken.QueryRowContext(ctx, hash))
+	if err == nil {
+		s.c.userByToken.fill(hash, u, now, gen)
+	}
+	return u, err
 }
 
 // UserByID returns one user.
 func (s *Store) UserByID(ctx context.Context, id int64) (User, error) {
-	return s.userBy(ctx, "id = ?", id)
+	now := s.now()
+	u, ok, gen := s.c.userByID.get(id, now)
+	if ok {
+		return u, nil
+	}
+	u, err := scanUser(s.st.userByID.QueryRowContext(ctx, id))
+	if err == nil {
+		s.c.userByID.fill(id, u, now, gen)
+	}
+	return u, err
 }
 
 func (s *Store) userBy(ctx context.Context, where string, arg any) (User, error) {
+	return scanUser(s.read.QueryRowContext(ctx, userColumns+where, arg))
+}
+
+func scanUser(row *sql.Row) (User, error) {
 	var u User
 	var created int64
-	err := s.read.QueryRowContext(ctx, `SELECT id, email, password_hash, created_at FROM users WHERE `+where, arg).
-		Scan(&u.ID, &u.Email, &u.PasswordHash, &created)
+	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrNotFound
 	}
@@ -181,10 +210,29 @@ func (s *Store) userBy(ctx context.Context, where string, arg any) (User, error)
 	return u, nil
 }
 
+const (
+	qMemberships = `SELECT a.id, a.name, au.role FROM account_users au
+		JOIN accounts a ON a.id = au.account_id WHERE au.user_id = ? ORDER BY a.name`
+	qMembership = `SELECT a.id, a.name, au.role FROM account_users au
+		JOIN accounts a ON a.id = au.account_id WHERE au.user_id = ? AND au.account_id = ?`
+)
+
 // Memberships lists the accounts a user belongs to, by account name.
 func (s *Store) Memberships(ctx context.Context, userID int64) ([]Membership, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT a.id, a.name, au.role FROM account_users au
-		JOIN accounts a ON a.id = au.account_id WHERE au.user_id = ? ORDER BY a.name`, userID)
+	now := s.now()
+	ms, ok, gen := s.c.memberships.get(userID, now)
+	if ok {
+		return slices.Clone(ms), nil
+	}
+	ms, err := s.memberships(ctx, userID)
+	if err == nil {
+		s.c.memberships.fill(userID, ms, now, gen)
+	}
+	return slices.Clone(ms), err
+}
+
+func (s *Store) memberships(ctx context.Context, userID int64) ([]Membership, error) {
+	rows, err := s.st.memberships.QueryContext(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("db: memberships: %w", err)
 	}
@@ -202,16 +250,19 @@ func (s *Store) Memberships(ctx context.Context, userID int64) ([]Membership, er
 
 // Membership returns the user's role in one account, or ErrNotFound.
 func (s *Store) Membership(ctx context.Context, userID, accountID int64) (Membership, error) {
-	var m Membership
-	err := s.read.QueryRowContext(ctx, `SELECT a.id, a.name, au.role FROM account_users au
-		JOIN accounts a ON a.id = au.account_id WHERE au.user_id = ? AND au.account_id = ?`, userID, accountID).
-		Scan(&m.AccountID, &m.AccountName, &m.Role)
+	key, now := [2]int64{userID, accountID}, s.now()
+	m, ok, gen := s.c.membership.get(key, now)
+	if ok {
+		return m, nil
+	}
+	err := s.st.membership.QueryRowContext(ctx, userID, accountID).Scan(&m.AccountID, &m.AccountName, &m.Role)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Membership{}, ErrNotFound
 	}
 	if err != nil {
 		return Membership{}, fmt.Errorf("db: membership: %w", err)
 	}
+	s.c.membership.fill(key, m, now, gen)
 	return m, nil
 }
 

@@ -22,12 +22,15 @@ const (
 	// sweep hundreds of accounts within a minute, few enough not to look like a burst
 	// to Meta's app-level rate limit.
 	DefaultSweepConcurrency = 8
-	// DefaultSnapshotRetention is the snapshot pruning policy: snapshots older than 30
-	// days are deleted, except each inbox's newest one and every snapshot where status,
-	// quality, name status or limit tier changed (see db.PruneSnapshots), so the
-	// history list survives while the table stays small (96 sweeps a day per inbox at
-	// the default interval).
-	DefaultSnapshotRetention = 30 * 24 * time.Hour
+	// DefaultSnapshotRetention is how long snapshots are kept (db.SnapshotRetention,
+	// 7 days; each inbox's newest is kept whatever its age). The change history is
+	// kept apart, for db.HealthChangeRetention (400 days): see "Data retention" in
+	// db/snapshots.go.
+	DefaultSnapshotRetention = db.SnapshotRetention
+	// DefaultPruneInterval is how often at most the monitor prunes, after a sweep:
+	// at the default sweep interval an hour's snapshots of 10,000 inboxes are 40,000
+	// rows, a few batched deletes, instead of a scan after every sweep.
+	DefaultPruneInterval = time.Hour
 	// sweepGroupTimeout bounds one group's paged listing, whatever the client's own timeout.
 	sweepGroupTimeout = 60 * time.Second
 )
@@ -48,9 +51,13 @@ type MonitorOptions struct {
 	// Concurrency bounds the groups fetched at once; DefaultSweepConcurrency when zero.
 	Concurrency int
 	// Retention is how long snapshots are kept; DefaultSnapshotRetention when zero,
-	// negative disables pruning.
+	// negative disables pruning (of snapshots and of the change history).
 	Retention time.Duration
-	// Now is the clock for rate-limit back-off and pruning; time.Now when nil.
+	// PruneInterval is the least time between two prunings; DefaultPruneInterval when
+	// zero. The first sweep prunes.
+	PruneInterval time.Duration
+	// Now is the clock for pruning; time.Now when nil. (Rate-limit hold-offs use the
+	// Service's clock.)
 	Now    func() time.Time
 	Logger *slog.Logger
 	// OnSwept, when set, runs after every sweep (the registration feature retries
@@ -66,7 +73,7 @@ type SweepStats struct {
 	RateLimited    int   // groups skipped because Meta asked us to wait
 	InboxesUpdated int   // inboxes that got a good snapshot
 	Errors         int   // inboxes that got an error snapshot, or could not be read
-	Pruned         int64 // old snapshots deleted
+	Pruned         int64 // old snapshots and health changes deleted (0 when pruning was not due)
 }
 
 // Monitor keeps every inbox's health fresh in the background. Inboxes that share a
@@ -79,10 +86,8 @@ type Monitor struct {
 	opts  MonitorOptions
 	log   *slog.Logger
 
-	sweepMu sync.Mutex // one sweep at a time, whoever starts it
-
-	mu        sync.Mutex
-	notBefore map[string]time.Time // WABA id -> no Graph call before this time
+	sweepMu   sync.Mutex // one sweep at a time, whoever starts it
+	lastPrune time.Time  // guarded by sweepMu
 }
 
 // NewMonitor builds a monitor; Run starts it.
@@ -99,14 +104,16 @@ func NewMonitor(svc *Service, store *db.Store, graph Graph, opts MonitorOptions)
 	if opts.Retention == 0 {
 		opts.Retention = DefaultSnapshotRetention
 	}
+	if opts.PruneInterval <= 0 {
+		opts.PruneInterval = DefaultPruneInterval
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Monitor{svc: svc, store: store, graph: graph, opts: opts, log: opts.Logger,
-		notBefore: map[string]time.Time{}}
+	return &Monitor{svc: svc, store: store, graph: graph, opts: opts, log: opts.Logger}
 }
 
 // Run sweeps at once, then every Interval (± jitter), until ctx ends. It returns only
@@ -190,7 +197,8 @@ type sweepGroup struct {
 	inboxes []db.Inbox
 }
 
-// SweepOnce refreshes every inbox once, prunes old snapshots and calls OnSwept. Fetch
+// SweepOnce refreshes every inbox once, prunes old data when due (at most every
+// PruneInterval) and calls OnSwept. Fetch
 // failures are recorded as error snapshots, not returned: err is only for failures to
 // read or write the database, joined across groups.
 func (m *Monitor) SweepOnce(ctx context.Context) (SweepStats, error) {
@@ -212,12 +220,17 @@ func (m *Monitor) SweepOnce(ctx context.Context) (SweepStats, error) {
 	}
 	errs := []error{err}
 
-	if m.opts.Retention > 0 {
-		pruned, err := m.store.PruneSnapshots(ctx, m.opts.Now().Add(-m.opts.Retention))
+	if now := m.opts.Now(); m.opts.Retention > 0 && (m.lastPrune.IsZero() || now.Sub(m.lastPrune) >= m.opts.PruneInterval) {
+		m.lastPrune = now
+		pruned, err := m.store.PruneSnapshots(ctx, now.Add(-m.opts.Retention))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("health: sweep: %w", err))
 		}
-		stats.Pruned = pruned
+		changes, err := m.store.PruneHealthChanges(ctx, now.Add(-db.HealthChangeRetention))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("health: sweep: %w", err))
+		}
+		stats.Pruned = pruned + changes
 	}
 	if m.opts.OnSwept != nil {
 		m.opts.OnSwept(ctx)
@@ -263,7 +276,7 @@ func (m *Monitor) groups(ctx context.Context) (groups []sweepGroup, unreadable i
 // Meta announced, keeping its inboxes' last snapshots as they are.
 func (m *Monitor) sweepGroup(ctx context.Context, g sweepGroup) (SweepStats, error) {
 	var stats SweepStats
-	if until, limited := m.rateLimitedUntil(g.wabaID); limited {
+	if until, limited := m.svc.notBefore(g.wabaID); limited {
 		m.log.Debug("health sweep: business account rate limited, skipped", "waba_id", g.wabaID, "until", until)
 		stats.RateLimited = 1
 		return stats, nil
@@ -277,7 +290,7 @@ func (m *Monitor) sweepGroup(ctx context.Context, g sweepGroup) (SweepStats, err
 		return stats, nil
 	}
 	if whatsapp.KindOf(fetchErr) == whatsapp.KindRateLimited {
-		m.backOff(g.wabaID, whatsapp.RetryDelay(fetchErr))
+		m.svc.holdOff(g.wabaID, whatsapp.RetryDelay(fetchErr))
 	}
 
 	byID := make(map[string]*whatsapp.PhoneNumber, len(numbers))
@@ -312,36 +325,9 @@ func numberNotListed(in db.Inbox) error {
 	})
 }
 
-// backOff stops Graph calls for the business account for d (at least a minute: Meta
-// rate limits last minutes, and an immediate retry only extends them).
-func (m *Monitor) backOff(wabaID string, d time.Duration) {
-	d = max(d, time.Minute)
-	until := m.opts.Now().Add(d)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if until.After(m.notBefore[wabaID]) {
-		m.notBefore[wabaID] = until
-	}
-	m.log.Warn("health sweep: business account rate limited; backing off", "waba_id", wabaID, "until", until)
-}
-
-func (m *Monitor) rateLimitedUntil(wabaID string) (time.Time, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	until, ok := m.notBefore[wabaID]
-	if !ok {
-		return time.Time{}, false
-	}
-	if !m.opts.Now().Before(until) {
-		delete(m.notBefore, wabaID)
-		return time.Time{}, false
-	}
-	return until, true
-}
-
-// RateLimitedUntil reports until when the monitor makes no Graph call for a business
-// account (zero time when it is free to call).
+// RateLimitedUntil reports until when no Graph call is made for a business account
+// (zero time when it is free to call); the hold-off is the Service's, shared with
+// refreshes.
 func (m *Monitor) RateLimitedUntil(wabaID string) time.Time {
-	until, _ := m.rateLimitedUntil(wabaID)
-	return until
+	return m.svc.RateLimitedUntil(wabaID)
 }

@@ -264,27 +264,57 @@ func TestSweepRecordsATokenFailureForEveryInboxOfTheGroup(t *testing.T) {
 	}
 }
 
-func TestSweepPrunesOldUnchangedSnapshots(t *testing.T) {
+func TestSweepPrunesOldSnapshotsAtMostHourly(t *testing.T) {
 	t.Parallel()
 	env := newMonitorEnv(t)
 	env.addBusiness(wabaThird, "token-third", 2)
 	mon := env.monitor(health.MonitorOptions{})
 	ctx := context.Background()
-	for range 3 {
-		if _, err := mon.SweepOnce(ctx); err != nil {
-			t.Fatal(err)
-		}
-		env.clock.Advance(time.Hour)
+	if stats, err := mon.SweepOnce(ctx); err != nil || stats.Pruned != 0 {
+		t.Fatalf("first sweep: want it to prune (nothing old yet), got %+v %v", stats, err)
 	}
-	env.clock.Advance(health.DefaultSnapshotRetention)
+	// A snapshot older than the retention, as if left from a week ago.
+	in := env.inboxes[wabaThird][0]
+	if _, err := env.store.AddSnapshot(ctx, db.HealthSnapshot{InboxID: in.ID, OK: true, Source: db.SourceSweep,
+		CheckedAt: monitorStart.Add(-health.DefaultSnapshotRetention - time.Hour), Phone: env.latest(in).Phone}); err != nil {
+		t.Fatal(err)
+	}
+
+	env.clock.Advance(30 * time.Minute)
 	stats, err := mon.SweepOnce(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Per inbox: the first snapshot is kept (history starts there), the two unchanged
-	// ones after it go, the newest is kept.
-	if stats.Pruned != 4 {
-		t.Errorf("pruned: want 4 (2 unchanged old snapshots x 2 inboxes), got %d", stats.Pruned)
+	if stats.Pruned != 0 {
+		t.Errorf("30 min after the last pruning: want no pruning (at most hourly), got %d pruned", stats.Pruned)
+	}
+	env.clock.Advance(31 * time.Minute)
+	if stats, err = mon.SweepOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if stats.Pruned != 1 {
+		t.Errorf("an hour after the last pruning: want the one snapshot older than %v pruned, got %d", health.DefaultSnapshotRetention, stats.Pruned)
+	}
+	// Each inbox keeps its three sweep snapshots, all within the retention.
+	for _, in := range env.inboxes[wabaThird] {
+		if got := env.latest(in); !got.OK || !got.CheckedAt.Equal(env.clock.Now()) {
+			t.Errorf("inbox %d: want its newest snapshot from this sweep kept, got %+v", in.ID, got)
+		}
+	}
+}
+
+func TestSweepWithPruningDisabledPrunesNothing(t *testing.T) {
+	t.Parallel()
+	env := newMonitorEnv(t)
+	env.addBusiness(wabaThird, "token-third", 1)
+	in := env.inboxes[wabaThird][0]
+	ctx := context.Background()
+	if _, err := env.store.AddSnapshot(ctx, db.HealthSnapshot{InboxID: in.ID, CheckedAt: monitorStart.Add(-400 * 24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	stats, err := env.monitor(health.MonitorOptions{Retention: -1}).SweepOnce(ctx)
+	if err != nil || stats.Pruned != 0 {
+		t.Fatalf("Retention -1: want nothing pruned, got %+v %v", stats, err)
 	}
 }
 

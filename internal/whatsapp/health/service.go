@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -29,7 +30,13 @@ type Graph interface {
 // Defaults for reading health.
 const (
 	// DefaultTTL is how old the latest snapshot may be before a read triggers a refresh.
+	// With the monitor running, set it above the sweep interval (the server uses 1.5×
+	// HEALTH_REFRESH_INTERVAL): the monitor keeps snapshots fresh, and a read should call
+	// Meta only when sweeps stopped reaching an inbox, never between two sweeps.
 	DefaultTTL = 5 * time.Minute
+	// minHoldOff is the shortest pause after a rate limit: Meta's limits last minutes,
+	// and an immediate retry only extends them.
+	minHoldOff = time.Minute
 	// firstFetchWait bounds how long a read waits for an inbox's very first fetch.
 	firstFetchWait = 8 * time.Second
 	// refreshTimeout bounds one refresh, whoever asked for it.
@@ -49,6 +56,13 @@ type Service struct {
 	cancelBackground context.CancelFunc
 	// nameApproved is the hook SetOnNameApproved installs (webhooks.go).
 	nameApproved nameApprovedHook
+
+	// backoffMu guards notBeforeAt: business account (WABA) id -> no Graph call about
+	// it, or any of its numbers, before this time. Set when Meta answers with a rate
+	// limit (80008 and friends), by the monitor's sweep or by a single refresh; both
+	// ask it before calling.
+	backoffMu   sync.Mutex
+	notBeforeAt map[string]time.Time
 }
 
 // Options tune a Service; zero values take defaults.
@@ -71,7 +85,7 @@ func NewService(store *db.Store, graph Graph, opts Options) *Service {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{store: store, graph: graph, log: opts.Logger, now: opts.Now, ttl: opts.TTL,
-		background: ctx, cancelBackground: cancel}
+		background: ctx, cancelBackground: cancel, notBeforeAt: map[string]time.Time{}}
 }
 
 // Close stops refreshes started in the background.
@@ -105,6 +119,9 @@ func (s *Service) Current(ctx context.Context, in db.Inbox) (snap db.HealthSnaps
 }
 
 func (s *Service) refreshInBackground(in db.Inbox) {
+	if _, limited := s.notBefore(in.WABAID); limited {
+		return // Refresh would return the snapshot the read already has
+	}
 	go func() {
 		if _, err := s.Refresh(s.background, in, db.SourceFetch); err != nil && s.background.Err() == nil {
 			s.log.Warn("background health refresh", "inbox_id", in.ID, "error", err)
@@ -116,6 +133,10 @@ func (s *Service) refreshInBackground(in db.Inbox) {
 // of one inbox share one Graph call. A failed fetch is stored too (keeping the last good
 // data, marked stale) and returned as the snapshot, with a nil error: the failure is
 // data to show, not a reason to fail the page. err is only for storage failures.
+//
+// While Meta has asked us to wait on the inbox's business account (RateLimitedUntil),
+// Refresh calls nobody and stores nothing: it returns the latest snapshot, or, for an
+// inbox never checked, an unstored snapshot (ID 0) saying health is rate limited.
 func (s *Service) Refresh(ctx context.Context, in db.Inbox, source string) (db.HealthSnapshot, error) {
 	ch := s.flight.DoChan(strconv.FormatInt(in.ID, 10), func() (any, error) {
 		// Detached from the first caller: a caller giving up must not cancel the
@@ -136,12 +157,70 @@ func (s *Service) Refresh(ctx context.Context, in db.Inbox, source string) (db.H
 }
 
 func (s *Service) fetchAndStore(ctx context.Context, in db.Inbox, source string) (db.HealthSnapshot, error) {
+	if until, limited := s.notBefore(in.WABAID); limited {
+		return s.heldOff(ctx, in, until)
+	}
 	secrets, err := s.store.Secrets(ctx, in.ID)
 	if err != nil {
 		return db.HealthSnapshot{}, fmt.Errorf("health: refresh inbox %d: %w", in.ID, err)
 	}
 	phone, fetchErr := s.graph.PhoneNumber(ctx, secrets.AccessToken, in.PhoneNumberID)
+	if whatsapp.KindOf(fetchErr) == whatsapp.KindRateLimited {
+		s.holdOff(in.WABAID, whatsapp.RetryDelay(fetchErr))
+	}
 	return s.Record(ctx, in, phone, fetchErr, source)
+}
+
+// heldOff is what Refresh returns, without calling Meta, while the inbox's business
+// account is rate limited.
+func (s *Service) heldOff(ctx context.Context, in db.Inbox, until time.Time) (db.HealthSnapshot, error) {
+	latest, err := s.store.LatestSnapshot(ctx, in.ID)
+	if err == nil {
+		return latest, nil
+	}
+	if !errors.Is(err, db.ErrNotFound) {
+		return db.HealthSnapshot{}, fmt.Errorf("health: refresh inbox %d: %w", in.ID, err)
+	}
+	snap := db.HealthSnapshot{InboxID: in.ID, CheckedAt: s.now().UTC(), ErrorKind: whatsapp.KindRateLimited,
+		ErrorMessage: fmt.Sprintf("Meta rate limit on business account %s: no call before %s", in.WABAID, until.UTC().Format(time.RFC3339))}
+	snap.OverallStatus, snap.RegistrationState = deriveStates(snap)
+	return snap, nil
+}
+
+// RateLimitedUntil reports until when no Graph call is made about a business account
+// (WABA), because Meta answered with a rate limit; the zero time when calls are free.
+func (s *Service) RateLimitedUntil(wabaID string) time.Time {
+	until, _ := s.notBefore(wabaID)
+	return until
+}
+
+// HoldOff stops Graph calls about a business account for d (at least a minute), after
+// Meta answered a call about it with a rate limit. A longer hold-off already in place
+// stays.
+func (s *Service) HoldOff(wabaID string, d time.Duration) { s.holdOff(wabaID, d) }
+
+func (s *Service) notBefore(wabaID string) (time.Time, bool) {
+	s.backoffMu.Lock()
+	defer s.backoffMu.Unlock()
+	until, ok := s.notBeforeAt[wabaID]
+	if !ok {
+		return time.Time{}, false
+	}
+	if !s.now().Before(until) {
+		delete(s.notBeforeAt, wabaID)
+		return time.Time{}, false
+	}
+	return until, true
+}
+
+func (s *Service) holdOff(wabaID string, d time.Duration) {
+	until := s.now().Add(max(d, minHoldOff))
+	s.backoffMu.Lock()
+	defer s.backoffMu.Unlock()
+	if until.After(s.notBeforeAt[wabaID]) {
+		s.notBeforeAt[wabaID] = until
+	}
+	s.log.Warn("business account rate limited by Meta; no Graph calls about it until then", "waba_id", wabaID, "until", until)
 }
 
 // Record stores the outcome of one fetch of an inbox's health. With fetchErr set, the
