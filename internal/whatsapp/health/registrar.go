@@ -393,6 +393,13 @@ func (r *Registrar) gate(in db.Inbox, req Request, snap *db.HealthSnapshot, h ca
 		res.Reason = budgetReason(req, until)
 		return res, true
 	}
+	if until := r.health.RateLimitedUntil(in.WABAID); until.After(r.now()) {
+		// Meta rate-limited this business account: a call now would be refused too.
+		res.Outcome, res.Kind, res.NextRetryAt = OutcomeDeferred, whatsapp.KindRateLimited, &until
+		res.Reason = "Meta asked us to slow down for this business account. Registration can be tried again after " +
+			until.UTC().Format("15:04 UTC") + "."
+		return res, true
+	}
 	return res, false
 }
 
@@ -587,6 +594,9 @@ func (r *Registrar) afterFailure(ctx context.Context, in db.Inbox, req Request, 
 		res.NeedsPIN = true
 	case whatsapp.KindDisplayNameNotReady:
 		res.State = whatsapp.StateWaitingForDisplayName
+	case whatsapp.KindRateLimited:
+		// Every caller, not only the registrar, must now leave this account alone.
+		r.health.HoldOff(in.WABAID, whatsapp.RetryDelay(callErr))
 	}
 	if err := r.scheduleAfter(ctx, in, req, &res, callErr); err != nil {
 		return res, err

@@ -736,3 +736,26 @@ func TestHolderIsDeadLocalProcess(t *testing.T) {
 		}
 	}
 }
+
+func TestRateLimitedRegisterHoldsOffTheBusinessAccount(t *testing.T) {
+	e := newRegEnv(t, "pending_provisioning")
+	in := e.inbox(pendingID)
+	e.sim.FailNext(http.MethodPost, "/"+pendingID+"/register", http.StatusBadRequest,
+		graphsim.GraphError{Message: "(#80008) There have been too many calls to this WhatsApp Business account.", Type: "OAuthException", Code: 80008})
+
+	first := e.register(in, e.person())
+	if first.Outcome != OutcomeFailed || first.Kind != whatsapp.KindRateLimited {
+		t.Fatalf("first click: want failed/rate_limited, got %s/%s (%s)", first.Outcome, first.Kind, first.Reason)
+	}
+	second := e.register(e.reload(in), e.person())
+	if second.Outcome != OutcomeDeferred || second.Kind != whatsapp.KindRateLimited || second.NextRetryAt == nil {
+		t.Fatalf("second click during Meta's hold-off: want deferred with a time, got %s/%s (%s)", second.Outcome, second.Kind, second.Reason)
+	}
+	if n := e.registerCalls(pendingID); n != 1 {
+		t.Fatalf("during the hold-off no register call may be sent: want 1 call in all, got %d", n)
+	}
+	e.clock.Advance(second.NextRetryAt.Sub(e.clock.Now()) + 2*time.Minute)
+	if third := e.register(e.reload(in), e.person()); third.Outcome != OutcomeRegistered {
+		t.Fatalf("after the hold-off: want registered, got %s/%s (%s)", third.Outcome, third.Kind, third.Reason)
+	}
+}
