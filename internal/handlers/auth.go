@@ -46,6 +46,9 @@ func currentMembership(c echo.Context) db.Membership {
 // loadSession puts the logged-in user (if any) in the context.
 func (h *Handler) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if _, err := c.Request().Cookie(sessionName); err != nil {
+			return next(c) // no cookie, no session: API clients with a token pay nothing here
+		}
 		sess, _ := h.sessions.Get(c.Request(), sessionName) // a bad cookie is just no session
 		if id, ok := sess.Values[sessionUserID].(int64); ok {
 			u, err := h.store.UserByID(c.Request().Context(), id)
