@@ -262,3 +262,24 @@ func TestInterruptedAttemptsAndCallCount(t *testing.T) {
 		t.Fatalf("interrupted calls still count against Meta's limit: want 1, got %d %v", count, err)
 	}
 }
+
+func TestAddSnapshotsIsAllOrNothing(t *testing.T) {
+	s, _ := openTestStore(t)
+	ctx := context.Background()
+	u, _ := s.CreateUser(ctx, "a@example.com", "password1", "Acme", RoleAdministrator)
+	in := createTestInbox(t, s, u.AccountID, "+15550100001", "tok")
+	good := HealthSnapshot{InboxID: in.ID, OK: true, Phone: &whatsapp.PhoneNumber{ID: "pn", Status: "CONNECTED"}}
+	if _, err := s.AddSnapshots(ctx, []HealthSnapshot{good, {InboxID: in.ID + 999, OK: true}}); err == nil {
+		t.Fatal("a batch with a snapshot of an unknown inbox: want an error")
+	}
+	if _, err := s.LatestSnapshot(ctx, in.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after a failed batch nothing may be stored: want ErrNotFound, got %v", err)
+	}
+	stored, err := s.AddSnapshots(ctx, []HealthSnapshot{good, good})
+	if err != nil || len(stored) != 2 || stored[0].ID == 0 || stored[1].ID <= stored[0].ID {
+		t.Fatalf("batch of two: want two stored snapshots with ids, got %+v %v", stored, err)
+	}
+	if latest, err := s.LatestSnapshot(ctx, in.ID); err != nil || latest.ID != stored[1].ID {
+		t.Fatalf("latest after the batch: want id %d, got %+v %v", stored[1].ID, latest, err)
+	}
+}

@@ -62,51 +62,82 @@ var trackedFields = [4]string{"status", "quality_rating", "name_status", "limit_
 // compared against; if the last successful snapshot was pruned, the newest snapshot
 // with phone data (which carries its values) stands in for it.
 func (s *Store) AddSnapshot(ctx context.Context, snap HealthSnapshot) (HealthSnapshot, error) {
-	phoneJSON, err := marshalNullable(snap.Phone)
+	stored, err := s.AddSnapshots(ctx, []HealthSnapshot{snap})
 	if err != nil {
-		return HealthSnapshot{}, fmt.Errorf("db: add snapshot: %w", err)
+		return HealthSnapshot{}, err
 	}
-	bizJSON, err := marshalNullable(snap.BusinessHealth)
-	if err != nil {
-		return HealthSnapshot{}, fmt.Errorf("db: add snapshot: %w", err)
+	return stored[0], nil
+}
+
+// AddSnapshots stores several snapshots in one transaction (the monitor writes a whole
+// business account's numbers at once: one commit instead of one per number) and returns
+// them with their ids. Either all are stored or none.
+func (s *Store) AddSnapshots(ctx context.Context, snaps []HealthSnapshot) ([]HealthSnapshot, error) {
+	type pending struct {
+		phoneJSON, bizJSON any
+		cur                [4]string
+		isNewest, changed  bool
 	}
-	var cur [4]string
-	if p := snap.Phone; p != nil {
-		cur = [4]string{p.Status, p.QualityRating, p.EffectiveNameStatus(), p.LimitTier()}
+	work := make([]pending, len(snaps))
+	out := make([]HealthSnapshot, len(snaps))
+	for i, snap := range snaps {
+		var err error
+		if work[i].phoneJSON, err = marshalNullable(snap.Phone); err != nil {
+			return nil, fmt.Errorf("db: add snapshot: %w", err)
+		}
+		if work[i].bizJSON, err = marshalNullable(snap.BusinessHealth); err != nil {
+			return nil, fmt.Errorf("db: add snapshot: %w", err)
+		}
+		if p := snap.Phone; p != nil {
+			work[i].cur = [4]string{p.Status, p.QualityRating, p.EffectiveNameStatus(), p.LimitTier()}
+		}
+		if snap.CheckedAt.IsZero() {
+			snap.CheckedAt = s.now()
+		}
+		if snap.Source == "" {
+			snap.Source = SourceFetch
+		}
+		out[i] = snap
 	}
-	if snap.CheckedAt.IsZero() {
-		snap.CheckedAt = s.now()
-	}
-	if snap.Source == "" {
-		snap.Source = SourceFetch
-	}
-	isNewest, changed, err := s.addSnapshot(ctx, &snap, phoneJSON, bizJSON, cur)
+	err := func() error {
+		tx, err := s.write.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		for i := range out {
+			w := &work[i]
+			if w.isNewest, w.changed, err = s.addSnapshotTx(ctx, tx, &out[i], w.phoneJSON, w.bizJSON, w.cur); err != nil {
+				return err
+			}
+		}
+		return tx.Commit()
+	}()
 	if err != nil {
 		// The transaction may or may not have committed (e.g. an error from COMMIT):
 		// forget what is cached rather than guess.
-		s.c.snapshot.drop(snap.InboxID)
-		s.c.changes.drop(snap.InboxID)
-		return HealthSnapshot{}, fmt.Errorf("db: add snapshot: %w", err)
+		for _, snap := range out {
+			s.c.snapshot.drop(snap.InboxID)
+			s.c.changes.drop(snap.InboxID)
+		}
+		return nil, fmt.Errorf("db: add snapshot: %w", err)
 	}
-	if changed {
-		s.c.changes.drop(snap.InboxID)
+	for i, snap := range out {
+		if work[i].changed {
+			s.c.changes.drop(snap.InboxID)
+		}
+		if work[i].isNewest {
+			cached := cloneSnapshot(snap)
+			s.c.snapshot.put(snap.InboxID, cached, s.now(), true, func(old HealthSnapshot) bool { return !snapshotBefore(cached, old) })
+		} else {
+			s.c.snapshot.drop(snap.InboxID)
+		}
 	}
-	if isNewest {
-		cached := cloneSnapshot(snap)
-		s.c.snapshot.put(snap.InboxID, cached, s.now(), true, func(old HealthSnapshot) bool { return !snapshotBefore(cached, old) })
-	} else {
-		s.c.snapshot.drop(snap.InboxID)
-	}
-	return snap, nil
+	return out, nil
 }
 
-func (s *Store) addSnapshot(ctx context.Context, snap *HealthSnapshot, phoneJSON, bizJSON any, cur [4]string) (isNewest, changed bool, err error) {
+func (s *Store) addSnapshotTx(ctx context.Context, tx *sql.Tx, snap *HealthSnapshot, phoneJSON, bizJSON any, cur [4]string) (isNewest, changed bool, err error) {
 	at := millis(snap.CheckedAt)
-	tx, err := s.write.BeginTx(ctx, nil)
-	if err != nil {
-		return false, false, err
-	}
-	defer tx.Rollback()
 
 	// The newest snapshot so far: is this one newer, and (usually) the one to compare with.
 	var newestAt int64
@@ -160,7 +191,7 @@ func (s *Store) addSnapshot(ctx context.Context, snap *HealthSnapshot, phoneJSON
 			changed = true
 		}
 	}
-	return isNewest, changed, tx.Commit()
+	return isNewest, changed, nil
 }
 
 // snapshotBefore reports whether a sorts before b in an inbox's history (LatestSnapshot's

@@ -297,24 +297,27 @@ func (m *Monitor) sweepGroup(ctx context.Context, g sweepGroup) (SweepStats, err
 	for i := range numbers {
 		byID[numbers[i].ID] = &numbers[i]
 	}
-	var errs []error
+	fetched := make([]Fetched, 0, len(g.inboxes))
 	for _, in := range g.inboxes {
 		phone, err := byID[in.PhoneNumberID], fetchErr
 		if err == nil && phone == nil {
 			err = numberNotListed(in)
 		}
-		if _, rerr := m.svc.Record(ctx, in, phone, err, db.SourceSweep); rerr != nil {
-			errs = append(errs, rerr)
-			stats.Errors++
-			continue
-		}
-		if err != nil {
+		fetched = append(fetched, Fetched{Inbox: in, Phone: phone, Err: err})
+	}
+	// One transaction for the whole business account: one commit instead of one per number.
+	if err := m.svc.RecordAll(ctx, fetched, db.SourceSweep); err != nil {
+		stats.Errors += len(fetched)
+		return stats, err
+	}
+	for _, f := range fetched {
+		if f.Err != nil {
 			stats.Errors++
 		} else {
 			stats.InboxesUpdated++
 		}
 	}
-	return stats, errors.Join(errs...)
+	return stats, nil
 }
 
 func numberNotListed(in db.Inbox) error {

@@ -226,6 +226,43 @@ func (s *Service) holdOff(wabaID string, d time.Duration) {
 // Record stores the outcome of one fetch of an inbox's health. With fetchErr set, the
 // snapshot keeps the last good data and records why the fetch failed.
 func (s *Service) Record(ctx context.Context, in db.Inbox, phone *whatsapp.PhoneNumber, fetchErr error, source string) (db.HealthSnapshot, error) {
+	snap, err := s.snapshotOf(ctx, in, phone, fetchErr, source)
+	if err != nil {
+		return db.HealthSnapshot{}, err
+	}
+	stored, err := s.store.AddSnapshot(ctx, snap)
+	if err != nil {
+		return db.HealthSnapshot{}, fmt.Errorf("health: record inbox %d: %w", in.ID, err)
+	}
+	return stored, nil
+}
+
+// Fetched is the outcome of fetching one inbox's health, for RecordAll.
+type Fetched struct {
+	Inbox db.Inbox
+	Phone *whatsapp.PhoneNumber
+	Err   error
+}
+
+// RecordAll stores several fetch outcomes in one transaction, as Record does one.
+func (s *Service) RecordAll(ctx context.Context, fetched []Fetched, source string) error {
+	snaps := make([]db.HealthSnapshot, 0, len(fetched))
+	for _, f := range fetched {
+		snap, err := s.snapshotOf(ctx, f.Inbox, f.Phone, f.Err, source)
+		if err != nil {
+			return err
+		}
+		snaps = append(snaps, snap)
+	}
+	if _, err := s.store.AddSnapshots(ctx, snaps); err != nil {
+		return fmt.Errorf("health: record %d inboxes: %w", len(snaps), err)
+	}
+	return nil
+}
+
+// snapshotOf builds the snapshot of one fetch: with fetchErr set it keeps the last good
+// data and says why the fetch failed.
+func (s *Service) snapshotOf(ctx context.Context, in db.Inbox, phone *whatsapp.PhoneNumber, fetchErr error, source string) (db.HealthSnapshot, error) {
 	snap := db.HealthSnapshot{InboxID: in.ID, CheckedAt: s.now().UTC(), OK: fetchErr == nil, Phone: phone, Source: source}
 	kind := whatsapp.KindNone
 	if fetchErr != nil {
@@ -253,9 +290,5 @@ func (s *Service) Record(ctx context.Context, in db.Inbox, phone *whatsapp.Phone
 	} else {
 		snap.RegistrationState = string(whatsapp.Decide(nil).State)
 	}
-	stored, err := s.store.AddSnapshot(ctx, snap)
-	if err != nil {
-		return db.HealthSnapshot{}, fmt.Errorf("health: record inbox %d: %w", in.ID, err)
-	}
-	return stored, nil
+	return snap, nil
 }
