@@ -155,6 +155,20 @@ type Registrar struct {
 	background context.Context
 	stop       context.CancelFunc
 	tasks      sync.WaitGroup
+
+	// statuses caches Status for display (pages and the health API read it on every
+	// view). It is never used to decide a call: Register always reads the database.
+	statusMu sync.Mutex
+	statuses map[int64]cachedStatus
+}
+
+// statusCacheTTL bounds how long a displayed status may lag another process's
+// attempt; this process's own attempts clear it at once.
+const statusCacheTTL = 2 * time.Second
+
+type cachedStatus struct {
+	status Status
+	at     time.Time
 }
 
 // NewRegistrar builds the registrar.
@@ -220,6 +234,7 @@ func WebhookCallbackURL(frontendURL, phoneNumber string) string {
 // that Meta may already have acted on. err is only for storage failures; everything
 // Meta answers is in the Result.
 func (r *Registrar) Register(ctx context.Context, in db.Inbox, req Request) (Result, error) {
+	defer r.forgetStatus(in.ID)
 	holder := fmt.Sprintf("%s#%d", r.holder, r.leaseSeq.Add(1))
 	err := r.store.AcquireLease(ctx, in.ID, holder, r.leaseTTL)
 	if errors.Is(err, db.ErrLeaseHeld) {
@@ -717,6 +732,7 @@ var ErrRegistrationInProgress = errors.New("a registration for this number is in
 // refused while a registration is in flight, whose outcome would otherwise be
 // credited to the wrong PIN.
 func (r *Registrar) SetPIN(ctx context.Context, in db.Inbox, pin string, userID int64) error {
+	defer r.forgetStatus(in.ID)
 	pin = strings.TrimSpace(pin)
 	if !isSixDigits(pin) {
 		return ErrInvalidPIN
@@ -823,6 +839,7 @@ func (r *Registrar) OnSwept(ctx context.Context) {
 // ones, once their lease has expired (another process may still be mid-call before).
 // It runs at startup and before each automatic retry round.
 func (r *Registrar) MarkInterrupted(ctx context.Context) (int64, error) {
+	defer r.forgetAllStatuses()
 	if err := r.releaseLeasesOfDeadProcesses(ctx); err != nil {
 		return 0, err
 	}
@@ -906,6 +923,7 @@ func (r *Registrar) inBackground(ctx context.Context, timeout time.Duration, tas
 // since the name-approved webhook is what triggers it). Every outcome is recorded on
 // the inbox (attempts, webhook subscription fields) so the pages show it.
 func (r *Registrar) Setup(ctx context.Context, in db.Inbox) (Result, error) {
+	defer r.forgetStatus(in.ID)
 	if problems := r.setupProblems(ctx, in); len(problems) > 0 {
 		return r.recordSetupProblems(ctx, in, problems)
 	}
@@ -977,11 +995,38 @@ type Status struct {
 
 // Status reads an inbox's registration status.
 func (r *Registrar) Status(ctx context.Context, in db.Inbox) (Status, error) {
-	h, err := r.callHistory(ctx, in.ID)
-	if err != nil {
-		return Status{}, fmt.Errorf("health: registration status of inbox %d: %w", in.ID, err)
+	now := r.now()
+	r.statusMu.Lock()
+	cached, ok := r.statuses[in.ID]
+	r.statusMu.Unlock()
+	if !ok || now.Sub(cached.at) > statusCacheTTL || now.Before(cached.at) {
+		st, err := r.readStatus(ctx, in.ID)
+		if err != nil {
+			return Status{}, err
+		}
+		cached = cachedStatus{status: st, at: now}
+		r.statusMu.Lock()
+		if r.statuses == nil || len(r.statuses) > 50_000 {
+			r.statuses = map[int64]cachedStatus{}
+		}
+		r.statuses[in.ID] = cached
+		r.statusMu.Unlock()
 	}
-	st := Status{NextRetryAt: in.RegistrationNextRetryAt}
+	st := cached.status
+	st.NextRetryAt = in.RegistrationNextRetryAt
+	if st.LastAttempt != nil {
+		last := *st.LastAttempt
+		st.LastAttempt = &last
+	}
+	return st, nil
+}
+
+func (r *Registrar) readStatus(ctx context.Context, inboxID int64) (Status, error) {
+	h, err := r.callHistory(ctx, inboxID)
+	if err != nil {
+		return Status{}, fmt.Errorf("health: registration status of inbox %d: %w", inboxID, err)
+	}
+	var st Status
 	if len(h.recent) > 0 {
 		st.LastAttempt = &h.recent[0]
 	}
@@ -993,4 +1038,16 @@ func (r *Registrar) Status(ctx context.Context, in db.Inbox) (Status, error) {
 		st.AttemptsLeft, st.AutomaticAttemptsLeft = 0, 0
 	}
 	return st, nil
+}
+
+func (r *Registrar) forgetStatus(inboxID int64) {
+	r.statusMu.Lock()
+	delete(r.statuses, inboxID)
+	r.statusMu.Unlock()
+}
+
+func (r *Registrar) forgetAllStatuses() {
+	r.statusMu.Lock()
+	clear(r.statuses)
+	r.statusMu.Unlock()
 }

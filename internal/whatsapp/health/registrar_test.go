@@ -759,3 +759,27 @@ func TestRateLimitedRegisterHoldsOffTheBusinessAccount(t *testing.T) {
 		t.Fatalf("after the hold-off: want registered, got %s/%s (%s)", third.Outcome, third.Kind, third.Reason)
 	}
 }
+
+func TestStatusForDisplayIsCachedBriefly(t *testing.T) {
+	e := newRegEnv(t, "pending_provisioning")
+	in := e.inbox(pendingID)
+	ctx := context.Background()
+	if st, err := e.reg.Status(ctx, in); err != nil || st.LastAttempt != nil {
+		t.Fatalf("before any attempt: want no last attempt, got %+v %v", st, err)
+	}
+	// Another process records an attempt: shown once the short cache expires.
+	if _, err := e.store.StartAttempt(ctx, in.ID, db.TriggerAPI, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(statusCacheTTL + time.Second)
+	st, err := e.reg.Status(ctx, in)
+	if err != nil || st.LastAttempt == nil || st.AttemptsLeft != RegisterLimit-1 {
+		t.Fatalf("after the cache expired: want the other process's attempt and %d left, got %+v %v", RegisterLimit-1, st, err)
+	}
+	// This process's own registration is shown at once.
+	res := e.register(e.reload(in), e.person())
+	st, _ = e.reg.Status(ctx, e.reload(in))
+	if st.LastAttempt == nil || res.Attempt == nil || st.LastAttempt.ID != res.Attempt.ID {
+		t.Fatalf("right after a registration: want its attempt shown, got %+v (result %+v)", st.LastAttempt, res.Attempt)
+	}
+}
