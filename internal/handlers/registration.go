@@ -378,7 +378,16 @@ func managerFixes(s whatsapp.RegistrationState, kind whatsapp.Kind) bool {
 
 // attemptsSection is the registration attempts table on the Account Health tab.
 func (h *Handler) attemptsSection(c echo.Context, in db.Inbox) templ.Component {
-	attempts, err := h.store.Attempts(c.Request().Context(), in.ID, 20)
+	const shown = 20
+	var attempts []db.RegistrationAttempt
+	var err error
+	if h.registrar != nil {
+		var st health.Status
+		st, err = h.registrar.Status(c.Request().Context(), in)
+		attempts = st.Recent[:min(len(st.Recent), shown)]
+	} else {
+		attempts, err = h.store.Attempts(c.Request().Context(), in.ID, shown)
+	}
 	if err != nil {
 		h.log.Warn("registration attempts", "inbox_id", in.ID, "error", err)
 	}

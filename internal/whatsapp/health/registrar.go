@@ -989,6 +989,8 @@ type Status struct {
 	AttemptsLeft int
 	// AutomaticAttemptsLeft is how many of them automatic retries may still use.
 	AutomaticAttemptsLeft int
+	// Recent are the newest attempts (up to 50), newest first, for the attempts table.
+	Recent []db.RegistrationAttempt
 	// BlockedUntil is when a person may call again if the limit is reached (nil: now).
 	BlockedUntil *time.Time
 }
@@ -1018,6 +1020,7 @@ func (r *Registrar) Status(ctx context.Context, in db.Inbox) (Status, error) {
 		last := *st.LastAttempt
 		st.LastAttempt = &last
 	}
+	st.Recent = append([]db.RegistrationAttempt(nil), st.Recent...)
 	return st, nil
 }
 
@@ -1026,7 +1029,7 @@ func (r *Registrar) readStatus(ctx context.Context, inboxID int64) (Status, erro
 	if err != nil {
 		return Status{}, fmt.Errorf("health: registration status of inbox %d: %w", inboxID, err)
 	}
-	var st Status
+	st := Status{Recent: h.recent}
 	if len(h.recent) > 0 {
 		st.LastAttempt = &h.recent[0]
 	}
