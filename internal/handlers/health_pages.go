@@ -65,12 +65,18 @@ func (h *Handler) currentHealth(c echo.Context, in db.Inbox) (*db.HealthSnapshot
 	return &snap, nil
 }
 
-func (h *Handler) showHealth(c echo.Context) error {
+// inboxWithHealth loads the inbox of the request and its current health snapshot.
+func (h *Handler) inboxWithHealth(c echo.Context) (db.Inbox, *db.HealthSnapshot, error) {
 	in, err := h.loadInbox(c)
 	if err != nil {
-		return err
+		return db.Inbox{}, nil, err
 	}
 	snap, err := h.currentHealth(c, in)
+	return in, snap, err
+}
+
+func (h *Handler) showHealth(c echo.Context) error {
+	in, snap, err := h.inboxWithHealth(c)
 	if err != nil {
 		return err
 	}
@@ -296,11 +302,7 @@ type healthLinksJSON struct {
 // Meta has not answered that in time, the answer is still 200 with stale true and an
 // error of kind "not_checked", so clients handle one shape.
 func (h *Handler) apiHealth(c echo.Context) error {
-	in, err := h.loadInbox(c)
-	if err != nil {
-		return err
-	}
-	snap, err := h.currentHealth(c, in)
+	in, snap, err := h.inboxWithHealth(c)
 	if err != nil {
 		return err
 	}
