@@ -386,7 +386,7 @@ func SettingsTab(s InboxSettings) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		} else {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 29, "<span class=\"badge tone-grey\">Not yet</span> <span class=\"muted\">subscribed after the number is registered</span>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 29, "<span class=\"badge tone-grey\">Not yet</span> <span class=\"muted\">subscribed when the inbox is set up; a failure shows here</span>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
