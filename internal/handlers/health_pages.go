@@ -16,6 +16,7 @@ import (
 	"github.com/inboxhealth/inboxhealth/internal/db"
 	"github.com/inboxhealth/inboxhealth/internal/views"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
+	"github.com/inboxhealth/inboxhealth/internal/whatsapp/health"
 )
 
 // Account Health tab, health API and webhooks.
@@ -105,7 +106,7 @@ func (h *Handler) refreshHealth(c echo.Context) error {
 	}
 	return h.render(c, http.StatusOK, templ.Join(
 		h.healthPanel(c, in, &snap),
-		views.InboxStatusOOB(statusBadge(overallStatus(&snap))),
+		views.InboxStatusOOB(statusBadge(health.OverallOf(&snap))),
 	))
 }
 
@@ -118,7 +119,7 @@ func healthPanelData(in db.Inbox, snap *db.HealthSnapshot, now time.Time) views.
 	p := views.HealthPanel{
 		RefreshURL: views.InboxHealthRefreshURL(in.AccountID, in.ID),
 		ManagerURL: whatsapp.ManagerPhoneNumbersURL(in.BusinessID, in.WABAID),
-		Overall:    statusBadge(overallStatus(snap)),
+		Overall:    statusBadge(health.OverallOf(snap)),
 	}
 	if snap == nil {
 		return p
@@ -310,7 +311,7 @@ func (h *Handler) apiHealth(c echo.Context) error {
 }
 
 func (h *Handler) healthResponse(c echo.Context, in db.Inbox, snap *db.HealthSnapshot) healthJSON {
-	overall := overallStatus(snap)
+	overall := health.OverallOf(snap)
 	out := healthJSON{
 		InboxID: in.ID, PhoneNumber: in.PhoneNumber, PhoneNumberID: in.PhoneNumberID, WABAID: in.WABAID,
 		BusinessID:   nullable(in.BusinessID),
@@ -362,11 +363,7 @@ func (h *Handler) healthResponse(c echo.Context, in db.Inbox, snap *db.HealthSna
 // decision on the latest snapshot (a failed fetch decides "unknown", as it does when
 // the snapshot is recorded).
 func (h *Handler) registrationStatus(c echo.Context, in db.Inbox, snap *db.HealthSnapshot) registrationJSON {
-	var phone *whatsapp.PhoneNumber
-	if snap != nil && snap.OK {
-		phone = snap.Phone
-	}
-	d := whatsapp.Decide(phone)
+	d := health.DecisionOf(snap)
 	out := registrationJSON{State: string(d.State), CanComplete: d.ManualRegister && in.PINState != db.PINStateMismatch,
 		NeedsConfirmation: d.NeedsConfirmation, Reason: d.Reason}
 	if in.RegistrationNextRetryAt != nil && d.State != whatsapp.StateRegistered {

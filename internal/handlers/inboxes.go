@@ -39,7 +39,7 @@ func (h *Handler) listInboxes(c echo.Context) error {
 		if s, ok := snaps[in.ID]; ok {
 			snap = &s
 		}
-		status := overallStatus(snap)
+		status := health.OverallOf(snap)
 		if !matchesFilter(filter, status) {
 			continue
 		}
@@ -78,21 +78,6 @@ func statusFilters(selected string) []views.StatusFilter {
 		filters[i].Selected = filters[i].Value == selected
 	}
 	return filters
-}
-
-// overallStatus derives the one status a person reads first from the latest snapshot.
-func overallStatus(snap *db.HealthSnapshot) whatsapp.OverallStatus {
-	if snap == nil {
-		return whatsapp.DeriveOverallStatus(nil, nil, whatsapp.KindNone)
-	}
-	kind := whatsapp.KindNone
-	if !snap.OK {
-		kind = snap.ErrorKind
-		if kind == whatsapp.KindNone {
-			kind = whatsapp.KindUnknown
-		}
-	}
-	return whatsapp.DeriveOverallStatus(snap.Phone, snap.BusinessHealth, kind)
 }
 
 func statusBadge(s whatsapp.OverallStatus) views.StatusBadge {
@@ -159,7 +144,7 @@ func (h *Handler) loadInbox(c echo.Context) (db.Inbox, error) {
 
 func (h *Handler) inboxHeader(in db.Inbox, snap *db.HealthSnapshot) views.InboxHeader {
 	return views.InboxHeader{ID: in.ID, AccountID: in.AccountID, Name: in.Name, PhoneNumber: in.PhoneNumber,
-		Status: statusBadge(overallStatus(snap))}
+		Status: statusBadge(health.OverallOf(snap))}
 }
 
 func (h *Handler) showInbox(c echo.Context) error {

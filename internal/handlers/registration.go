@@ -136,7 +136,7 @@ func (h *Handler) renderRegistrationAnswer(c echo.Context, in db.Inbox, res *hea
 	if from == views.BannerOnHealth {
 		panel, attempts = h.healthPanel(c, in, snap), h.attemptsSection(c, in)
 	}
-	return h.render(c, http.StatusOK, views.RegistrationAnswer(b, statusBadge(overallStatus(snap)), panel, attempts))
+	return h.render(c, http.StatusOK, views.RegistrationAnswer(b, statusBadge(health.OverallOf(snap)), panel, attempts))
 }
 
 func flashFor(res health.Result) string {

@@ -222,6 +222,22 @@ func DecisionOf(snap *db.HealthSnapshot) whatsapp.Decision {
 	return whatsapp.Decide(snap.Phone)
 }
 
+// OverallOf is the overall status of a snapshot (nil: never checked). A failed fetch
+// counts with its error kind, on the last good data the snapshot kept.
+func OverallOf(snap *db.HealthSnapshot) whatsapp.OverallStatus {
+	if snap == nil {
+		return whatsapp.DeriveOverallStatus(nil, nil, whatsapp.KindNone)
+	}
+	kind := whatsapp.KindNone
+	if !snap.OK {
+		kind = snap.ErrorKind
+		if kind == whatsapp.KindNone {
+			kind = whatsapp.KindUnknown
+		}
+	}
+	return whatsapp.DeriveOverallStatus(snap.Phone, snap.BusinessHealth, kind)
+}
+
 // WebhookCallbackURL is where Meta sends an inbox's webhooks.
 func WebhookCallbackURL(frontendURL, phoneNumber string) string {
 	return strings.TrimRight(frontendURL, "/") + "/webhooks/whatsapp/" + phoneNumber

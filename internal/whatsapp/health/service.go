@@ -284,11 +284,6 @@ func (s *Service) snapshotOf(ctx context.Context, in db.Inbox, phone *whatsapp.P
 		}
 		s.log.Warn("health fetch failed", "inbox_id", in.ID, "kind", kind, "code", snap.ErrorCode, "subcode", snap.ErrorSubcode)
 	}
-	snap.OverallStatus = whatsapp.DeriveOverallStatus(snap.Phone, snap.BusinessHealth, kind).Code
-	if snap.OK {
-		snap.RegistrationState = string(whatsapp.Decide(snap.Phone).State)
-	} else {
-		snap.RegistrationState = string(whatsapp.Decide(nil).State)
-	}
+	snap.OverallStatus, snap.RegistrationState = deriveStates(snap)
 	return snap, nil
 }

@@ -116,16 +116,5 @@ func (s *Service) refreshInBackgroundFrom(in db.Inbox, source string) {
 // deriveStates computes a snapshot's overall status and registration state the way
 // Record does: a snapshot of a failed fetch has no trustworthy registration state.
 func deriveStates(snap db.HealthSnapshot) (overall, registration string) {
-	kind := whatsapp.KindNone
-	if !snap.OK {
-		kind = snap.ErrorKind
-		if kind == whatsapp.KindNone {
-			kind = whatsapp.KindUnknown
-		}
-	}
-	overall = whatsapp.DeriveOverallStatus(snap.Phone, snap.BusinessHealth, kind).Code
-	if snap.OK {
-		return overall, string(whatsapp.Decide(snap.Phone).State)
-	}
-	return overall, string(whatsapp.Decide(nil).State)
+	return OverallOf(&snap).Code, string(DecisionOf(&snap).State)
 }
