@@ -43,18 +43,22 @@ const (
 // order a filter dropdown shows them, with a generic summary. quality_low is listed
 // as amber; DeriveOverallStatus draws it red when Meta rates the quality RED.
 func AllStatusCodes() []OverallStatus {
-	return []OverallStatus{
-		{OverallConnected, "Connected", ToneGreen, "The number is registered and can send messages."},
-		{OverallRegistrationIncomplete, "Registration incomplete", ToneAmber, "The number is not registered with the Cloud API yet, so it cannot send messages."},
-		{OverallDisplayNameInReview, "Display name in review", ToneAmber, "Meta is reviewing the display name."},
-		{OverallDisplayNameActionRequired, "Display name needs action", ToneRed, "The display name must be fixed in WhatsApp Manager."},
-		{OverallQualityLow, "Quality low", ToneAmber, "Recipients have been blocking or reporting messages from this number."},
-		{OverallRestricted, "Restricted", ToneAmber, "Meta is limiting what this number can send."},
-		{OverallBlocked, "Blocked", ToneRed, "Meta is blocking messages from this number."},
-		{OverallTokenExpired, "Token expired", ToneRed, "The access token has expired or was revoked, so the number cannot be checked or used."},
-		{OverallOnPremise, "On-Premises API", ToneGrey, "The number uses the On-Premises API, which this product does not manage."},
-		{OverallUnknown, "Unknown", ToneGrey, "The number's health is not known yet."},
-	}
+	return append([]OverallStatus(nil), statusCatalogue...)
+}
+
+// statusCatalogue is the one list of overall statuses; DeriveOverallStatus reads it on
+// every call (every list row, every API request), so it is built once.
+var statusCatalogue = []OverallStatus{
+	{OverallConnected, "Connected", ToneGreen, "The number is registered and can send messages."},
+	{OverallRegistrationIncomplete, "Registration incomplete", ToneAmber, "The number is not registered with the Cloud API yet, so it cannot send messages."},
+	{OverallDisplayNameInReview, "Display name in review", ToneAmber, "Meta is reviewing the display name."},
+	{OverallDisplayNameActionRequired, "Display name needs action", ToneRed, "The display name must be fixed in WhatsApp Manager."},
+	{OverallQualityLow, "Quality low", ToneAmber, "Recipients have been blocking or reporting messages from this number."},
+	{OverallRestricted, "Restricted", ToneAmber, "Meta is limiting what this number can send."},
+	{OverallBlocked, "Blocked", ToneRed, "Meta is blocking messages from this number."},
+	{OverallTokenExpired, "Token expired", ToneRed, "The access token has expired or was revoked, so the number cannot be checked or used."},
+	{OverallOnPremise, "On-Premises API", ToneGrey, "The number uses the On-Premises API, which this product does not manage."},
+	{OverallUnknown, "Unknown", ToneGrey, "The number's health is not known yet."},
 }
 
 // NeedsAttention reports whether a person should look at a number: everything but
@@ -184,7 +188,7 @@ func DeriveOverallStatus(p *PhoneNumber, businessHealth *HealthStatus, fetchErro
 // overallStatus builds a status from the catalogue in AllStatusCodes so labels and
 // tones are written down once.
 func overallStatus(code, summary string) OverallStatus {
-	for _, s := range AllStatusCodes() {
+	for _, s := range statusCatalogue {
 		if s.Code == code {
 			s.Summary = summary
 			return s
