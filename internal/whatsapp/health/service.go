@@ -100,7 +100,7 @@ func (s *Service) Current(ctx context.Context, in db.Inbox) (snap db.HealthSnaps
 	switch {
 	case err == nil:
 		if s.now().Sub(snap.CheckedAt) > s.ttl {
-			s.refreshInBackground(in)
+			s.refreshInBackground(in, db.SourceFetch)
 		}
 		return snap, true, nil
 	case !errors.Is(err, db.ErrNotFound):
@@ -118,13 +118,14 @@ func (s *Service) Current(ctx context.Context, in db.Inbox) (snap db.HealthSnaps
 	return snap, true, nil
 }
 
-func (s *Service) refreshInBackground(in db.Inbox) {
+// refreshInBackground starts a refresh that nobody waits for (Close cancels it).
+func (s *Service) refreshInBackground(in db.Inbox, source string) {
 	if _, limited := s.notBefore(in.WABAID); limited {
-		return // Refresh would return the snapshot the read already has
+		return // Refresh would return the snapshot the caller already has
 	}
 	go func() {
-		if _, err := s.Refresh(s.background, in, db.SourceFetch); err != nil && s.background.Err() == nil {
-			s.log.Warn("background health refresh", "inbox_id", in.ID, "error", err)
+		if _, err := s.Refresh(s.background, in, source); err != nil && s.background.Err() == nil {
+			s.log.Warn("background health refresh", "inbox_id", in.ID, "source", source, "error", err)
 		}
 	}()
 }

@@ -85,7 +85,7 @@ func (s *Service) applyWebhookChange(ctx context.Context, in db.Inbox, change wh
 	if change.Field == whatsapp.WebhookFieldAccountReviewUpdate {
 		// No phone-number field reflects the business account's review; its effect
 		// (can_send_message) only shows in a fresh fetch, which needs no waiting for.
-		s.refreshInBackgroundFrom(in, db.SourceWebhook)
+		s.refreshInBackground(in, db.SourceWebhook)
 		return latest, false, nil
 	}
 	phone, changed := whatsapp.ApplyWebhookChange(*latest.Phone, change)
@@ -103,14 +103,6 @@ func (s *Service) applyWebhookChange(ctx context.Context, in db.Inbox, change wh
 		return db.HealthSnapshot{}, false, fmt.Errorf("health: apply webhook to inbox %d: %w", in.ID, err)
 	}
 	return stored, true, nil
-}
-
-func (s *Service) refreshInBackgroundFrom(in db.Inbox, source string) {
-	go func() {
-		if _, err := s.Refresh(s.background, in, source); err != nil && s.background.Err() == nil {
-			s.log.Warn("background health refresh", "inbox_id", in.ID, "source", source, "error", err)
-		}
-	}()
 }
 
 // deriveStates computes a snapshot's overall status and registration state the way
