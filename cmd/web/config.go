@@ -14,12 +14,18 @@ import (
 
 // config is the server's configuration, read from the environment.
 type config struct {
-	Addr                  string
-	DatabasePath          string
-	GraphAPIURL           string
-	FrontendURL           string
-	SecretKey             string
-	WhatsAppAppSecret     string
+	Addr              string
+	DatabasePath      string
+	GraphAPIURL       string
+	FrontendURL       string
+	SecretKey         string
+	WhatsAppAppSecret string
+	// WhatsAppVerifyToken is what the operator enters as "Verify token" beside the
+	// callback URL in the Meta App Dashboard.
+	WhatsAppVerifyToken string
+	// WhatsAppAppID, with the app secret, lets the app read which webhook fields the
+	// Meta app subscribes (GET /{app-id}/subscriptions); optional.
+	WhatsAppAppID         string
 	HealthRefreshInterval time.Duration
 }
 
@@ -32,12 +38,14 @@ const (
 
 func configFromEnv() (config, error) {
 	cfg := config{
-		Addr:              envOr("ADDR", defaultAddr),
-		DatabasePath:      envOr("DATABASE_PATH", defaultDatabasePath),
-		GraphAPIURL:       strings.TrimRight(envOr("GRAPH_API_URL", defaultGraphAPIURL), "/"),
-		FrontendURL:       strings.TrimRight(os.Getenv("FRONTEND_URL"), "/"),
-		SecretKey:         os.Getenv("SECRET_KEY"),
-		WhatsAppAppSecret: os.Getenv("WHATSAPP_APP_SECRET"),
+		Addr:                envOr("ADDR", defaultAddr),
+		DatabasePath:        envOr("DATABASE_PATH", defaultDatabasePath),
+		GraphAPIURL:         strings.TrimRight(envOr("GRAPH_API_URL", defaultGraphAPIURL), "/"),
+		FrontendURL:         strings.TrimRight(os.Getenv("FRONTEND_URL"), "/"),
+		SecretKey:           os.Getenv("SECRET_KEY"),
+		WhatsAppAppSecret:   os.Getenv("WHATSAPP_APP_SECRET"),
+		WhatsAppVerifyToken: os.Getenv("WHATSAPP_VERIFY_TOKEN"),
+		WhatsAppAppID:       strings.TrimSpace(os.Getenv("WHATSAPP_APP_ID")),
 	}
 	cfg.HealthRefreshInterval = defaultHealthRefreshInterval
 	if v := os.Getenv("HEALTH_REFRESH_INTERVAL"); v != "" {
@@ -47,6 +55,9 @@ func configFromEnv() (config, error) {
 		}
 		cfg.HealthRefreshInterval = d
 	}
+	if cfg.WhatsAppAppID != "" && !isDigits(cfg.WhatsAppAppID) {
+		return config{}, fmt.Errorf("WHATSAPP_APP_ID=%q: want the Meta app's numeric id", cfg.WhatsAppAppID)
+	}
 	if cfg.FrontendURL == "" {
 		cfg.FrontendURL = "http://" + displayHost(cfg.Addr)
 	}
@@ -54,6 +65,15 @@ func configFromEnv() (config, error) {
 		return config{}, fmt.Errorf("FRONTEND_URL=%q: want an http:// or https:// URL", cfg.FrontendURL)
 	}
 	return cfg, nil
+}
+
+func isDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func envOr(name, fallback string) string {

@@ -21,6 +21,7 @@ import (
 const (
 	demoDatabasePath  = "data/demo.db"
 	demoAppSecret     = "demo-app-secret"
+	demoVerifyToken   = "demo-verify-token"
 	demoAccountName   = "Demo Company"
 	demoAdminEmail    = "admin@demo.test"
 	demoAdminPassword = "demo-admin-pass"
@@ -50,6 +51,9 @@ func startDemo(ctx context.Context, cfg *config, logger *slog.Logger) (*demoEnvi
 	}
 	if cfg.WhatsAppAppSecret == "" {
 		cfg.WhatsAppAppSecret = demoAppSecret
+	}
+	if cfg.WhatsAppVerifyToken == "" {
+		cfg.WhatsAppVerifyToken = demoVerifyToken
 	}
 	sc, err := graphsim.LoadScenario(demoScenario)
 	if err != nil {

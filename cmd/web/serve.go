@@ -147,6 +147,7 @@ func buildApp(cfg config, store *db.Store, cipher *db.Cipher, logger *slog.Logge
 		DemoLogins:           demoLogins(demo),
 		FrontendURL:          cfg.FrontendURL,
 		WhatsAppAppSecret:    cfg.WhatsAppAppSecret,
+		WhatsAppVerifyToken:  cfg.WhatsAppVerifyToken,
 		SessionAuthKey:       cipher.DeriveKey("session-auth"),
 		SessionEncryptionKey: cipher.DeriveKey("session-encryption"),
 		Logger:               logger,

@@ -177,6 +177,8 @@ func (c *caches) usersChanged() {
 func cloneInbox(in Inbox) Inbox {
 	in.RegistrationNextRetryAt = cloneTime(in.RegistrationNextRetryAt)
 	in.WebhookSubscribedAt = cloneTime(in.WebhookSubscribedAt)
+	in.NameChangeApprovedAt = cloneTime(in.NameChangeApprovedAt)
+	in.WebhookAppsCheckedAt = cloneTime(in.WebhookAppsCheckedAt)
 	return in
 }
 

@@ -230,6 +230,8 @@ func TestCloneSnapshotCopiesEveryReference(t *testing.T) {
 		"whatsapp.HealthEntity.Errors":         true,
 		"db.Inbox.RegistrationNextRetryAt":     true,
 		"db.Inbox.WebhookSubscribedAt":         true,
+		"db.Inbox.NameChangeApprovedAt":        true,
+		"db.Inbox.WebhookAppsCheckedAt":        true,
 	}
 	seen := map[reflect.Type]bool{}
 	var walk func(reflect.Type)

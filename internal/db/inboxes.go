@@ -36,8 +36,17 @@ type Inbox struct {
 	RegistrationBackoffStep  int        `json:"-"`
 	WebhookSubscribedAt      *time.Time `json:"webhook_subscribed_at,omitempty"`
 	WebhookSubscriptionError string     `json:"webhook_subscription_error,omitempty"`
-	CreatedAt                time.Time  `json:"created_at"`
-	UpdatedAt                time.Time  `json:"updated_at"`
+	// NameChangeApprovedAt is when Meta approved a display-name change of this number
+	// while it was registered; until a register call after it succeeds, the new name
+	// is not shown to customers. Nil when no such change waits.
+	NameChangeApprovedAt *time.Time `json:"name_change_approved_at,omitempty"`
+	// WebhookAppsCheckedAt is when GET /{waba-id}/subscribed_apps was last read for the
+	// inbox's business account (nil: never); WebhookApps is what it listed, as JSON
+	// [{"id","name"}].
+	WebhookAppsCheckedAt *time.Time `json:"-"`
+	WebhookApps          string     `json:"-"`
+	CreatedAt            time.Time  `json:"created_at"`
+	UpdatedAt            time.Time  `json:"updated_at"`
 }
 
 // InboxSecrets are the decrypted secrets of an inbox. Never log or render them.
@@ -60,20 +69,23 @@ type NewInbox struct {
 
 const inboxColumns = `id, account_id, name, phone_number, phone_number_id, waba_id, business_id,
 	webhook_verify_token, pin_state, registration_next_retry_at, registration_backoff_step,
-	webhook_subscribed_at, webhook_subscription_error, created_at, updated_at`
+	webhook_subscribed_at, webhook_subscription_error, name_change_approved_at,
+	webhook_apps_checked_at, webhook_apps, created_at, updated_at`
 
 func scanInbox(sc interface{ Scan(...any) error }) (Inbox, error) {
 	var in Inbox
-	var nextRetry, subscribed sql.NullInt64
+	var nextRetry, subscribed, nameChange, appsChecked sql.NullInt64
 	var created, updated int64
 	err := sc.Scan(&in.ID, &in.AccountID, &in.Name, &in.PhoneNumber, &in.PhoneNumberID, &in.WABAID, &in.BusinessID,
 		&in.WebhookVerifyToken, &in.PINState, &nextRetry, &in.RegistrationBackoffStep,
-		&subscribed, &in.WebhookSubscriptionError, &created, &updated)
+		&subscribed, &in.WebhookSubscriptionError, &nameChange, &appsChecked, &in.WebhookApps, &created, &updated)
 	if err != nil {
 		return Inbox{}, err
 	}
 	in.RegistrationNextRetryAt = timePtr(nextRetry)
 	in.WebhookSubscribedAt = timePtr(subscribed)
+	in.NameChangeApprovedAt = timePtr(nameChange)
+	in.WebhookAppsCheckedAt = timePtr(appsChecked)
 	in.CreatedAt, in.UpdatedAt = fromMillis(created), fromMillis(updated)
 	return in, nil
 }
@@ -319,6 +331,62 @@ func (s *Store) SetWebhookSubscription(ctx context.Context, inboxID int64, subsc
 		return fmt.Errorf("db: set webhook subscription: %w", err)
 	}
 	return expectOneRow(res, "set webhook subscription")
+}
+
+// InboxesOfBusinessAccount lists every inbox, in every account, connected to a WhatsApp
+// Business Account: Meta's app-level webhooks name the business account, and each of
+// its inboxes must hear about it.
+func (s *Store) InboxesOfBusinessAccount(ctx context.Context, wabaID string) ([]Inbox, error) {
+	return s.queryInboxes(ctx, `SELECT `+inboxColumns+` FROM inboxes WHERE waba_id = ? ORDER BY id`, wabaID)
+}
+
+// MarkNameChangeApproved records that Meta approved a display-name change of the
+// (registered) number at `at`. An approval already waiting keeps its earlier time.
+func (s *Store) MarkNameChangeApproved(ctx context.Context, inboxID int64, at time.Time) error {
+	res, err := s.write.ExecContext(ctx, `UPDATE inboxes SET name_change_approved_at = coalesce(name_change_approved_at, ?),
+		updated_at = ? WHERE id = ?`, millis(at), millis(s.now()), inboxID)
+	s.c.inbox.drop(inboxID)
+	if err != nil {
+		return fmt.Errorf("db: mark name change approved: %w", err)
+	}
+	return expectOneRow(res, "mark name change approved")
+}
+
+// ClearNameChangeApproved forgets a waiting name change once a register call that
+// started at or after its approval succeeded; an approval that came later stays.
+func (s *Store) ClearNameChangeApproved(ctx context.Context, inboxID int64, callStartedAt time.Time) error {
+	_, err := s.write.ExecContext(ctx, `UPDATE inboxes SET name_change_approved_at = NULL, updated_at = ?
+		WHERE id = ? AND name_change_approved_at <= ?`, millis(s.now()), inboxID, millis(callStartedAt))
+	s.c.inbox.drop(inboxID)
+	if err != nil {
+		return fmt.Errorf("db: clear name change: %w", err)
+	}
+	return nil
+}
+
+// SetWebhookApps records what GET /{waba-id}/subscribed_apps listed for the inbox's
+// business account (appsJSON: [{"id","name"}]) at checkedAt.
+func (s *Store) SetWebhookApps(ctx context.Context, inboxID int64, checkedAt time.Time, appsJSON string) error {
+	res, err := s.write.ExecContext(ctx, `UPDATE inboxes SET webhook_apps_checked_at = ?, webhook_apps = ?, updated_at = ? WHERE id = ?`,
+		millis(checkedAt), appsJSON, millis(s.now()), inboxID)
+	s.c.inbox.drop(inboxID)
+	if err != nil {
+		return fmt.Errorf("db: set webhook apps: %w", err)
+	}
+	return expectOneRow(res, "set webhook apps")
+}
+
+// SetBusinessID fills in the business portfolio id of an inbox that had none (read from
+// the business account's owner_business_info).
+func (s *Store) SetBusinessID(ctx context.Context, inboxID int64, businessID string) error {
+	res, err := s.write.ExecContext(ctx, `UPDATE inboxes SET business_id = ?, updated_at = ? WHERE id = ? AND business_id = ''`,
+		businessID, millis(s.now()), inboxID)
+	s.c.inbox.drop(inboxID)
+	if err != nil {
+		return fmt.Errorf("db: set business id: %w", err)
+	}
+	_, err = res.RowsAffected()
+	return err
 }
 
 func expectOneRow(res sql.Result, what string) error {

@@ -17,6 +17,9 @@ const (
 	TriggerAutomatic = "automatic"
 	TriggerWebhook   = "webhook"
 	TriggerSetup     = "setup"
+	// TriggerNameChange re-registers a registered number after Meta approved a new
+	// display name (the new name shows only after a register call made after approval).
+	TriggerNameChange = "name_change"
 )
 
 // Attempt outcomes.
@@ -25,6 +28,12 @@ const (
 	OutcomeRegistered  = "registered"
 	OutcomeFailed      = "failed"
 	OutcomeInterrupted = "interrupted" // the process stopped while the call was open
+	// OutcomeDeregistered is a deregister call Meta accepted (before registering again
+	// after 133000); like register it counts toward Meta's 10 calls per 72 h.
+	OutcomeDeregistered = "deregistered"
+	// OutcomePINSet is an administrator's new two-step PIN accepted by Meta
+	// (POST /{phone-number-id} {pin}); it is not a register call.
+	OutcomePINSet = "pin_set"
 )
 
 // RegistrationAttempt is one try at registering a number.
@@ -187,21 +196,58 @@ type WebhookEvent struct {
 	WABAID      string
 	Field       string
 	Payload     string
-	ReceivedAt  time.Time
+	// DedupKey identifies the event across Meta's repeated deliveries ("" = none).
+	DedupKey string
+	// Duplicate is set on every delivery of a DedupKey after the first.
+	Duplicate  bool
+	ReceivedAt time.Time
 }
 
-// AddWebhookEvent stores a received event.
-func (s *Store) AddWebhookEvent(ctx context.Context, e WebhookEvent) (int64, error) {
+// AddWebhookEvent stores a received event. A delivery whose DedupKey was stored before
+// is stored too, marked Duplicate (and returned so), so the caller acts on it once.
+func (s *Store) AddWebhookEvent(ctx context.Context, e WebhookEvent) (WebhookEvent, error) {
 	if e.ReceivedAt.IsZero() {
 		e.ReceivedAt = s.now()
 	}
-	var id int64
-	err := s.write.QueryRowContext(ctx, `INSERT INTO webhook_events (inbox_id, phone_number, waba_id, field, payload, received_at)
-		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, e.InboxID, e.PhoneNumber, e.WABAID, e.Field, e.Payload, millis(e.ReceivedAt)).Scan(&id)
+	// One statement: the single writer makes the EXISTS and the INSERT atomic, and the
+	// partial unique index refuses a second "first" delivery from anywhere else.
+	err := s.write.QueryRowContext(ctx, `INSERT INTO webhook_events
+		(inbox_id, phone_number, waba_id, field, payload, dedup_key, duplicate, received_at)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6 <> '' AND EXISTS (SELECT 1 FROM webhook_events
+			WHERE dedup_key = ?6 AND duplicate = 0), ?7)
+		RETURNING id, duplicate`,
+		e.InboxID, e.PhoneNumber, e.WABAID, e.Field, e.Payload, e.DedupKey, millis(e.ReceivedAt)).Scan(&e.ID, &e.Duplicate)
 	if err != nil {
-		return 0, fmt.Errorf("db: add webhook event: %w", err)
+		return WebhookEvent{}, fmt.Errorf("db: add webhook event: %w", err)
 	}
-	return id, nil
+	return e, nil
+}
+
+// LastWebhookEventAt is when the newest event with one of the fields arrived for a
+// business account; the zero time when none did.
+func (s *Store) LastWebhookEventAt(ctx context.Context, wabaID string, fields []string) (time.Time, error) {
+	if len(fields) == 0 {
+		return time.Time{}, nil
+	}
+	args := []any{wabaID}
+	marks := make([]byte, 0, 2*len(fields))
+	for i, f := range fields {
+		if i > 0 {
+			marks = append(marks, ',')
+		}
+		marks = append(marks, '?')
+		args = append(args, f)
+	}
+	var at sql.NullInt64
+	err := s.read.QueryRowContext(ctx, `SELECT max(received_at) FROM webhook_events WHERE waba_id = ? AND field IN (`+
+		string(marks)+`)`, args...).Scan(&at)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("db: last webhook event: %w", err)
+	}
+	if !at.Valid {
+		return time.Time{}, nil
+	}
+	return fromMillis(at.Int64), nil
 }
 
 // CountWebhookEvents counts stored events (all inboxes).

@@ -24,6 +24,9 @@ type Config struct {
 	FrontendURL string
 	// WhatsAppAppSecret verifies X-Hub-Signature-256 on webhooks.
 	WhatsAppAppSecret string
+	// WhatsAppVerifyToken answers Meta's handshake for the app-level callback
+	// (/webhooks/whatsapp); without it the handshake is refused.
+	WhatsAppVerifyToken string
 	// SessionAuthKey and SessionEncryptionKey sign and encrypt the session cookie (32 bytes each).
 	SessionAuthKey, SessionEncryptionKey []byte
 	Logger                               *slog.Logger

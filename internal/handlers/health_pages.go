@@ -1,12 +1,7 @@
 package handlers
 
 import (
-	"context"
-	"crypto/subtle"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -30,13 +25,6 @@ import (
 const (
 	// historyLength is how many recent changes the tab lists.
 	historyLength = 10
-	// maxWebhookBody bounds a webhook body; Meta batches changes, but real bodies are a
-	// few KiB.
-	maxWebhookBody = 256 << 10
-	// webhookApplyWait bounds how long a webhook waits for a first health fetch of a
-	// never-checked inbox; Meta wants an answer within seconds, and the fetch carries
-	// on in the background.
-	webhookApplyWait = 3 * time.Second
 )
 
 func (h *Handler) healthRoutes(g *echo.Group) {
@@ -46,11 +34,6 @@ func (h *Handler) healthRoutes(g *echo.Group) {
 
 func (h *Handler) healthAPIRoutes(g *echo.Group) {
 	g.GET("/inboxes/:id/health", h.apiHealth)
-}
-
-func (h *Handler) webhookRoutes(e *echo.Echo) {
-	e.GET("/webhooks/whatsapp/:phone_number", h.verifyWebhook)
-	e.POST("/webhooks/whatsapp/:phone_number", h.receiveWebhook)
 }
 
 // currentHealth reads the inbox's latest snapshot (waiting, bounded, for the first
@@ -397,157 +380,4 @@ func nullable(s string) *string {
 		return nil
 	}
 	return &s
-}
-
-// verifyWebhook answers Meta's subscription handshake: the challenge, as text/plain,
-// when hub.verify_token is the inbox's verify token; 403 otherwise, also for numbers
-// we do not know (the same answer, so the endpoint does not reveal which exist).
-func (h *Handler) verifyWebhook(c echo.Context) error {
-	refuse := &APIError{Status: http.StatusForbidden, Type: "forbidden", Message: "Webhook verification failed: unknown number or wrong verify token."}
-	if c.QueryParam("hub.mode") != "subscribe" {
-		return refuse
-	}
-	in, err := h.webhookInbox(c)
-	if errors.Is(err, db.ErrNotFound) {
-		return refuse
-	}
-	if err != nil {
-		return err
-	}
-	token := c.QueryParam("hub.verify_token")
-	if in.WebhookVerifyToken == "" || subtle.ConstantTimeCompare([]byte(token), []byte(in.WebhookVerifyToken)) != 1 {
-		return refuse
-	}
-	return c.String(http.StatusOK, c.QueryParam("hub.challenge"))
-}
-
-// webhookInbox finds the inbox of the path's phone number ("+14155550142" or
-// "14155550142"); db.ErrNotFound when there is none or the path is not a number.
-func (h *Handler) webhookInbox(c echo.Context) (db.Inbox, error) {
-	phone := whatsapp.NormalizePhoneNumber(c.Param("phone_number"))
-	if phone == "" {
-		return db.Inbox{}, db.ErrNotFound
-	}
-	return h.store.InboxByPhoneNumber(c.Request().Context(), phone)
-}
-
-// receiveWebhook takes Meta's change notifications. The signature is checked on the
-// raw body before anything is parsed or stored. Each change is stored, then the
-// health-relevant ones update the number's health at once.
-//
-// Events for a number we do not know are stored (without an inbox) and answered 200:
-// Meta retries any other answer for days, and the payload was signed by Meta, so
-// keeping it helps someone debugging a misrouted callback.
-func (h *Handler) receiveWebhook(c echo.Context) error {
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxWebhookBody))
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return &APIError{Status: http.StatusRequestEntityTooLarge, Type: "too_large", Message: "The webhook body is larger than 256 KiB."}
-	}
-	if err != nil {
-		return &APIError{Status: http.StatusBadRequest, Type: "bad_request", Message: "The webhook body could not be read."}
-	}
-	if h.cfg.WhatsAppAppSecret == "" {
-		h.log.Error("webhook refused: WHATSAPP_APP_SECRET is not set, so no signature can be checked")
-		return &APIError{Status: http.StatusUnauthorized, Type: "unauthorized",
-			Message: "WHATSAPP_APP_SECRET is not set on this server, so webhook signatures cannot be checked."}
-	}
-	if !whatsapp.VerifySignature(h.cfg.WhatsAppAppSecret, body, c.Request().Header.Get("X-Hub-Signature-256")) {
-		return &APIError{Status: http.StatusUnauthorized, Type: "unauthorized", Message: "Missing or invalid X-Hub-Signature-256."}
-	}
-	payload, err := whatsapp.ParseWebhook(body)
-	if err != nil {
-		return &APIError{Status: http.StatusBadRequest, Type: "bad_request", Message: err.Error()}
-	}
-	in, err := h.webhookInbox(c)
-	var inbox *db.Inbox
-	switch {
-	case err == nil:
-		inbox = &in
-	case !errors.Is(err, db.ErrNotFound):
-		return err
-	}
-	received, applied := 0, 0
-	for _, entry := range payload.Entry {
-		for _, change := range entry.Changes {
-			target, err := h.webhookTarget(c.Request().Context(), inbox, entry, change)
-			if err != nil {
-				return err
-			}
-			if err := h.storeWebhookEvent(c, target, entry, change); err != nil {
-				return err
-			}
-			received++
-			if target != nil && isHealthField(change.Field) {
-				if h.applyWebhookChange(c, *target, change) {
-					applied++
-				}
-			}
-		}
-	}
-	if inbox == nil {
-		h.log.Warn("webhook for an unknown number stored without an inbox", "changes", received)
-	}
-	return c.JSON(http.StatusOK, map[string]int{"received": received, "applied": applied})
-}
-
-// webhookTarget picks the inbox a change is about. Meta sends a business account's
-// changes to the callback of whichever of its numbers subscribed, so a change naming
-// another of our numbers in the same business account goes to that number. A change
-// for another business account than the path's inbox is about none of ours.
-func (h *Handler) webhookTarget(ctx context.Context, pathInbox *db.Inbox, entry whatsapp.WebhookEntry, change whatsapp.WebhookChange) (*db.Inbox, error) {
-	if pathInbox == nil || (entry.ID != "" && entry.ID != pathInbox.WABAID) {
-		return nil, nil
-	}
-	digits := change.DisplayPhoneNumber()
-	if digits == "" || "+"+digits == pathInbox.PhoneNumber {
-		return pathInbox, nil
-	}
-	other, err := h.store.InboxByPhoneNumber(ctx, "+"+digits)
-	if errors.Is(err, db.ErrNotFound) || (err == nil && other.WABAID != pathInbox.WABAID) {
-		return pathInbox, nil // ApplyWebhookChange ignores changes about other numbers
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &other, nil
-}
-
-func (h *Handler) storeWebhookEvent(c echo.Context, target *db.Inbox, entry whatsapp.WebhookEntry, change whatsapp.WebhookChange) error {
-	payload, err := json.Marshal(change)
-	if err != nil {
-		return fmt.Errorf("store webhook event: %w", err)
-	}
-	ev := db.WebhookEvent{PhoneNumber: whatsapp.NormalizePhoneNumber(c.Param("phone_number")), WABAID: entry.ID,
-		Field: change.Field, Payload: string(payload)}
-	if target != nil {
-		ev.InboxID = &target.ID
-	}
-	if _, err := h.store.AddWebhookEvent(c.Request().Context(), ev); err != nil {
-		return err
-	}
-	return nil
-}
-
-// applyWebhookChange updates the inbox's health from one change. A failure is logged,
-// not answered: the event is stored, and answering non-200 would make Meta send it
-// again and again; the next sweep corrects the health anyway.
-func (h *Handler) applyWebhookChange(c echo.Context, in db.Inbox, change whatsapp.WebhookChange) bool {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), webhookApplyWait)
-	defer cancel()
-	_, recorded, err := h.health.ApplyWebhook(ctx, in, change)
-	if err != nil {
-		h.log.Warn("apply webhook to health", "inbox_id", in.ID, "field", change.Field, "error", err)
-		return false
-	}
-	return recorded
-}
-
-func isHealthField(field string) bool {
-	switch field {
-	case whatsapp.WebhookFieldNameUpdate, whatsapp.WebhookFieldQualityUpdate,
-		whatsapp.WebhookFieldAccountUpdate, whatsapp.WebhookFieldAccountReviewUpdate:
-		return true
-	}
-	return false
 }

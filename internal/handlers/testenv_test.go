@@ -38,7 +38,10 @@ type healthEnv struct {
 	inboxes map[string]db.Inbox
 }
 
-const healthTestAppSecret = "health-test-app-secret"
+const (
+	healthTestAppSecret   = "health-test-app-secret"
+	healthTestVerifyToken = "health-test-verify-token"
+)
 
 func newHealthEnv(t testing.TB, scenarios ...string) *healthEnv {
 	t.Helper()
@@ -62,7 +65,7 @@ func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Disca
 
 // handler builds the routes over the env's store and service with an app secret.
 func (e *healthEnv) handler(appSecret string) http.Handler {
-	h := New(Config{FrontendURL: "http://health.test", WhatsAppAppSecret: appSecret,
+	h := New(Config{FrontendURL: "http://health.test", WhatsAppAppSecret: appSecret, WhatsAppVerifyToken: healthTestVerifyToken,
 		SessionAuthKey: e.cipher.DeriveKey("a"), SessionEncryptionKey: e.cipher.DeriveKey("e"), Logger: discardLogger()},
 		Deps{Store: e.store, Health: e.svc})
 	return h.Routes()
@@ -217,7 +220,12 @@ func signature(secret string, body []byte) string {
 // postWebhook posts body to the phone number's webhook with the given signature
 // header ("" sends none).
 func (e *healthEnv) postWebhook(routes http.Handler, phone string, body []byte, sig string) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(http.MethodPost, "/webhooks/whatsapp/"+url.PathEscape(phone), bytes.NewReader(body))
+	return e.postWebhookTo(routes, "/webhooks/whatsapp/"+url.PathEscape(phone), body, sig)
+}
+
+// postWebhookTo posts body to a webhook path with the given signature header ("" sends none).
+func (e *healthEnv) postWebhookTo(routes http.Handler, path string, body []byte, sig string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if sig != "" {
 		req.Header.Set("X-Hub-Signature-256", sig)

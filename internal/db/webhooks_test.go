@@ -1,0 +1,89 @@
+package db
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+func TestRepeatedWebhookDeliveryIsMarkedDuplicate(t *testing.T) {
+	s, _ := openTestStore(t)
+	ctx := context.Background()
+	ev := WebhookEvent{WABAID: "102290129340398", Field: "phone_number_name_update", Payload: `{}`, DedupKey: "k1"}
+	first, err := s.AddWebhookEvent(ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.AddWebhookEvent(ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := s.AddWebhookEvent(ctx, WebhookEvent{WABAID: ev.WABAID, Field: ev.Field, Payload: `{}`, DedupKey: "k2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unkeyed1, _ := s.AddWebhookEvent(ctx, WebhookEvent{Field: "x", Payload: `{}`})
+	unkeyed2, _ := s.AddWebhookEvent(ctx, WebhookEvent{Field: "x", Payload: `{}`})
+	if first.Duplicate || !again.Duplicate || other.Duplicate || unkeyed1.Duplicate || unkeyed2.Duplicate {
+		t.Fatalf("duplicate flags: first %v, again %v, other key %v, unkeyed %v %v; want only the second delivery of k1 marked",
+			first.Duplicate, again.Duplicate, other.Duplicate, unkeyed1.Duplicate, unkeyed2.Duplicate)
+	}
+	if n, _ := s.CountWebhookEvents(ctx); n != 5 {
+		t.Fatalf("stored %d events, want all 5 deliveries kept", n)
+	}
+	// The database itself refuses a second first delivery of a key.
+	if _, err := s.write.ExecContext(ctx, `INSERT INTO webhook_events (phone_number, field, payload, dedup_key, duplicate, received_at)
+		VALUES ('', 'f', '{}', 'k1', 0, 0)`); err == nil {
+		t.Fatal("a second non-duplicate row for key k1 was accepted")
+	}
+}
+
+func TestLastWebhookEventAtPerBusinessAccountAndField(t *testing.T) {
+	s, _ := openTestStore(t)
+	ctx := context.Background()
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	for i, e := range []WebhookEvent{
+		{WABAID: "1", Field: "account_update", ReceivedAt: at},
+		{WABAID: "1", Field: "messages", ReceivedAt: at.Add(time.Hour)},
+		{WABAID: "2", Field: "account_update", ReceivedAt: at.Add(2 * time.Hour)},
+	} {
+		e.Payload = "{}"
+		if _, err := s.AddWebhookEvent(ctx, e); err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+	}
+	got, err := s.LastWebhookEventAt(ctx, "1", []string{"account_update", "phone_number_name_update"})
+	if err != nil || !got.Equal(at) {
+		t.Fatalf("last account-level event of WABA 1 = %v, %v; want %v", got, err, at)
+	}
+	if got, _ := s.LastWebhookEventAt(ctx, "3", []string{"account_update"}); !got.IsZero() {
+		t.Fatalf("WABA without events: %v, want zero", got)
+	}
+}
+
+func TestNameChangeApprovalIsClearedOnlyByALaterRegistration(t *testing.T) {
+	s, _ := openTestStore(t)
+	ctx := context.Background()
+	u, err := s.CreateUser(ctx, "admin@example.com", "password1", "Acme", RoleAdministrator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := createTestInbox(t, s, u.AccountID, "+14155550100", "tok")
+	approved := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	if err := s.MarkNameChangeApproved(ctx, in.ID, approved); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ClearNameChangeApproved(ctx, in.ID, approved.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.InboxByID(ctx, in.ID)
+	if got.NameChangeApprovedAt == nil || !got.NameChangeApprovedAt.Equal(approved) {
+		t.Fatalf("a register call started before the approval cleared it: %v", got.NameChangeApprovedAt)
+	}
+	if err := s.ClearNameChangeApproved(ctx, in.ID, approved.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.InboxByID(ctx, in.ID); got.NameChangeApprovedAt != nil {
+		t.Fatalf("still waiting after a later registration: %v", got.NameChangeApprovedAt)
+	}
+}
