@@ -108,6 +108,9 @@ type Server struct {
 	deliveries []Delivery
 	delivered  chan struct{} // closed and replaced whenever a delivery is recorded
 	traceSeq   uint64
+
+	app           appCallback     // the App Dashboard's webhook configuration
+	retiredFields map[string]bool // phone-number fields made nonexisting by RetireField
 }
 
 // New returns a Server with no businesses or numbers; add them with Load, AddBusiness
@@ -134,6 +137,7 @@ func New(cfg Config) *Server {
 		injected:       map[string][]injection{},
 		holds:          map[string]*hold{},
 		delivered:      make(chan struct{}),
+		retiredFields:  map[string]bool{},
 	}
 	if s.clock == nil {
 		s.clock = RealClock{}
@@ -207,6 +211,10 @@ type result struct {
 	header http.Header
 	fail   *GraphError
 	hold   chan struct{} // non-nil: withhold the answer until closed
+	// finish, when set, completes the request after the lock is released: Meta makes
+	// some calls of its own (a callback verification GET) before it answers. finish
+	// takes the lock itself when it needs it.
+	finish func(ctx context.Context) result
 }
 
 func ok(body any) result { return result{status: http.StatusOK, body: body} }
@@ -294,6 +302,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		res = s.routeLocked(r, segs, body, rec)
 	}
 	s.mu.Unlock()
+	if res.finish != nil {
+		res = res.finish(ctx)
+	}
 
 	if res.hold != nil {
 		select {
@@ -386,6 +397,9 @@ func bearerToken(r *http.Request) (string, bool) {
 func (s *Server) routeLocked(r *http.Request, segs []string, body []byte, rec *Request) result {
 	now := s.clock.Now()
 	token, hasToken := bearerToken(r)
+	if len(segs) == 2 && segs[0] == s.appID && segs[1] == "subscriptions" && r.Method == http.MethodGet {
+		return s.appSubscriptionsLocked(token, hasToken)
+	}
 	if !hasToken {
 		return s.failed(errTokenMissing())
 	}
@@ -427,71 +441,44 @@ func (s *Server) routeLocked(r *http.Request, segs []string, body []byte, rec *R
 	if ns != nil {
 		switch {
 		case edge == "" && r.Method == http.MethodGet:
-			return ok(s.numberNodeLocked(ns, parseFields(q.Get("fields"), defaultNumberFields)))
+			fields, f, valid := phoneNumberNode.selectFields(q.Get("fields"), s.retiredFields)
+			if !valid {
+				return s.failed(f)
+			}
+			return ok(s.numberNodeLocked(ns, fields))
+		case edge == "" && r.Method == http.MethodPost:
+			return s.updateNumberLocked(ns, r, body, rec)
 		case edge == "register" && r.Method == http.MethodPost:
 			return s.registerLocked(ns, r, body, now)
-		case edge == "" || edge == "register":
+		case edge == "deregister" && r.Method == http.MethodPost:
+			return s.deregisterLocked(ns, now)
+		case edge == "" || edge == "register" || edge == "deregister":
 			return s.failed(errUnknownObject(r.Method, id))
 		default:
-			return s.failed(errNonexistingField(edge, "WhatsAppBusinessPhoneNumber"))
+			return s.failed(errNonexistingField(edge, phoneNumberNode.nodeType))
 		}
 	}
 	switch {
 	case edge == "" && r.Method == http.MethodGet:
-		return ok(s.businessNodeLocked(bs, parseFields(q.Get("fields"), defaultBusinessFields)))
+		fields, f, valid := businessAccountNode.selectFields(q.Get("fields"), nil)
+		if !valid {
+			return s.failed(f)
+		}
+		return ok(s.businessNodeLocked(bs, fields))
 	case edge == "phone_numbers" && r.Method == http.MethodGet:
 		return s.listNumbersLocked(bs, r, q)
 	case edge == "subscribed_apps" && r.Method == http.MethodGet:
 		return s.subscribedAppsLocked(bs)
 	case edge == "subscribed_apps" && r.Method == http.MethodPost:
-		return s.subscribeLocked(bs, r, body, now)
+		return s.subscribeLocked(bs, r, body, rec, now)
 	case edge == "subscribed_apps" && r.Method == http.MethodDelete:
 		bs.sub = nil
 		return ok(map[string]bool{"success": true})
 	case edge == "" || edge == "phone_numbers" || edge == "subscribed_apps":
 		return s.failed(errUnknownObject(r.Method, id))
 	default:
-		return s.failed(errNonexistingField(edge, "WhatsAppBusinessAccount"))
+		return s.failed(errNonexistingField(edge, businessAccountNode.nodeType))
 	}
-}
-
-// parseFields reads a Graph "fields" parameter loosely: nested selections
-// ("health_status{can_send_message}") and modifiers ("x.limit(5)") are reduced to the
-// top-level names.
-func parseFields(raw string, def map[string]bool) map[string]bool {
-	if strings.TrimSpace(raw) == "" {
-		return def
-	}
-	out := map[string]bool{"id": true}
-	depth := 0
-	var cur strings.Builder
-	flush := func() {
-		name := strings.TrimSpace(cur.String())
-		if i := strings.IndexAny(name, ".("); i >= 0 {
-			name = name[:i]
-		}
-		if name != "" {
-			out[name] = true
-		}
-		cur.Reset()
-	}
-	for _, c := range raw {
-		switch {
-		case c == '{' || c == '(':
-			depth++
-		case c == '}' || c == ')':
-			if depth > 0 {
-				depth--
-			}
-		case depth > 0:
-		case c == ',':
-			flush()
-		default:
-			cur.WriteRune(c)
-		}
-	}
-	flush()
-	return out
 }
 
 // requestPath is the path the client used, before any http.StripPrefix in front of the
