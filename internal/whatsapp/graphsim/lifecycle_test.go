@@ -229,3 +229,28 @@ func TestInjectedFailures(t *testing.T) {
 		})
 	}
 }
+
+func TestDemoCoexistenceAndNameChangeNumbers(t *testing.T) {
+	sim, ts, clock := newSim(t, "demo")
+	const bakeryID, outfittersID = "109876543210014", "109876543210015"
+	a := call(t, ts, http.MethodGet, "/v24.0/"+bakeryID+"?fields=is_on_biz_app,platform_type", "sim-token-corner-bakery", "")
+	if a.body["is_on_biz_app"] != true || str(a.body["platform_type"]) != "NOT_APPLICABLE" {
+		t.Errorf("Corner Bakery: want a pending-looking coexistence number, got %s", a.raw)
+	}
+	wantError(t, register(t, ts, bakeryID, "sim-token-corner-bakery", "123456"), 400, 100, 0)
+
+	st := mustNumber(t, sim, outfittersID)
+	if st.InboxName != "Northwind Outfitters (name change)" || st.PlatformType != "CLOUD_API" ||
+		st.NewNameStatus != "PENDING_REVIEW" || st.NameReviewDue != t0.Add(120*time.Second) {
+		t.Fatalf("Northwind Outfitters: want registered with a name change due in 120 s, got %+v", st)
+	}
+	clock.Advance(120 * time.Second)
+	sim.Tick()
+	if st := mustNumber(t, sim, outfittersID); !st.NameChangeAwaitingRegister || st.VerifiedName != "Northwind Outfitters" {
+		t.Fatalf("after review: want the approved name awaiting register, got %+v", st)
+	}
+	wantOK(t, register(t, ts, outfittersID, "sim-token-outfitters", "271828"))
+	if st := mustNumber(t, sim, outfittersID); st.VerifiedName != "Northwind Outfitters & Co" {
+		t.Errorf("want the new name after register, got %q", st.VerifiedName)
+	}
+}
