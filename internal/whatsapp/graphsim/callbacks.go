@@ -108,7 +108,7 @@ func (s *Server) verifyCallback(ctx context.Context, callbackURL, verifyToken st
 	}
 	switch {
 	case resp.StatusCode != http.StatusOK:
-		return fmt.Errorf("callback %s answered the verification request with HTTP %d", callbackURL, resp.StatusCode)
+		return fmt.Errorf("callback %s did not answer the verification challenge: HTTP %d", callbackURL, resp.StatusCode)
 	case strings.TrimSpace(string(got)) != challenge:
 		return fmt.Errorf("callback %s did not answer the verification challenge", callbackURL)
 	}
