@@ -9,12 +9,17 @@
 // Endpoints:
 //
 //	GET    /{phone-number-id}?fields=...            the phone-number node
+//	POST   /{phone-number-id}                       {"pin":"123456"} or {"webhook_configuration":{...}}
+//	POST   /{phone-number-id}/register              {"messaging_product":"whatsapp","pin":"123456"}
+//	POST   /{phone-number-id}/deregister
 //	GET    /{waba-id}?fields=...                    the WABA node (id, name, health_status, ...)
 //	GET    /{waba-id}/phone_numbers?fields=&limit=&after=&before=
-//	POST   /{phone-number-id}/register              {"messaging_product":"whatsapp","pin":"123456"}
-//	POST   /{waba-id}/subscribed_apps               {"override_callback_uri":..., "verify_token":...}
+//	POST   /{waba-id}/subscribed_apps               no body; or {"override_callback_uri","verify_token"}
 //	GET    /{waba-id}/subscribed_apps
 //	DELETE /{waba-id}/subscribed_apps
+//	GET    /{app-id}/subscriptions                  app access token "APP_ID|APP_SECRET" only
+//
+// Every rule cites the Meta page it comes from, next to the code that plays it.
 //
 // Authentication is "Authorization: Bearer <token>" only; a token in the query string is
 // ignored on purpose (the product must never put one in a URL). Each token belongs to
@@ -24,17 +29,32 @@
 // subcode 33 "Unsupported get request. Object with ID ... does not exist, cannot be
 // loaded due to missing permissions, ...", the same as for an id that does not exist.
 //
-// Fields: "fields" is honoured — the answer holds "id" plus the requested fields the
-// simulator knows (health_status only when asked for); unknown field names are ignored
-// rather than rejected, since Meta has many fields the simulator does not model. Without
-// "fields", Meta's default set is answered (no health_status).
+// Fields are strict, as Meta's are: each node type has one list of known fields
+// (fields.go), and a request naming any other, or one retired with RetireField, fails
+// as a whole with HTTP 400 code 100 "(#100) Tried accessing nonexisting field (X) on
+// node type (WhatsAppBusinessPhoneNumber)" (or WhatsAppBusinessAccount). Nested
+// selections and modifiers are allowed on known fields. Without "fields", Meta's
+// default set is answered (no health_status).
+//
+// Webhooks go where Meta sends them (destinationLocked): only when the app is
+// subscribed to the WABA (POST /{waba-id}/subscribed_apps) and the app's callback
+// (SetAppCallback, as in the App Dashboard) subscribes the field. Message-type fields
+// listed on Meta's "Webhook overrides" page go to the phone number's override, else the
+// WABA's, else the app callback; every other field (phone_number_name_update,
+// phone_number_quality_update, account_update, ...) always goes to the app callback. An
+// override is refused (#100) before the app is subscribed and stored only after Meta's
+// challenge GET succeeds. Deliveries are signed X-Hub-Signature-256 with the app secret
+// and recorded; Redeliver replays one byte for byte, as Meta's retries do.
 //
 // State comes from named scenarios (LoadScenario, embedded from scenarios/*.json) or
 // from AddBusiness/AddNumber. Time-based behaviour reads Config.Clock: the moving 72 h
-// register window, display-name reviews that complete after a delay (checked on every
-// request, by Tick, and by Start's ticker) and per-WABA rate limits. A completed review
-// sends a signed phone_number_name_update webhook to the WABA's subscribed callback.
-// Faults (latency, 5xx, hangs, rate limits) and FailNext inject trouble; the request
+// window shared by register and deregister, display-name reviews that complete after a
+// delay (checked on every request, by Tick, and by Start's ticker) and per-WABA rate
+// limits. A completed review sends phone_number_name_update; an approved change of an
+// already registered number's name takes effect at its next register call. Events
+// (QualityEvent, AccountEvent, AccountAlert, BusinessCapabilityEvent,
+// AccountReviewEvent) change the state as Meta's does and send their webhook. Faults
+// (latency, 5xx, hangs, rate limits), FailNext and Inject inject trouble; the request
 // log, Deliveries and Number/Business copies let tests see what happened.
 package graphsim
 

@@ -31,7 +31,9 @@ type Delivery struct {
 	Redelivery bool
 }
 
-// NameUpdate is the value of a phone_number_name_update webhook change.
+// NameUpdate is the value of a phone_number_name_update webhook change, as
+// https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/phone_number_name_update
+// describes it.
 type NameUpdate struct {
 	DisplayPhoneNumber    string  `json:"display_phone_number"`
 	Decision              string  `json:"decision"`
