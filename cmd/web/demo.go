@@ -77,8 +77,9 @@ func startDemo(ctx context.Context, cfg *config, logger *slog.Logger) (*demoEnvi
 
 // Seed creates the demo account, its administrator and agent, and one inbox per
 // simulated number, from the same scenario data the simulator loaded. Each inbox's
-// webhook is subscribed as a real setup would, so the simulator's name approvals reach
-// the app and register the number at once; nothing is registered up front, so the
+// business account gets the app subscribed as a real setup would, so once ConnectApp
+// has set the app's callback the simulator's name approvals reach the app and register
+// the number at once; nothing is registered up front, so the
 // stuck numbers wait for the banner (or the monitor's retry).
 func (d *demoEnvironment) Seed(ctx context.Context, store *db.Store, registrar *health.Registrar, logger *slog.Logger) error {
 	admin, err := store.CreateUser(ctx, demoAdminEmail, demoAdminPassword, demoAccountName, db.RoleAdministrator)
@@ -110,6 +111,17 @@ func (d *demoEnvironment) Seed(ctx context.Context, store *db.Store, registrar *
 		}
 	}
 	logger.Info("demo: seeded", "account", demoAccountName, "inboxes", len(d.scenario.Numbers))
+	return nil
+}
+
+// ConnectApp does what an operator does in the Meta App Dashboard: it sets the
+// simulated app's callback to the app-level webhook endpoint, where Meta sends
+// account-level events (name approvals among them). The simulator verifies it with a
+// challenge, as Meta does, so the app must already be listening.
+func (d *demoEnvironment) ConnectApp(ctx context.Context, frontendURL, verifyToken string) error {
+	if err := d.sim.SetAppCallback(ctx, health.AppWebhookURL(frontendURL), verifyToken, nil); err != nil {
+		return fmt.Errorf("demo: connect the simulated Meta app's webhook: %w", err)
+	}
 	return nil
 }
 

@@ -65,6 +65,9 @@ func startTestApp(t *testing.T) *testApp {
 	srv := &http.Server{Handler: a.Echo, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	a.Start(ctx)
+	if err := demo.ConnectApp(ctx, cfg.FrontendURL, cfg.WhatsAppVerifyToken); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		cancel()
 		shutdownCtx, done := context.WithTimeout(context.Background(), 5*time.Second)

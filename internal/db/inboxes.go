@@ -20,6 +20,17 @@ const (
 	PINStateMismatch  = "mismatch"  // Meta holds a different PIN: ask an administrator
 )
 
+// PINUsable reports whether a stored PIN in this state may be sent to Meta: one we
+// made (and stored before Meta saw it), one an administrator gave, or one Meta
+// accepted; not a PIN Meta refused.
+func PINUsable(state string) bool {
+	switch state {
+	case PINStateGenerated, PINStateProvided, PINStateConfirmed:
+		return true
+	}
+	return false
+}
+
 // Inbox is one connected WhatsApp number. AccessToken and PIN are decrypted only when
 // loaded through InboxSecrets; list reads leave them empty.
 type Inbox struct {

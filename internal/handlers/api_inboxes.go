@@ -30,7 +30,7 @@ type apiInbox struct {
 func (h *Handler) toAPIInbox(in db.Inbox) apiInbox {
 	return apiInbox{ID: in.ID, AccountID: in.AccountID, Name: in.Name, PhoneNumber: in.PhoneNumber,
 		PhoneNumberID: in.PhoneNumberID, WABAID: in.WABAID, BusinessID: in.BusinessID,
-		WebhookURL: health.WebhookCallbackURL(h.cfg.FrontendURL, in.PhoneNumber), CreatedAt: in.CreatedAt.Format("2006-01-02T15:04:05Z")}
+		WebhookURL: health.AppWebhookURL(h.cfg.FrontendURL), CreatedAt: in.CreatedAt.Format("2006-01-02T15:04:05Z")}
 }
 
 func (h *Handler) apiListInboxes(c echo.Context) error {

@@ -346,7 +346,7 @@ func (h *Handler) healthResponse(c echo.Context, in db.Inbox, snap *db.HealthSna
 // decision on the latest snapshot (a failed fetch decides "unknown", as it does when
 // the snapshot is recorded).
 func (h *Handler) registrationStatus(c echo.Context, in db.Inbox, snap *db.HealthSnapshot) registrationJSON {
-	d := health.DecisionOf(snap)
+	d := health.DecisionFor(in, snap)
 	out := registrationJSON{State: string(d.State), CanComplete: d.ManualRegister && in.PINState != db.PINStateMismatch,
 		NeedsConfirmation: d.NeedsConfirmation, Reason: d.Reason}
 	if in.RegistrationNextRetryAt != nil && d.State != whatsapp.StateRegistered {

@@ -158,7 +158,7 @@ func (h *Handler) showInbox(c echo.Context) error {
 	}
 	settings := views.InboxSettings{
 		PhoneNumberID: in.PhoneNumberID, WABAID: in.WABAID, BusinessID: in.BusinessID,
-		WebhookURL:               health.WebhookCallbackURL(h.cfg.FrontendURL, in.PhoneNumber),
+		WebhookURL:               health.AppWebhookURL(h.cfg.FrontendURL),
 		WebhookSubscriptionError: in.WebhookSubscriptionError,
 		PINState:                 in.PINState,
 		CreatedAt:                views.FormatTime(in.CreatedAt),

@@ -36,6 +36,7 @@ func (h *Handler) registrationRoutes(g *echo.Group) {
 
 func (h *Handler) registrationAPIRoutes(g *echo.Group) {
 	g.POST("/inboxes/:id/registration", h.apiRegister, requireAdministrator)
+	g.POST("/inboxes/:id/pin", h.apiPIN, requireAdministrator)
 }
 
 // afterInboxCreated starts the setup flow of a new inbox in the background, detached
@@ -59,11 +60,67 @@ func (h *Handler) completeRegistration(c echo.Context) error {
 		return err
 	}
 	req := health.Request{Trigger: db.TriggerBanner, UserID: currentUserID(c), Confirmed: c.FormValue("confirm") == "1"}
-	res, err := h.registrar.Register(c.Request().Context(), in, req)
+	var res health.Result
+	if c.FormValue("deregister_first") == "1" {
+		res, err = h.registrar.DeregisterAndRegister(c.Request().Context(), in, req)
+	} else {
+		res, err = h.registrar.Register(c.Request().Context(), in, req)
+	}
+	if problem := registrationRefusal(err); problem != "" {
+		return h.answerPINProblem(c, in, problem)
+	}
 	if err != nil {
 		return err
 	}
 	return h.answerRegistration(c, in, res)
+}
+
+// registrationRefusal words the errors that refuse a person's request before any call
+// to Meta ("" for other errors).
+func registrationRefusal(err error) string {
+	switch {
+	case errors.Is(err, health.ErrInvalidPIN):
+		return "Enter the PIN as exactly 6 digits."
+	case errors.Is(err, health.ErrRegistrationInProgress):
+		return "A registration is in progress right now. Wait a moment and try again."
+	case errors.Is(err, health.ErrNoDeregistrationPending):
+		return "Deregistering is only offered after Meta said a previous deregistration did not finish."
+	case errors.Is(err, health.ErrNotEnoughCallsLeft):
+		return "Deregistering and registering again needs two of Meta's 10 attempts per 72 hours, and fewer are left."
+	case errors.Is(err, errResetNotConfirmed):
+		return "To set a new PIN, tick the box confirming that the old PIN stops working everywhere."
+	}
+	return ""
+}
+
+// errResetNotConfirmed is a "set a new PIN" request without the confirmation.
+var errResetNotConfirmed = errors.New("a new PIN was asked for without confirming that the old one stops working")
+
+// pinRequest is what the PIN form and the PIN API ask for.
+type pinRequest struct {
+	PIN string
+	// SetAtMeta: set this as a new PIN at Meta (the old one stops working), then
+	// register; otherwise it is the PIN Meta already holds.
+	SetAtMeta bool
+	// Confirmed: the person confirmed what a new PIN does (the API's set_at_meta is the
+	// confirmation itself).
+	Confirmed bool
+}
+
+// applyPIN stores the PIN Meta holds, or sets a new one at Meta, then registers.
+func (h *Handler) applyPIN(c echo.Context, in db.Inbox, p pinRequest, req health.Request) (health.Result, error) {
+	ctx := c.Request().Context()
+	if p.SetAtMeta {
+		if !p.Confirmed {
+			return health.Result{}, errResetNotConfirmed
+		}
+		return h.registrar.ResetPIN(ctx, in, p.PIN, req)
+	}
+	u, _ := currentUser(c)
+	if err := h.registrar.SetPIN(ctx, in, p.PIN, u.ID); err != nil {
+		return health.Result{}, err
+	}
+	return h.registrar.Register(ctx, in, req)
 }
 
 func (h *Handler) provideRegistrationPIN(c echo.Context) error {
@@ -74,18 +131,11 @@ func (h *Handler) provideRegistrationPIN(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	u, _ := currentUser(c)
-	err = h.registrar.SetPIN(c.Request().Context(), in, c.FormValue("pin"), u.ID)
-	switch {
-	case errors.Is(err, health.ErrInvalidPIN):
-		return h.answerPINProblem(c, in, "Enter the PIN as exactly 6 digits.")
-	case errors.Is(err, health.ErrRegistrationInProgress):
-		return h.answerPINProblem(c, in, "A registration is in progress right now. Wait a moment and enter the PIN again.")
-	case err != nil:
-		return err
+	p := pinRequest{PIN: c.FormValue("pin"), SetAtMeta: c.FormValue("pin_mode") == "new", Confirmed: c.FormValue("confirm_reset") == "1"}
+	res, err := h.applyPIN(c, in, p, health.Request{Trigger: db.TriggerBanner, UserID: currentUserID(c)})
+	if problem := registrationRefusal(err); problem != "" {
+		return h.answerPINProblem(c, in, problem)
 	}
-	req := health.Request{Trigger: db.TriggerBanner, UserID: currentUserID(c)}
-	res, err := h.registrar.Register(c.Request().Context(), in, req)
 	if err != nil {
 		return err
 	}
@@ -193,7 +243,7 @@ func pageOf(c echo.Context) string {
 // result it answers. show is false when there is nothing to say (registered, and not
 // answering a post). A registrar that cannot be read still yields a banner from health.
 func (h *Handler) bannerModel(c echo.Context, in db.Inbox, snap *db.HealthSnapshot, res *health.Result, from string) (b views.RegistrationBanner, show bool, err error) {
-	d := health.DecisionOf(snap)
+	d := health.DecisionFor(in, snap)
 	if res == nil && d.State == whatsapp.StateRegistered {
 		return b, false, nil
 	}
@@ -232,15 +282,20 @@ func (h *Handler) bannerModel(c echo.Context, in db.Inbox, snap *db.HealthSnapsh
 // setActions decides what the banner offers: the PIN form, the registration button
 // (with the "Try anyway" step while the name is in review), or a note for agents.
 func setActions(b *views.RegistrationBanner, d whatsapp.Decision, st health.Status, kind whatsapp.Kind, pinState string, res *health.Result, admin, confirming bool) {
-	needsPIN := pinState == db.PINStateMismatch || (res != nil && res.NeedsPIN)
-	hopeless := kind == whatsapp.KindTokenExpired || kind == whatsapp.KindAccountLocked
+	needsPIN := pinState == db.PINStateMismatch || (res != nil && res.NeedsPIN) || (d.NeedsStoredPIN && !db.PINUsable(pinState))
+	hopeless := personMustActFirst(kind)
 	canClick := d.ManualRegister && !needsPIN && !hopeless && st.BlockedUntil == nil
+	canDeregister := kind == whatsapp.KindDeregistrationIncomplete && st.BlockedUntil == nil && st.AttemptsLeft >= 2
 	if !admin {
-		b.AdminOnlyNote = canClick || needsPIN
+		b.AdminOnlyNote = canClick || needsPIN || canDeregister
 		return
 	}
 	b.ShowPINForm = needsPIN
+	if needsPIN && d.NeedsStoredPIN {
+		b.PINPrompt = "Meta approved the new display name. Enter the number's two-step verification PIN (or set a new one) so it can be registered again; the new name shows only after that."
+	}
 	b.CanRegister = canClick
+	b.CanDeregister = canDeregister
 	switch {
 	case !d.NeedsConfirmation:
 		b.ButtonLabel = "Complete registration"
@@ -250,6 +305,17 @@ func setActions(b *views.RegistrationBanner, d whatsapp.Decision, st health.Stat
 	default:
 		b.ButtonLabel = "Complete registration (display name still in review)"
 	}
+}
+
+// personMustActFirst reports whether a failure of this kind needs a person to fix
+// something before another register call could succeed.
+func personMustActFirst(kind whatsapp.Kind) bool {
+	switch kind {
+	case whatsapp.KindTokenExpired, whatsapp.KindAccountLocked, whatsapp.KindPermissionMissing,
+		whatsapp.KindPolicyBlocked, whatsapp.KindDeregistrationIncomplete:
+		return true
+	}
+	return false
 }
 
 // registrationText is the banner's words.
@@ -332,6 +398,10 @@ func stateTitle(s whatsapp.RegistrationState) (title, tone string) {
 		return "This number uses the On-Premises API", "grey"
 	case whatsapp.StatePendingRegistration:
 		return "This number is not registered with WhatsApp yet", "amber"
+	case whatsapp.StateCoexistence:
+		return "This number is also used in the WhatsApp Business app", "grey"
+	case whatsapp.StateNameChangeNeedsRegister:
+		return "The new display name needs one more registration", "amber"
 	}
 	return "We could not check this number with Meta just now", "grey"
 }
@@ -436,6 +506,8 @@ func triggerText(trigger string) string {
 		return "Display name approved (webhook)"
 	case db.TriggerSetup:
 		return "Inbox setup"
+	case db.TriggerNameChange:
+		return "Display name change approved"
 	}
 	return trigger
 }
@@ -450,6 +522,10 @@ func outcomeText(outcome string) (text, tone string) {
 		return "Interrupted", "amber"
 	case db.OutcomeInFlight:
 		return "In progress", "grey"
+	case db.OutcomeDeregistered:
+		return "Deregistered", "amber"
+	case db.OutcomePINSet:
+		return "New PIN set", "green"
 	case string(health.OutcomeDeferred):
 		return "Not tried now", "amber"
 	case string(health.OutcomeSkipped):
@@ -462,6 +538,17 @@ func outcomeText(outcome string) (text, tone string) {
 type registrationRequestBody struct {
 	// Confirm is "Try anyway" while Meta reviews the display name.
 	Confirm bool `json:"confirm"`
+	// DeregisterFirst deregisters the number before registering it again: Meta's way
+	// out of 133000 (a deregistration that did not finish). It costs two calls.
+	DeregisterFirst bool `json:"deregister_first"`
+}
+
+// pinRequestBody is the PIN API's body.
+type pinRequestBody struct {
+	PIN string `json:"pin"`
+	// SetAtMeta sets pin as a new PIN at Meta (the old one stops working everywhere)
+	// instead of storing the PIN Meta already holds.
+	SetAtMeta bool `json:"set_at_meta"`
 }
 
 // registrationAnswer is the API's answer: {outcome, state, reason, error, health}.
@@ -520,8 +607,46 @@ func (h *Handler) apiRegister(c echo.Context) error {
 		}
 	}
 	req := health.Request{Trigger: db.TriggerAPI, UserID: currentUserID(c), Confirmed: body.Confirm}
-	res, err := h.registrar.Register(c.Request().Context(), in, req)
+	var res health.Result
+	if body.DeregisterFirst {
+		res, err = h.registrar.DeregisterAndRegister(c.Request().Context(), in, req)
+	} else {
+		res, err = h.registrar.Register(c.Request().Context(), in, req)
+	}
+	return h.answerRegistrationAPI(c, in, res, err)
+}
+
+// apiPIN takes the PIN Meta holds ({"pin"}) or a new one to set at Meta
+// ({"pin","set_at_meta":true}), then registers; it answers like the registration
+// endpoint. The PIN is never echoed.
+func (h *Handler) apiPIN(c echo.Context) error {
+	if h.registrar == nil {
+		return &APIError{Status: http.StatusServiceUnavailable, Type: "unavailable", Message: "Registration is not available on this server."}
+	}
+	in, err := h.loadInbox(c)
 	if err != nil {
+		return err
+	}
+	var body pinRequestBody
+	if err := decodeJSON(c, &body); err != nil {
+		return err
+	}
+	p := pinRequest{PIN: body.PIN, SetAtMeta: body.SetAtMeta, Confirmed: body.SetAtMeta}
+	res, err := h.applyPIN(c, in, p, health.Request{Trigger: db.TriggerAPI, UserID: currentUserID(c)})
+	return h.answerRegistrationAPI(c, in, res, err)
+}
+
+// answerRegistrationAPI answers a registration or PIN request of the API: a refusal
+// before any call is a 4xx error, anything Meta answered is a 200 registration answer.
+func (h *Handler) answerRegistrationAPI(c echo.Context, in db.Inbox, res health.Result, err error) error {
+	switch {
+	case errors.Is(err, health.ErrInvalidPIN):
+		return &APIError{Status: http.StatusUnprocessableEntity, Type: "invalid_pin", Message: registrationRefusal(err)}
+	case errors.Is(err, health.ErrRegistrationInProgress):
+		return &APIError{Status: http.StatusConflict, Type: "in_progress", Message: registrationRefusal(err)}
+	case errors.Is(err, health.ErrNoDeregistrationPending), errors.Is(err, health.ErrNotEnoughCallsLeft):
+		return &APIError{Status: http.StatusConflict, Type: "not_allowed", Message: registrationRefusal(err)}
+	case err != nil:
 		return err
 	}
 	snap := res.Snapshot

@@ -28,6 +28,7 @@ type Decision struct {
 	// then almost surely fails (100/2388001) and burns one of the 10 calls Meta allows
 	// per 72 hours, so an administrator must confirm before forcing ONE attempt.
 	NeedsConfirmation bool
+	NeedsStoredPIN    bool
 	// Reason explains the state to a customer in plain words.
 	Reason string
 }

@@ -3,6 +3,7 @@ package whatsapp
 // TEMPORARY stand-ins for the API built on branch "client"; removed at its merge.
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -39,4 +40,45 @@ func WebhookChangeKey(entryID string, entryTime int64, c WebhookChange) string {
 		h.Write(canonical)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+const (
+	StateCoexistence             RegistrationState = "coexistence"
+	StateNameChangeNeedsRegister RegistrationState = "name_change_needs_register"
+
+	KindDeregistrationIncomplete Kind = "deregistration_incomplete"
+	KindNotRegistered            Kind = "not_registered"
+	KindPermissionMissing        Kind = "permission_missing"
+	KindPolicyBlocked            Kind = "policy_blocked"
+)
+
+type RegistrationFacts struct{ NameChangeApproved bool }
+
+func DecideWith(p *PhoneNumber, f RegistrationFacts) Decision {
+	d := Decide(p)
+	if d.State == StateRegistered && f.NameChangeApproved {
+		return Decision{State: StateNameChangeNeedsRegister, AutoRegister: true, ManualRegister: true, NeedsStoredPIN: true,
+			Reason: "Meta approved the new display name. The number must be registered again for it to show."}
+	}
+	return d
+}
+
+func (c *Client) SetTwoStepPIN(ctx context.Context, token, phoneNumberID, pin string) error {
+	return wrap("set pin", c.postExpectingSuccess(ctx, token, map[string]string{"pin": pin}, phoneNumberID))
+}
+
+func (c *Client) Deregister(ctx context.Context, token, phoneNumberID string) error {
+	return wrap("deregister", c.postExpectingSuccess(ctx, token, struct{}{}, phoneNumberID, "deregister"))
+}
+
+func (c *Client) BusinessOwner(ctx context.Context, token, wabaID string) (string, error) {
+	return "", nil
+}
+
+func NameChangeApproved(prev, next *PhoneNumber) bool {
+	if prev == nil || next == nil || !isRegisteredOnCloudAPI(*next) {
+		return false
+	}
+	return prev.NewNameStatus != "" && prev.NewNameStatus != NameNone && prev.NewNameStatus != NameApproved &&
+		next.NewNameStatus == NameApproved
 }

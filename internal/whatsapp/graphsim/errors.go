@@ -37,7 +37,17 @@ const (
 	CodeUnknown            = 1       // transient "unknown error" (fault injection)
 	CodeServiceUnavailable = 2       // transient "unexpected error" (fault injection)
 	CodeInvalidParameter   = 100     // bad parameter, unknown object or route
+	CodeAuthException      = 0       // the app user could not be authenticated
+	CodePermissionDenied   = 10      // permission not granted or removed
+	CodeAppTokenRequired   = 15      // the method needs an app access token
+	CodeAccessTokenMissing = 104     // no access token at all (app-token endpoints)
 	CodeAccessToken        = 190     // missing, unknown or expired access token
+	CodeAPIPermission      = 200     // API permission (200-299) missing on the token
+	CodePolicyBlocked      = 368     // temporarily blocked for policy violations
+	CodeCallbackVerify     = 2200    // callback verification failed
+	CodePairRateLimit      = 131056  // (business, consumer) pair rate limit hit
+	CodeIncompleteDereg    = 133000  // a previous deregistration did not finish
+	CodeNotRegistered      = 133010  // phone number not registered on the Cloud API
 	CodeBusinessRateLimit  = 80008   // WhatsApp Business account rate limit
 	CodeAccountLocked      = 131031  // business account locked
 	CodePINMismatch        = 133005  // two-step verification PIN mismatch
@@ -206,3 +216,156 @@ func errServer(code int) failure {
 		IsTransient: boolPtr(true),
 	}}
 }
+
+// Codes and messages below follow Meta's table on
+// https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes
+// (titles in the message, the explanation in error_data.details) and, for the Graph
+// codes 0, 10, 190 and 200, https://developers.facebook.com/docs/graph-api/guides/error-handling
+
+// errPINLocked is 131031 as a register call meets it when the two-step PIN is wrong:
+// Meta's table gives one code for a locked account and for data in the request that
+// does not match the WABA's, "e.g. the two-step PIN included in the request is
+// incorrect"; only the details tell the two apart.
+func errPINLocked() failure {
+	return failure{status: http.StatusBadRequest, err: GraphError{
+		Message:   "(#131031) Account has been locked",
+		Type:      oauthException,
+		Code:      CodeAccountLocked,
+		ErrorData: whatsappDetails("We were unable to verify data included in the request against data set on the WhatsApp Business Account: the two-step verification PIN included in the request is incorrect."),
+	}}
+}
+
+func errIncompleteDeregistration() failure {
+	return failure{status: http.StatusBadRequest, err: GraphError{
+		Message:   "(#133000) Incomplete deregistration",
+		Type:      oauthException,
+		Code:      CodeIncompleteDereg,
+		ErrorData: whatsappDetails("A previous deregistration attempt failed. Deregister the number again before registering."),
+	}}
+}
+
+func errNotRegistered() failure {
+	return failure{status: http.StatusBadRequest, err: GraphError{
+		Message:   "(#133010) Phone number Not Registered",
+		Type:      oauthException,
+		Code:      CodeNotRegistered,
+		ErrorData: whatsappDetails("The phone number is not registered on the WhatsApp Business Platform."),
+	}}
+}
+
+func errAuthException() failure {
+	return tokenFailure(GraphError{
+		Message: "(#0) AuthException: we were unable to authenticate the app user.",
+		Type:    oauthException,
+		Code:    CodeAuthException,
+	})
+}
+
+func errPermissionDenied(permission string) failure {
+	return failure{status: http.StatusForbidden, err: GraphError{
+		Message: "(#10) Application does not have permission for this action",
+		Type:    oauthException,
+		Code:    CodePermissionDenied,
+		ErrorData: whatsappDetails("Permission is either not granted or has been removed: " + permission +
+			" is missing on this access token."),
+	}}
+}
+
+func errAPIPermission(permission string) failure {
+	return failure{status: http.StatusForbidden, err: GraphError{
+		Message:   "(#200) Permissions error",
+		Type:      oauthException,
+		Code:      CodeAPIPermission,
+		ErrorData: whatsappDetails("Permission is either not granted or has been removed: " + permission + "."),
+	}}
+}
+
+func errPolicyBlocked() failure {
+	return failure{status: http.StatusBadRequest, err: GraphError{
+		Message:   "(#368) Temporarily blocked for policies violations",
+		Type:      oauthException,
+		Code:      CodePolicyBlocked,
+		ErrorData: whatsappDetails("The WhatsApp Business Account associated with the app has been restricted or disabled for violating a platform policy."),
+	}}
+}
+
+func errPairRateLimit() failure {
+	return failure{status: http.StatusBadRequest, err: GraphError{
+		Message:   "(#131056) (Business, Consumer) pair rate limit hit",
+		Type:      oauthException,
+		Code:      CodePairRateLimit,
+		ErrorData: whatsappDetails("Too many messages sent from the sender phone number to the same recipient phone number in a short period of time."),
+	}}
+}
+
+// errCoexistenceRegister refuses register on a number that is on the WhatsApp Business
+// app. Meta's coexistence page
+// (https://developers.facebook.com/documentation/business-messaging/whatsapp/embedded-signup/onboarding-business-app-users)
+// onboards such numbers through Embedded Signup and keeps them on the app; it does not
+// document what a register call answers. This answer is the simulator's own plausible
+// refusal (#100 with details), so a product that registers one is caught in tests.
+func errCoexistenceRegister() failure {
+	return errParam("Invalid parameter",
+		"This phone number is connected to the WhatsApp Business app (coexistence) and is already onboarded to Cloud API; registering it would move it off the app.")
+}
+
+// errOverrideBeforeSubscription is Meta's answer to an override_callback_uri sent before
+// the app is subscribed to the WABA
+// (https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/override).
+func errOverrideBeforeSubscription() failure {
+	return errParam("Before override the current callback uri, your app must be subscribed to receive messages for WhatsApp Business Account", "")
+}
+
+// errCallbackVerification is the answer when the callback does not echo Meta's challenge
+// (https://developers.facebook.com/docs/graph-api/webhooks/getting-started).
+func errCallbackVerification(cause error) failure {
+	return failure{status: http.StatusBadRequest, err: GraphError{
+		Message: "(#2200) Callback verification failed with the following errors: " + cause.Error(),
+		Type:    oauthException,
+		Code:    CodeCallbackVerify,
+	}}
+}
+
+// errAccessTokenRequired and errAppTokenRequired are Graph's answers on an endpoint that
+// needs an app access token ("An app access token is required to return subscriptions
+// for that app", https://developers.facebook.com/docs/graph-api/reference/app/subscriptions/).
+func errAccessTokenRequired() failure {
+	return failure{status: http.StatusBadRequest, err: GraphError{
+		Message: "An access token is required to request this resource.",
+		Type:    oauthException,
+		Code:    CodeAccessTokenMissing,
+	}}
+}
+
+func errAppTokenRequired() failure {
+	return failure{status: http.StatusBadRequest, err: GraphError{
+		Message: "(#15) This method must be called with an app access_token.",
+		Type:    oauthException,
+		Code:    CodeAppTokenRequired,
+	}}
+}
+
+// Failure is an error answer the product must handle, ready for Inject: the HTTP status
+// and Meta's error object.
+type Failure struct {
+	Status int
+	Error  GraphError
+}
+
+func exported(f failure) Failure { return Failure{Status: f.status, Error: f.err} }
+
+// Error answers for Inject, one per code the product must tell apart.
+func FailureAccountLocked() Failure             { return exported(errAccountLocked()) }
+func FailurePINIncorrect() Failure              { return exported(errPINLocked()) }
+func FailureIncompleteDeregistration() Failure  { return exported(errIncompleteDeregistration()) }
+func FailureNotRegistered() Failure             { return exported(errNotRegistered()) }
+func FailureAuthException() Failure             { return exported(errAuthException()) }
+func FailureTokenExpired(now time.Time) Failure { return exported(errTokenExpired(now)) }
+func FailurePermissionDenied(permission string) Failure {
+	return exported(errPermissionDenied(permission))
+}
+func FailureAPIPermission(permission string) Failure { return exported(errAPIPermission(permission)) }
+func FailurePolicyBlocked() Failure                  { return exported(errPolicyBlocked()) }
+func FailurePairRateLimit() Failure                  { return exported(errPairRateLimit()) }
+func FailurePINMismatch() Failure                    { return exported(errPINMismatch()) }
+func FailureDisplayNameNotReady() Failure            { return exported(errDisplayNameNotReady()) }

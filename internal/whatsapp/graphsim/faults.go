@@ -97,6 +97,12 @@ func (s *Server) FailNext(method, path string, status int, e GraphError) {
 	s.injected[key] = append(s.injected[key], injection{status: status, err: e})
 }
 
+// Inject is FailNext with one of the Failure answers, e.g.
+// sim.Inject(http.MethodPost, "/123/register", graphsim.FailurePolicyBlocked()).
+func (s *Server) Inject(method, path string, f Failure) {
+	s.FailNext(method, path, f.Status, f.Error)
+}
+
 func (s *Server) takeInjectionLocked(method, path string) (failure, bool) {
 	key := method + " " + path
 	q := s.injected[key]

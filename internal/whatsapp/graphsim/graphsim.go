@@ -9,12 +9,17 @@
 // Endpoints:
 //
 //	GET    /{phone-number-id}?fields=...            the phone-number node
+//	POST   /{phone-number-id}                       {"pin":"123456"} or {"webhook_configuration":{...}}
+//	POST   /{phone-number-id}/register              {"messaging_product":"whatsapp","pin":"123456"}
+//	POST   /{phone-number-id}/deregister
 //	GET    /{waba-id}?fields=...                    the WABA node (id, name, health_status, ...)
 //	GET    /{waba-id}/phone_numbers?fields=&limit=&after=&before=
-//	POST   /{phone-number-id}/register              {"messaging_product":"whatsapp","pin":"123456"}
-//	POST   /{waba-id}/subscribed_apps               {"override_callback_uri":..., "verify_token":...}
+//	POST   /{waba-id}/subscribed_apps               no body; or {"override_callback_uri","verify_token"}
 //	GET    /{waba-id}/subscribed_apps
 //	DELETE /{waba-id}/subscribed_apps
+//	GET    /{app-id}/subscriptions                  app access token "APP_ID|APP_SECRET" only
+//
+// Every rule cites the Meta page it comes from, next to the code that plays it.
 //
 // Authentication is "Authorization: Bearer <token>" only; a token in the query string is
 // ignored on purpose (the product must never put one in a URL). Each token belongs to
@@ -24,17 +29,32 @@
 // subcode 33 "Unsupported get request. Object with ID ... does not exist, cannot be
 // loaded due to missing permissions, ...", the same as for an id that does not exist.
 //
-// Fields: "fields" is honoured — the answer holds "id" plus the requested fields the
-// simulator knows (health_status only when asked for); unknown field names are ignored
-// rather than rejected, since Meta has many fields the simulator does not model. Without
-// "fields", Meta's default set is answered (no health_status).
+// Fields are strict, as Meta's are: each node type has one list of known fields
+// (fields.go), and a request naming any other, or one retired with RetireField, fails
+// as a whole with HTTP 400 code 100 "(#100) Tried accessing nonexisting field (X) on
+// node type (WhatsAppBusinessPhoneNumber)" (or WhatsAppBusinessAccount). Nested
+// selections and modifiers are allowed on known fields. Without "fields", Meta's
+// default set is answered (no health_status).
+//
+// Webhooks go where Meta sends them (destinationLocked): only when the app is
+// subscribed to the WABA (POST /{waba-id}/subscribed_apps) and the app's callback
+// (SetAppCallback, as in the App Dashboard) subscribes the field. Message-type fields
+// listed on Meta's "Webhook overrides" page go to the phone number's override, else the
+// WABA's, else the app callback; every other field (phone_number_name_update,
+// phone_number_quality_update, account_update, ...) always goes to the app callback. An
+// override is refused (#100) before the app is subscribed and stored only after Meta's
+// challenge GET succeeds. Deliveries are signed X-Hub-Signature-256 with the app secret
+// and recorded; Redeliver replays one byte for byte, as Meta's retries do.
 //
 // State comes from named scenarios (LoadScenario, embedded from scenarios/*.json) or
 // from AddBusiness/AddNumber. Time-based behaviour reads Config.Clock: the moving 72 h
-// register window, display-name reviews that complete after a delay (checked on every
-// request, by Tick, and by Start's ticker) and per-WABA rate limits. A completed review
-// sends a signed phone_number_name_update webhook to the WABA's subscribed callback.
-// Faults (latency, 5xx, hangs, rate limits) and FailNext inject trouble; the request
+// window shared by register and deregister, display-name reviews that complete after a
+// delay (checked on every request, by Tick, and by Start's ticker) and per-WABA rate
+// limits. A completed review sends phone_number_name_update; an approved change of an
+// already registered number's name takes effect at its next register call. Events
+// (QualityEvent, AccountEvent, AccountAlert, BusinessCapabilityEvent,
+// AccountReviewEvent) change the state as Meta's does and send their webhook. Faults
+// (latency, 5xx, hangs, rate limits), FailNext and Inject inject trouble; the request
 // log, Deliveries and Number/Business copies let tests see what happened.
 package graphsim
 
@@ -108,6 +128,9 @@ type Server struct {
 	deliveries []Delivery
 	delivered  chan struct{} // closed and replaced whenever a delivery is recorded
 	traceSeq   uint64
+
+	app           appCallback     // the App Dashboard's webhook configuration
+	retiredFields map[string]bool // phone-number fields made nonexisting by RetireField
 }
 
 // New returns a Server with no businesses or numbers; add them with Load, AddBusiness
@@ -134,6 +157,7 @@ func New(cfg Config) *Server {
 		injected:       map[string][]injection{},
 		holds:          map[string]*hold{},
 		delivered:      make(chan struct{}),
+		retiredFields:  map[string]bool{},
 	}
 	if s.clock == nil {
 		s.clock = RealClock{}
@@ -207,6 +231,10 @@ type result struct {
 	header http.Header
 	fail   *GraphError
 	hold   chan struct{} // non-nil: withhold the answer until closed
+	// finish, when set, completes the request after the lock is released: Meta makes
+	// some calls of its own (a callback verification GET) before it answers. finish
+	// takes the lock itself when it needs it.
+	finish func(ctx context.Context) result
 }
 
 func ok(body any) result { return result{status: http.StatusOK, body: body} }
@@ -294,6 +322,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		res = s.routeLocked(r, segs, body, rec)
 	}
 	s.mu.Unlock()
+	if res.finish != nil {
+		res = res.finish(ctx)
+	}
 
 	if res.hold != nil {
 		select {
@@ -386,6 +417,9 @@ func bearerToken(r *http.Request) (string, bool) {
 func (s *Server) routeLocked(r *http.Request, segs []string, body []byte, rec *Request) result {
 	now := s.clock.Now()
 	token, hasToken := bearerToken(r)
+	if len(segs) == 2 && segs[0] == s.appID && segs[1] == "subscriptions" && r.Method == http.MethodGet {
+		return s.appSubscriptionsLocked(token, hasToken)
+	}
 	if !hasToken {
 		return s.failed(errTokenMissing())
 	}
@@ -427,71 +461,44 @@ func (s *Server) routeLocked(r *http.Request, segs []string, body []byte, rec *R
 	if ns != nil {
 		switch {
 		case edge == "" && r.Method == http.MethodGet:
-			return ok(s.numberNodeLocked(ns, parseFields(q.Get("fields"), defaultNumberFields)))
+			fields, f, valid := phoneNumberNode.selectFields(q.Get("fields"), s.retiredFields)
+			if !valid {
+				return s.failed(f)
+			}
+			return ok(s.numberNodeLocked(ns, fields))
+		case edge == "" && r.Method == http.MethodPost:
+			return s.updateNumberLocked(ns, r, body, rec)
 		case edge == "register" && r.Method == http.MethodPost:
 			return s.registerLocked(ns, r, body, now)
-		case edge == "" || edge == "register":
+		case edge == "deregister" && r.Method == http.MethodPost:
+			return s.deregisterLocked(ns, now)
+		case edge == "" || edge == "register" || edge == "deregister":
 			return s.failed(errUnknownObject(r.Method, id))
 		default:
-			return s.failed(errNonexistingField(edge, "WhatsAppBusinessPhoneNumber"))
+			return s.failed(errNonexistingField(edge, phoneNumberNode.nodeType))
 		}
 	}
 	switch {
 	case edge == "" && r.Method == http.MethodGet:
-		return ok(s.businessNodeLocked(bs, parseFields(q.Get("fields"), defaultBusinessFields)))
+		fields, f, valid := businessAccountNode.selectFields(q.Get("fields"), nil)
+		if !valid {
+			return s.failed(f)
+		}
+		return ok(s.businessNodeLocked(bs, fields))
 	case edge == "phone_numbers" && r.Method == http.MethodGet:
 		return s.listNumbersLocked(bs, r, q)
 	case edge == "subscribed_apps" && r.Method == http.MethodGet:
 		return s.subscribedAppsLocked(bs)
 	case edge == "subscribed_apps" && r.Method == http.MethodPost:
-		return s.subscribeLocked(bs, r, body, now)
+		return s.subscribeLocked(bs, r, body, rec, now)
 	case edge == "subscribed_apps" && r.Method == http.MethodDelete:
 		bs.sub = nil
 		return ok(map[string]bool{"success": true})
 	case edge == "" || edge == "phone_numbers" || edge == "subscribed_apps":
 		return s.failed(errUnknownObject(r.Method, id))
 	default:
-		return s.failed(errNonexistingField(edge, "WhatsAppBusinessAccount"))
+		return s.failed(errNonexistingField(edge, businessAccountNode.nodeType))
 	}
-}
-
-// parseFields reads a Graph "fields" parameter loosely: nested selections
-// ("health_status{can_send_message}") and modifiers ("x.limit(5)") are reduced to the
-// top-level names.
-func parseFields(raw string, def map[string]bool) map[string]bool {
-	if strings.TrimSpace(raw) == "" {
-		return def
-	}
-	out := map[string]bool{"id": true}
-	depth := 0
-	var cur strings.Builder
-	flush := func() {
-		name := strings.TrimSpace(cur.String())
-		if i := strings.IndexAny(name, ".("); i >= 0 {
-			name = name[:i]
-		}
-		if name != "" {
-			out[name] = true
-		}
-		cur.Reset()
-	}
-	for _, c := range raw {
-		switch {
-		case c == '{' || c == '(':
-			depth++
-		case c == '}' || c == ')':
-			if depth > 0 {
-				depth--
-			}
-		case depth > 0:
-		case c == ',':
-			flush()
-		default:
-			cur.WriteRune(c)
-		}
-	}
-	flush()
-	return out
 }
 
 // requestPath is the path the client used, before any http.StripPrefix in front of the

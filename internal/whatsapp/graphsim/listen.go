@@ -15,6 +15,25 @@ import (
 // then shuts down gracefully. It logs the base URL to use as GRAPH_API_URL and the
 // loaded numbers, never their tokens or PINs.
 func ListenAndServe(ctx context.Context, addr, scenario, appSecret string, logger *slog.Logger) error {
+	return Serve(ctx, ServeOptions{Addr: addr, Scenario: scenario, AppSecret: appSecret, Logger: logger})
+}
+
+// ServeOptions configures Serve.
+type ServeOptions struct {
+	Addr      string
+	Scenario  string
+	AppSecret string
+	// AppCallbackURL, when set, becomes the app's callback once the simulator listens,
+	// verified with VerifyToken as Meta verifies it (see SetAppCallback); Serve fails
+	// when the verification fails.
+	AppCallbackURL string
+	VerifyToken    string
+	Logger         *slog.Logger
+}
+
+// Serve is ListenAndServe with every option.
+func Serve(ctx context.Context, opts ServeOptions) error {
+	addr, scenario, appSecret, logger := opts.Addr, opts.Scenario, opts.AppSecret, opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -46,10 +65,19 @@ func ListenAndServe(ctx context.Context, addr, scenario, appSecret string, logge
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		return fmt.Errorf("graphsim: serve: %w", err)
-	case <-ctx.Done():
+	var callbackErr error
+	if opts.AppCallbackURL != "" {
+		callbackErr = sim.SetAppCallback(ctx, opts.AppCallbackURL, opts.VerifyToken, nil)
+		if callbackErr == nil {
+			logger.Info("graph simulator app callback verified", "callback", opts.AppCallbackURL)
+		}
+	}
+	if callbackErr == nil {
+		select {
+		case err := <-served:
+			return fmt.Errorf("graphsim: serve: %w", err)
+		case <-ctx.Done():
+		}
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -59,6 +87,9 @@ func ListenAndServe(ctx context.Context, addr, scenario, appSecret string, logge
 	}
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("graphsim: serve: %w", err)
+	}
+	if callbackErr != nil {
+		return callbackErr
 	}
 	logger.Info("graph simulator stopped")
 	return nil

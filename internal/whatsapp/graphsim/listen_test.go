@@ -94,3 +94,46 @@ func TestStartTicksReviewsInBackgroundAndCloseStopsIt(t *testing.T) {
 		t.Fatal("Close did not stop the ticker")
 	}
 }
+
+func TestServeSetsTheAppCallbackOrFailsClearly(t *testing.T) {
+	hook, _ := receiver(t, http.StatusOK)
+	cases := []struct {
+		name, token string
+		wantErr     bool
+	}{
+		{"verified", testVerifyToken, false},
+		{"challenge not answered", "wrong-token", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var logs syncBuffer
+			logger := slog.New(slog.NewJSONHandler(&logs, nil))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() {
+				done <- Serve(ctx, ServeOptions{Addr: "127.0.0.1:0", Scenario: "connected",
+					AppCallbackURL: hook.URL, VerifyToken: c.token, Logger: logger})
+			}()
+			if c.wantErr {
+				select {
+				case err := <-done:
+					if err == nil || !strings.Contains(err.Error(), "challenge") {
+						t.Fatalf("want a clear verification error, got %v", err)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatal("Serve did not fail")
+				}
+				return
+			}
+			waitFor(t, func() bool { return strings.Contains(logs.String(), "app callback verified") }, "the callback verified")
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("want a clean shutdown, got %v", err)
+			}
+			if strings.Contains(logs.String(), testVerifyToken+`"`) {
+				t.Errorf("the verify token must not be logged:\n%s", logs.String())
+			}
+		})
+	}
+}

@@ -103,6 +103,17 @@ type Number struct {
 	NameReviewDelay string `json:"name_review_delay,omitempty"`
 	// NameReviewOutcome is APPROVED (default) or DECLINED.
 	NameReviewOutcome string `json:"name_review_outcome,omitempty"`
+	// IsOnBizApp marks a coexistence number: onboarded from the WhatsApp Business app,
+	// still used there, and answered as is_on_biz_app true. Register refuses it.
+	IsOnBizApp bool `json:"is_on_biz_app,omitempty"`
+	// RequestedVerifiedName is a display-name change in review on an already registered
+	// number: set it with new_name_status PENDING_REVIEW (and name_review_delay to end
+	// the review by itself), or with new_name_status APPROVED for a change approved and
+	// waiting for its register call. verified_name stays the old name until a register
+	// call made after approval.
+	RequestedVerifiedName string `json:"requested_verified_name,omitempty"`
+	// DeregistrationIncomplete makes register answer 133000 until a deregister call.
+	DeregistrationIncomplete bool `json:"deregistration_incomplete,omitempty"`
 }
 
 // NumberState is a copy of a number's current state, for tests and tools.
@@ -111,10 +122,16 @@ type Number struct {
 // health_status the API answers.
 type NumberState struct {
 	Number
-	ReceivedPIN   string    // PIN of the last well-formed register call, "" if none
-	RegisterCalls int       // register calls counted since loading (all time, not only the window)
-	Registrations int       // register calls that succeeded
-	NameReviewDue time.Time // when a pending review completes by itself; zero if not scheduled
+	ReceivedPIN     string    // PIN of the last well-formed register call, "" if none
+	RegisterCalls   int       // register calls counted since loading (all time, not only the window)
+	Registrations   int       // register calls that succeeded
+	Deregistrations int       // deregister calls that succeeded
+	NameReviewDue   time.Time // when a pending review completes by itself; zero if not scheduled
+	// NameChangeAwaitingRegister is true when a display-name change was approved and
+	// the register call that makes it take effect has not come yet.
+	NameChangeAwaitingRegister bool
+	// OverrideCallbackURI is the number's own webhook override ("" if none).
+	OverrideCallbackURI string
 }
 
 // BusinessState is a copy of a business account's current state.
@@ -150,6 +167,8 @@ type bizState struct {
 	overrides []HealthEntity
 	numbers   []*numState
 	sub       *Subscription
+	// reviewStatus is account_review_status; "" reads as APPROVED.
+	reviewStatus string
 }
 
 type numState struct {
@@ -163,6 +182,12 @@ type numState struct {
 	receivedPIN   string
 	reviewDue     time.Time
 	reviewOutcome string
+	// deregistrations counts successful deregister calls.
+	deregistrations int
+	// nameChangeApproved: an approved display-name change awaits its register call.
+	nameChangeApproved bool
+	// override is the number's webhook override (webhook_configuration.phone_number).
+	overrideURI string
 }
 
 type tokenEntry struct {
@@ -201,6 +226,9 @@ func validateNumber(n Number) error {
 	case "", "APPROVED", "DECLINED":
 	default:
 		return fmt.Errorf("graphsim: number %s: name_review_outcome %q is neither APPROVED nor DECLINED", n.PhoneNumberID, n.NameReviewOutcome)
+	}
+	if n.RequestedVerifiedName != "" && n.NewNameStatus != "PENDING_REVIEW" && n.NewNameStatus != "APPROVED" {
+		return fmt.Errorf("graphsim: number %s: requested_verified_name needs new_name_status PENDING_REVIEW or APPROVED", n.PhoneNumberID)
 	}
 	if n.NameReviewDelay != "" {
 		d, err := time.ParseDuration(n.NameReviewDelay)
@@ -412,6 +440,7 @@ func (s *Server) putNumberLocked(n Number, now time.Time) {
 		}
 		s.reviews[n.PhoneNumberID] = ns
 	}
+	ns.nameChangeApproved = n.RequestedVerifiedName != "" && n.NewNameStatus == "APPROVED"
 	ns.n = n
 }
 
@@ -533,6 +562,10 @@ func (s *Server) Number(id string) (NumberState, bool) {
 		RegisterCalls: ns.totalCalls,
 		Registrations: ns.registrations,
 		NameReviewDue: ns.reviewDue,
+
+		Deregistrations:            ns.deregistrations,
+		NameChangeAwaitingRegister: ns.nameChangeApproved,
+		OverrideCallbackURI:        ns.overrideURI,
 	}
 	st.RegisterCallsInWindow = ns.callsInWindow(now)
 	st.HealthStatus = s.numberHealthLocked(ns)

@@ -1,34 +1,18 @@
 package graphsim
 
 import (
+	"cmp"
 	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // Page sizes of /{waba-id}/phone_numbers.
 const (
 	DefaultPageSize = 25
 	MaxPageSize     = 100
-)
-
-func fieldSet(names ...string) map[string]bool {
-	m := make(map[string]bool, len(names))
-	for _, n := range names {
-		m[n] = true
-	}
-	return m
-}
-
-// Meta's default fields when a request names none.
-var (
-	defaultNumberFields = fieldSet("id", "verified_name", "code_verification_status",
-		"display_phone_number", "quality_rating", "platform_type", "throughput", "last_onboarded_time")
-	defaultBusinessFields = fieldSet("id", "name")
 )
 
 func (s *Server) numberNodeLocked(ns *numState, fields map[string]bool) map[string]any {
@@ -61,7 +45,30 @@ func (s *Server) numberNodeLocked(ns *numState, fields map[string]bool) map[stri
 	if fields["health_status"] {
 		m["health_status"] = s.numberHealthLocked(ns)
 	}
+	if fields["is_on_biz_app"] {
+		m["is_on_biz_app"] = n.IsOnBizApp
+	}
+	if fields["webhook_configuration"] {
+		m["webhook_configuration"] = s.webhookConfigurationLocked(ns)
+	}
 	return m
+}
+
+// webhookConfigurationLocked is the phone number's webhook_configuration: where its
+// webhooks go, with a key only for each destination that is set, as shown on
+// https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/override
+func (s *Server) webhookConfigurationLocked(ns *numState) map[string]string {
+	cfg := map[string]string{}
+	if s.app.url != "" {
+		cfg["application"] = s.app.url
+	}
+	if sub := ns.biz.sub; sub != nil && sub.OverrideCallbackURI != "" {
+		cfg["whatsapp_business_account"] = sub.OverrideCallbackURI
+	}
+	if ns.overrideURI != "" {
+		cfg["phone_number"] = ns.overrideURI
+	}
+	return cfg
 }
 
 func (s *Server) businessNodeLocked(bs *bizState, fields map[string]bool) map[string]any {
@@ -73,7 +80,7 @@ func (s *Server) businessNodeLocked(bs *bizState, fields map[string]bool) map[st
 		m["health_status"] = s.businessHealthLocked(bs)
 	}
 	if fields["account_review_status"] {
-		m["account_review_status"] = "APPROVED"
+		m["account_review_status"] = cmp.Or(bs.reviewStatus, "APPROVED")
 	}
 	if fields["owner_business_info"] && bs.b.BusinessID != "" {
 		m["owner_business_info"] = map[string]string{"id": bs.b.BusinessID, "name": bs.b.Name}
@@ -143,7 +150,10 @@ func (s *Server) listNumbersLocked(bs *bizState, r *http.Request, q url.Values) 
 		end = min(i, total)
 		start = max(0, end-limit)
 	}
-	fields := parseFields(q.Get("fields"), defaultNumberFields)
+	fields, f, valid := phoneNumberNode.selectFields(q.Get("fields"), s.retiredFields)
+	if !valid {
+		return s.failed(f)
+	}
 	page := listPage{Data: make([]map[string]any, 0, end-start)}
 	for _, ns := range bs.numbers[start:end] {
 		page.Data = append(page.Data, s.numberNodeLocked(ns, fields))
@@ -198,50 +208,4 @@ func (s *Server) subscribedAppsLocked(bs *bizState) result {
 		})
 	}
 	return ok(map[string]any{"data": data})
-}
-
-// subscribeLocked stores the app's subscription. Parameters come as a JSON body, a form
-// body or the query string, as Meta accepts. Meta's synchronous verification GET to the
-// callback is not simulated.
-func (s *Server) subscribeLocked(bs *bizState, r *http.Request, body []byte, now time.Time) result {
-	params := r.URL.Query()
-	ct := r.Header.Get("Content-Type")
-	trimmed := strings.TrimSpace(string(body))
-	switch {
-	case trimmed == "":
-	case strings.HasPrefix(ct, "application/x-www-form-urlencoded"):
-		form, err := url.ParseQuery(trimmed)
-		if err != nil {
-			return s.failed(errParam("Invalid parameter", "Request body is not a valid form."))
-		}
-		for k, v := range form {
-			params[k] = v
-		}
-	default:
-		var in map[string]any
-		if err := json.Unmarshal(body, &in); err != nil {
-			return s.failed(errParam("Invalid parameter", "Request body is not valid JSON."))
-		}
-		for k, v := range in {
-			sv, isString := v.(string)
-			if !isString {
-				return s.failed(errParam("Param "+k+" must be a string", ""))
-			}
-			params.Set(k, sv)
-		}
-	}
-	uri := params.Get("override_callback_uri")
-	token := params.Get("verify_token")
-	if uri != "" {
-		u, err := url.Parse(uri)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return s.failed(errParam("Param override_callback_uri must be a valid URL", ""))
-		}
-		if token == "" {
-			return s.failed(errParam("The parameter verify_token is required.", ""))
-		}
-	}
-	bs.sub = &Subscription{OverrideCallbackURI: uri, VerifyToken: token, SubscribedAt: now}
-	s.logger.Info("graphsim app subscribed", "waba_id", bs.b.WABAID, "callback", uri)
-	return ok(map[string]bool{"success": true})
 }

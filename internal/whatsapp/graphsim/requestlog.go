@@ -15,6 +15,10 @@ type Request struct {
 	ErrorSubcode int
 	ValidToken   bool   // the request carried a known, unexpired token
 	Fault        string // "", "latency", "hang", "server_error", "rate_limit", "injected" or "held"
+	// OverrideCallbackURI is the webhook override the request asked for (POST
+	// /{waba-id}/subscribed_apps or POST /{phone-number-id}), whether or not Meta
+	// accepted it; "" when it asked for none.
+	OverrideCallbackURI string
 }
 
 func (s *Server) appendRequestLocked(rec *Request) {

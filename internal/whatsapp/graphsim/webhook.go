@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -25,9 +26,14 @@ type Delivery struct {
 	Status    int    // receiver's HTTP status; 0 when the request failed
 	Err       string // transport error or non-2xx description; "" on success
 	At        time.Time
+	// Redelivery is true for a delivery made by Redeliver: the same bytes and signature
+	// sent again, as Meta does when it retries.
+	Redelivery bool
 }
 
-// NameUpdate is the value of a phone_number_name_update webhook change.
+// NameUpdate is the value of a phone_number_name_update webhook change, as
+// https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/phone_number_name_update
+// describes it.
 type NameUpdate struct {
 	DisplayPhoneNumber    string  `json:"display_phone_number"`
 	Decision              string  `json:"decision"`
@@ -52,9 +58,10 @@ type webhookBody struct {
 }
 
 type webhookEvent struct {
-	wabaID string
-	field  string
-	value  any
+	wabaID        string
+	phoneNumberID string // the number the event is about, "" when none (routing only)
+	field         string
+	value         any
 }
 
 // Sign returns the X-Hub-Signature-256 value for body under secret.
@@ -127,20 +134,26 @@ func (s *Server) completeReviewLocked(ns *numState, outcome string) webhookEvent
 	}
 	ns.phone = phone
 	s.logger.Info("graphsim display name reviewed", "phone_number_id", n.PhoneNumberID, "outcome", outcome)
+	requested := n.VerifiedName
+	if n.RequestedVerifiedName != "" {
+		requested = n.RequestedVerifiedName
+		ns.nameChangeApproved = outcome == "APPROVED"
+	}
 	return webhookEvent{
-		wabaID: ns.biz.b.WABAID,
-		field:  "phone_number_name_update",
+		wabaID:        ns.biz.b.WABAID,
+		phoneNumberID: n.PhoneNumberID,
+		field:         "phone_number_name_update",
 		value: NameUpdate{
 			DisplayPhoneNumber:    strings.TrimPrefix(n.PhoneNumber, "+"),
 			Decision:              decision,
-			RequestedVerifiedName: n.VerifiedName,
+			RequestedVerifiedName: requested,
 			RejectionReason:       reason,
 		},
 	}
 }
 
-// dispatch delivers events asynchronously from tracked goroutines. Events for a WABA
-// without a callback URL are dropped.
+// dispatch delivers events asynchronously from tracked goroutines. Events without a
+// destination (see destinationLocked) are dropped, as Meta sends nothing then.
 func (s *Server) dispatch(events []webhookEvent) {
 	for _, ev := range events {
 		s.mu.Lock()
@@ -152,10 +165,9 @@ func (s *Server) dispatch(events []webhookEvent) {
 			ctx, cancel := context.WithTimeout(s.ctx, s.webhookTimeout)
 			defer cancel()
 			_, err := s.deliver(ctx, ev)
-			var notSubscribed errNotSubscribed
 			switch {
-			case errors.As(err, &notSubscribed):
-				s.logger.Debug("graphsim webhook skipped: no callback", "waba_id", ev.wabaID, "field", ev.field)
+			case errors.Is(err, ErrNoDestination):
+				s.logger.Debug("graphsim webhook skipped", "waba_id", ev.wabaID, "field", ev.field, "reason", err)
 			case err != nil:
 				s.logger.Warn("graphsim webhook not delivered", "waba_id", ev.wabaID, "field", ev.field, "error", err)
 			}
@@ -164,39 +176,97 @@ func (s *Server) dispatch(events []webhookEvent) {
 	}
 }
 
-// errNotSubscribed means a WABA has no callback to deliver to.
-type errNotSubscribed string
+// ErrNoDestination is wrapped by delivery errors when Meta would send the event nowhere:
+// the app is not subscribed to the WABA, has no callback, or its callback does not
+// subscribe the field.
+var ErrNoDestination = errors.New("graphsim: no webhook destination")
 
-func (e errNotSubscribed) Error() string {
-	return "graphsim: business " + string(e) + " has no subscribed callback URL"
+// overrideEligibleFields are the fields a WABA or phone-number override redirects; every
+// other field always goes to the app's callback. From "Supported webhook fields" on
+// https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/override
+var overrideEligibleFields = []string{
+	"messages", "message_echoes", "calls", "consumer_profile", "messaging_handovers",
+	"standby", "group_lifecycle_update", "group_participants_update",
+	"group_settings_update", "group_status_update", "smb_message_echoes",
+	"smb_app_state_sync", "history", "account_settings_update",
 }
 
-// SendWebhook sends a signed webhook with one change (field, value) for the WABA to its
-// subscribed callback URL, synchronously, and records the delivery. It fails when the
-// WABA is unknown or has no callback, the request fails, or the receiver answers non-2xx.
-func (s *Server) SendWebhook(wabaID, field string, value any) error {
-	s.mu.Lock()
-	_, known := s.businesses[wabaID]
-	s.mu.Unlock()
-	if !known {
-		return fmt.Errorf("graphsim: business %s does not exist", wabaID)
+// destinationLocked is the one place that decides where Meta sends an event. A WABA's
+// webhooks go out only when the app is subscribed to the WABA (POST
+// /{waba-id}/subscribed_apps,
+// https://developers.facebook.com/documentation/business-messaging/whatsapp/solution-providers/manage-webhooks)
+// and the app's callback subscribes the field. An override-eligible field goes to the
+// phone number's override, else the WABA's, else the app callback; any other field
+// always goes to the app callback
+// (https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/override).
+func (s *Server) destinationLocked(ev webhookEvent) (string, error) {
+	bs := s.businesses[ev.wabaID]
+	switch {
+	case bs == nil:
+		return "", fmt.Errorf("graphsim: business %s does not exist", ev.wabaID)
+	case bs.sub == nil:
+		return "", fmt.Errorf("%w: the app is not subscribed to business %s", ErrNoDestination, ev.wabaID)
+	case s.app.url == "":
+		return "", fmt.Errorf("%w: the app has no callback URL", ErrNoDestination)
+	case !slices.Contains(s.app.fields, ev.field):
+		return "", fmt.Errorf("%w: the app callback does not subscribe field %s", ErrNoDestination, ev.field)
 	}
+	if slices.Contains(overrideEligibleFields, ev.field) {
+		if ns := s.numbers[ev.phoneNumberID]; ns != nil && ns.biz == bs && ns.overrideURI != "" {
+			return ns.overrideURI, nil
+		}
+		if bs.sub.OverrideCallbackURI != "" {
+			return bs.sub.OverrideCallbackURI, nil
+		}
+	}
+	return s.app.url, nil
+}
+
+// SendWebhook sends a signed webhook with one change (field, value) for the WABA,
+// synchronously, to the destination Meta would choose (see destinationLocked), and
+// records the delivery. For override-eligible fields, value.metadata.phone_number_id
+// (as in a messages payload) selects the number whose override applies. It fails when
+// the WABA is unknown, there is no destination (wrapping ErrNoDestination), the request
+// fails, or the receiver answers non-2xx.
+func (s *Server) SendWebhook(wabaID, field string, value any) error {
+	return s.send(webhookEvent{wabaID: wabaID, phoneNumberID: metadataPhoneNumberID(value), field: field, value: value})
+}
+
+// send delivers one event synchronously.
+func (s *Server) send(ev webhookEvent) error {
 	ctx, cancel := context.WithTimeout(s.ctx, s.webhookTimeout)
 	defer cancel()
-	_, err := s.deliver(ctx, webhookEvent{wabaID: wabaID, field: field, value: value})
+	_, err := s.deliver(ctx, ev)
 	return err
 }
 
+func metadataPhoneNumberID(value any) string {
+	raw, err := json.Marshal(value)
+	if err != nil {
+		return ""
+	}
+	var v struct {
+		Metadata struct {
+			PhoneNumberID string `json:"phone_number_id"`
+		} `json:"metadata"`
+	}
+	if json.Unmarshal(raw, &v) != nil {
+		return ""
+	}
+	return v.Metadata.PhoneNumberID
+}
+
+// deliver signs and posts one event to its destination, in Meta's envelope
+// {"object":"whatsapp_business_account","entry":[{"id","time","changes":[{"field","value"}]}]}
+// with X-Hub-Signature-256 = HMAC-SHA256(app secret, body)
+// (https://developers.facebook.com/docs/graph-api/webhooks/getting-started).
 func (s *Server) deliver(ctx context.Context, ev webhookEvent) (Delivery, error) {
 	now := s.clock.Now()
 	s.mu.Lock()
-	var callback string
-	if bs := s.businesses[ev.wabaID]; bs != nil && bs.sub != nil {
-		callback = bs.sub.OverrideCallbackURI
-	}
+	callback, err := s.destinationLocked(ev)
 	s.mu.Unlock()
-	if callback == "" {
-		return Delivery{}, errNotSubscribed(ev.wabaID)
+	if err != nil {
+		return Delivery{}, err
 	}
 	body, err := json.Marshal(webhookBody{
 		Object: "whatsapp_business_account",
@@ -210,7 +280,11 @@ func (s *Server) deliver(ctx context.Context, ev webhookEvent) (Delivery, error)
 		return Delivery{}, fmt.Errorf("graphsim: encode webhook: %w", err)
 	}
 	d := Delivery{WABAID: ev.wabaID, Field: ev.field, URL: callback, Body: body, Signature: Sign(s.secret, body), At: now}
-	err = s.post(ctx, &d)
+	return s.postAndRecord(ctx, d)
+}
+
+func (s *Server) postAndRecord(ctx context.Context, d Delivery) (Delivery, error) {
+	err := s.post(ctx, &d)
 	if err != nil {
 		d.Err = err.Error()
 	}
@@ -220,6 +294,26 @@ func (s *Server) deliver(ctx context.Context, ev webhookEvent) (Delivery, error)
 	s.delivered = make(chan struct{})
 	s.mu.Unlock()
 	return d, err
+}
+
+// Redeliver sends delivery i (an index into Deliveries) again with exactly the same
+// URL, bytes and signature, as Meta does when it retries an event that was not
+// answered with 200 or delivers it twice, and records the new attempt.
+func (s *Server) Redeliver(i int) error {
+	s.mu.Lock()
+	if i < 0 || i >= len(s.deliveries) {
+		n := len(s.deliveries)
+		s.mu.Unlock()
+		return fmt.Errorf("graphsim: no delivery %d (have %d)", i, n)
+	}
+	prev := s.deliveries[i]
+	s.mu.Unlock()
+	d := Delivery{WABAID: prev.WABAID, Field: prev.Field, URL: prev.URL, Body: bytes.Clone(prev.Body),
+		Signature: prev.Signature, At: s.clock.Now(), Redelivery: true}
+	ctx, cancel := context.WithTimeout(s.ctx, s.webhookTimeout)
+	defer cancel()
+	_, err := s.postAndRecord(ctx, d)
+	return err
 }
 
 func (s *Server) post(ctx context.Context, d *Delivery) error {

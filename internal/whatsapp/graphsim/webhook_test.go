@@ -20,12 +20,26 @@ type received struct {
 	contentType string
 }
 
-// receiver is a webhook endpoint that checks nothing and records what came.
+// testVerifyToken is the verify token test receivers expect in Meta's challenge.
+const testVerifyToken = "vt"
+
+// receiver is a webhook endpoint: it answers Meta's verification GET when the verify
+// token is testVerifyToken (403 otherwise), and records every POST, answering status.
 func receiver(t *testing.T, status int) (*httptest.Server, func() []received) {
 	t.Helper()
 	var mu sync.Mutex
 	var got []received
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			q := r.URL.Query()
+			if q.Get("hub.mode") != "subscribe" || q.Get("hub.verify_token") != testVerifyToken {
+				w.WriteHeader(http.StatusForbidden)
+				return
+			}
+			w.Header().Set("Content-Type", "text/plain")
+			io.WriteString(w, q.Get("hub.challenge"))
+			return
+		}
 		body, _ := io.ReadAll(r.Body)
 		mu.Lock()
 		got = append(got, received{body: body, signature: r.Header.Get("X-Hub-Signature-256"), contentType: r.Header.Get("Content-Type")})
@@ -40,10 +54,14 @@ func receiver(t *testing.T, status int) (*httptest.Server, func() []received) {
 	}
 }
 
-func subscribe(t *testing.T, ts *httptest.Server, wabaID, token, callback string) {
+// subscribe sets the app's callback (Meta verifies it) and subscribes the app to the
+// WABA without an override, as the product does.
+func subscribe(t *testing.T, sim *Server, ts *httptest.Server, wabaID, token, callback string) {
 	t.Helper()
-	wantOK(t, call(t, ts, http.MethodPost, "/v24.0/"+wabaID+"/subscribed_apps", token,
-		`{"override_callback_uri":"`+callback+`","verify_token":"vt"}`))
+	if err := sim.SetAppCallback(context.Background(), callback, testVerifyToken, nil); err != nil {
+		t.Fatalf("SetAppCallback(%s): %v", callback, err)
+	}
+	wantOK(t, call(t, ts, http.MethodPost, "/v24.0/"+wabaID+"/subscribed_apps", token, ""))
 }
 
 // validSignature checks the header the way the product's receiver must.
@@ -69,7 +87,7 @@ type nameUpdateBody struct {
 func TestNameReviewAfterDelaySendsSignedWebhook(t *testing.T) {
 	sim, ts, clock := newSim(t, "name_in_review")
 	hook, got := receiver(t, http.StatusOK)
-	subscribe(t, ts, "209876543210001", acmeToken, hook.URL+"/webhooks/whatsapp/+14155550118")
+	subscribe(t, sim, ts, "209876543210001", acmeToken, hook.URL+"/webhooks/whatsapp/+14155550118")
 
 	clock.Advance(89 * time.Second)
 	sim.Tick()
@@ -142,7 +160,7 @@ func TestNameReviewAfterDelaySendsSignedWebhook(t *testing.T) {
 func TestDeclineNameSendsRejectedWebhook(t *testing.T) {
 	sim, ts, _ := newSim(t, "name_in_review")
 	hook, got := receiver(t, http.StatusOK)
-	subscribe(t, ts, "209876543210001", acmeToken, hook.URL)
+	subscribe(t, sim, ts, "209876543210001", acmeToken, hook.URL)
 	if err := sim.DeclineName(inReviewID); err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +203,7 @@ func TestSendWebhookSignsArbitraryEvents(t *testing.T) {
 	if err := sim.SendWebhook("209876543210003", "phone_number_quality_update", map[string]string{"event": "DOWNGRADE"}); err == nil {
 		t.Error("want an error without a subscription, got none")
 	}
-	subscribe(t, ts, "209876543210003", "sim-token-padaria", hook.URL)
+	subscribe(t, sim, ts, "209876543210003", "sim-token-padaria", hook.URL)
 	err := sim.SendWebhook("209876543210003", "phone_number_quality_update", map[string]string{
 		"display_phone_number": "12125550199", "event": "DOWNGRADE", "current_limit": "TIER_250"})
 	if err != nil {
@@ -202,7 +220,7 @@ func TestSendWebhookSignsArbitraryEvents(t *testing.T) {
 	}
 
 	failing, _ := receiver(t, http.StatusInternalServerError)
-	subscribe(t, ts, "209876543210003", "sim-token-padaria", failing.URL)
+	subscribe(t, sim, ts, "209876543210003", "sim-token-padaria", failing.URL)
 	if err := sim.SendWebhook("209876543210003", "account_update", map[string]string{}); err == nil {
 		t.Error("want an error when the receiver answers 500, got none")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -66,7 +67,7 @@ const (
 // Request is one ask to register an inbox's number.
 type Request struct {
 	// Trigger is what asked: db.TriggerBanner, TriggerAPI, TriggerAutomatic,
-	// TriggerWebhook or TriggerSetup.
+	// TriggerWebhook, TriggerNameChange or TriggerSetup.
 	Trigger string
 	// UserID is the person who asked (banner and API), nil for machines.
 	UserID *int64
@@ -80,6 +81,10 @@ type Request struct {
 func (r Request) byPerson() bool {
 	return r.Trigger == db.TriggerBanner || r.Trigger == db.TriggerAPI
 }
+
+// ByPerson reports whether a person asked (banner or API): the answers then speak to
+// that person.
+func (r Request) ByPerson() bool { return r.byPerson() }
 
 // Result is what came of a registration request, ready to show.
 type Result struct {
@@ -213,13 +218,14 @@ func (r *Registrar) Close() {
 // attempts) have finished.
 func (r *Registrar) Wait() { r.tasks.Wait() }
 
-// DecisionOf is the registration decision on a snapshot: nil or a failed fetch is
-// unknown health.
-func DecisionOf(snap *db.HealthSnapshot) whatsapp.Decision {
+// DecisionFor is the registration decision for an inbox on a snapshot of its health:
+// nil or a failed fetch is unknown health. What the inbox knows beyond Meta's health
+// report (a display-name change approved since the last registration) goes in too.
+func DecisionFor(in db.Inbox, snap *db.HealthSnapshot) whatsapp.Decision {
 	if snap == nil || !snap.OK {
 		return whatsapp.Decide(nil)
 	}
-	return whatsapp.Decide(snap.Phone)
+	return whatsapp.DecideWith(snap.Phone, whatsapp.RegistrationFacts{NameChangeApproved: in.NameChangeApprovedAt != nil})
 }
 
 // OverallOf is the overall status of a snapshot (nil: never checked). A failed fetch
@@ -238,9 +244,10 @@ func OverallOf(snap *db.HealthSnapshot) whatsapp.OverallStatus {
 	return whatsapp.DeriveOverallStatus(snap.Phone, snap.BusinessHealth, kind)
 }
 
-// WebhookCallbackURL is where Meta sends an inbox's webhooks.
-func WebhookCallbackURL(frontendURL, phoneNumber string) string {
-	return strings.TrimRight(frontendURL, "/") + "/webhooks/whatsapp/" + phoneNumber
+// AppWebhookURL is the callback URL to enter in the Meta App Dashboard: Meta sends the
+// account-level webhooks (name approvals among them) only there.
+func AppWebhookURL(frontendURL string) string {
+	return strings.TrimRight(frontendURL, "/") + "/webhooks/whatsapp"
 }
 
 // Register registers the inbox's number if, and only if, fresh health says a call can
@@ -280,7 +287,7 @@ func (r *Registrar) alreadyInProgress(ctx context.Context, in db.Inbox) Result {
 	res := Result{Outcome: OutcomeDeferred, State: whatsapp.StateUnknown,
 		Reason: "A registration for this number is already in progress. Its result will show here in a moment."}
 	if snap, err := r.store.LatestSnapshot(ctx, in.ID); err == nil {
-		res.State, res.Snapshot = DecisionOf(&snap).State, &snap
+		res.State, res.Snapshot = DecisionFor(in, &snap).State, &snap
 	}
 	return res
 }
@@ -404,7 +411,7 @@ func (h callHistory) registeredSince(snap *db.HealthSnapshot) bool {
 // gate applies the decision table, the PIN state and the call budget. stop says that
 // no call may be made, and res says why.
 func (r *Registrar) gate(in db.Inbox, req Request, snap *db.HealthSnapshot, h callHistory) (res Result, stop bool) {
-	d := DecisionOf(snap)
+	d := DecisionFor(in, snap)
 	res = Result{State: d.State, Reason: d.Reason, Snapshot: snap}
 	if h.registeredSince(snap) {
 		res.Outcome, res.State = OutcomeSkipped, whatsapp.StateRegistered
@@ -416,7 +423,14 @@ func (r *Registrar) gate(in db.Inbox, req Request, snap *db.HealthSnapshot, h ca
 	}
 	if in.PINState == db.PINStateMismatch {
 		res.Outcome, res.Kind, res.NeedsPIN = OutcomeFailed, whatsapp.KindPINMismatch, true
-		res.Reason = "Meta holds a different two-step verification PIN for this number. An administrator must enter the existing PIN before registration can be tried again."
+		res.Reason = "Meta holds a different two-step verification PIN for this number. An administrator must enter the existing PIN, or set a new one, before registration can be tried again."
+		return res, true
+	}
+	if d.NeedsStoredPIN && !db.PINUsable(in.PINState) {
+		// Re-registering a registered number with a PIN we made up would only
+		// mismatch (133005) and spend one of the ten calls.
+		res.Outcome, res.NeedsPIN = OutcomeFailed, true
+		res.Reason = "Meta approved the new display name. It shows only after the number is registered again with its two-step verification PIN, which this app does not know: an administrator must enter it."
 		return res, true
 	}
 	if until := r.budgetBlockedUntil(req, h); !until.IsZero() {
@@ -447,7 +461,7 @@ func blockedByHealth(snap *db.HealthSnapshot, d whatsapp.Decision, req Request, 
 	}
 	switch {
 	case d.State == whatsapp.StateRegistered, d.State == whatsapp.StateOnPremise,
-		d.State == whatsapp.StateDisplayNameActionRequired:
+		d.State == whatsapp.StateDisplayNameActionRequired, d.State == whatsapp.StateCoexistence:
 		res.Outcome = OutcomeSkipped
 	case d.AutoRegister, req.byPerson() && d.AllowsManual(req.Confirmed):
 		return false
@@ -524,7 +538,7 @@ func (r *Registrar) call(ctx context.Context, in db.Inbox, req Request, snap *db
 	started := r.now()
 	callErr := r.graph.Register(ctx, secrets.AccessToken, in.PhoneNumberID, pin)
 	attempt.Duration = r.now().Sub(started)
-	res := Result{State: DecisionOf(snap).State, Snapshot: snap}
+	res := Result{State: DecisionFor(in, snap).State, Snapshot: snap}
 	recordCallOutcome(&attempt, &res, callErr)
 	if callErr != nil && errors.Is(ctx.Err(), context.Canceled) {
 		// This process is stopping (Close): whether Meta acted is unknown, and a
@@ -549,11 +563,8 @@ func (r *Registrar) call(ctx context.Context, in db.Inbox, req Request, snap *db
 // 6-digit PIN, stored (encrypted) before Meta ever sees it, so a crash cannot lose a
 // PIN that Meta holds.
 func (r *Registrar) pinForCall(ctx context.Context, inboxID int64, s db.InboxSecrets) (string, error) {
-	switch s.PINState {
-	case db.PINStateGenerated, db.PINStateProvided, db.PINStateConfirmed:
-		if s.PIN != "" {
-			return s.PIN, nil
-		}
+	if db.PINUsable(s.PINState) && s.PIN != "" {
+		return s.PIN, nil
 	}
 	pin, err := newPIN()
 	if err != nil {
@@ -602,6 +613,13 @@ func (r *Registrar) afterSuccess(ctx context.Context, in db.Inbox, res Result) (
 	}
 	if err := r.store.SetRegistrationSchedule(ctx, in.ID, nil, 0); err != nil {
 		return res, err
+	}
+	if res.Attempt != nil {
+		// The register call made after Meta approved a new display name is the one
+		// that makes it show.
+		if err := r.store.ClearNameChangeApproved(ctx, in.ID, res.Attempt.StartedAt); err != nil {
+			return res, err
+		}
 	}
 	snap, err := r.health.Refresh(ctx, in, db.SourceRegistration)
 	if err != nil {
@@ -700,8 +718,8 @@ func (r *Registrar) subscribeAfterRegistration(ctx context.Context, in db.Inbox,
 	res.WebhookSubscribed, res.WebhookError = r.subscribeWebhook(subCtx, in)
 }
 
-// subscribeWebhook subscribes the app to the inbox's business account with the
-// inbox's callback and verify token, and records the outcome on the inbox.
+// subscribeWebhook subscribes the app to the inbox's business account and records the
+// outcome on the inbox.
 func (r *Registrar) subscribeWebhook(ctx context.Context, in db.Inbox) (ok bool, problem string) {
 	problem = r.subscribe(ctx, in)
 	var at *time.Time
@@ -714,76 +732,61 @@ func (r *Registrar) subscribeWebhook(ctx context.Context, in db.Inbox) (ok bool,
 	if err := r.store.SetWebhookSubscription(ctx, in.ID, at, problem); err != nil {
 		r.log.Error("record webhook subscription", "inbox_id", in.ID, "error", err)
 	}
+	if problem == "" {
+		r.CheckWebhookApps(ctx, in)
+	}
 	return problem == "", problem
 }
 
+// subscribe makes POST /{waba-id}/subscribed_apps with no override: Meta then sends
+// the business account's webhooks to the app's own callback URL (App Dashboard). It
+// never sets override_callback_uri, which would pull the customer's message webhooks
+// away from the platform that answers their chats.
 func (r *Registrar) subscribe(ctx context.Context, in db.Inbox) (problem string) {
-	if r.frontendURL == "" {
-		return "The webhook could not be subscribed: FRONTEND_URL is not set, so Meta would not know where to send events."
-	}
-	if in.WebhookVerifyToken == "" {
-		return "The webhook could not be subscribed: this inbox has no webhook verify token."
-	}
 	secrets, err := r.store.Secrets(ctx, in.ID)
 	if err != nil {
-		return "The webhook could not be subscribed: the inbox's access token could not be read."
+		return "The app could not be subscribed to the business account's webhooks: the inbox's access token could not be read."
 	}
-	err = r.graph.SubscribeApp(ctx, secrets.AccessToken, in.WABAID, WebhookCallbackURL(r.frontendURL, in.PhoneNumber), in.WebhookVerifyToken)
-	if err != nil {
+	if err := r.graph.SubscribeApp(ctx, secrets.AccessToken, in.WABAID, "", ""); err != nil {
 		e := whatsapp.KindOf(err).Explain()
-		return fmt.Sprintf("Meta refused the webhook subscription: %s. %s (%v)", e.Title, e.Remedy, err)
+		return fmt.Sprintf("Meta refused to subscribe the app to the business account's webhooks: %s. %s (%v)", e.Title, e.Remedy, err)
 	}
 	return ""
 }
 
-// ErrInvalidPIN is a PIN that is not exactly 6 digits.
-var ErrInvalidPIN = errors.New("the two-step verification PIN must be exactly 6 digits")
-
-// ErrRegistrationInProgress means the PIN cannot change while a register call that
-// uses the old one is in flight.
-var ErrRegistrationInProgress = errors.New("a registration for this number is in progress; try again in a moment")
-
-// SetPIN stores the existing two-step PIN an administrator entered (after Meta said
-// 133005), encrypted, as "provided"; the caller then retries registration. It is
-// refused while a registration is in flight, whose outcome would otherwise be
-// credited to the wrong PIN.
-func (r *Registrar) SetPIN(ctx context.Context, in db.Inbox, pin string, userID int64) error {
-	defer r.forgetStatus(in.ID)
-	pin = strings.TrimSpace(pin)
-	if !isSixDigits(pin) {
-		return ErrInvalidPIN
-	}
-	holder := fmt.Sprintf("%s#pin%d", r.holder, r.leaseSeq.Add(1))
-	err := r.store.AcquireLease(ctx, in.ID, holder, r.leaseTTL)
-	if errors.Is(err, db.ErrLeaseHeld) {
-		return ErrRegistrationInProgress
-	}
-	if err != nil {
-		return fmt.Errorf("health: set PIN of inbox %d: %w", in.ID, err)
-	}
-	defer r.releaseLease(ctx, in.ID, holder)
-	if err := r.store.SetPIN(ctx, in.ID, pin, db.PINStateProvided); err != nil {
-		return fmt.Errorf("health: set PIN of inbox %d: %w", in.ID, err)
-	}
-	r.log.Info("two-step PIN provided", "inbox_id", in.ID, "user_id", userID)
-	return nil
+// SubscribedApp is an app GET /{waba-id}/subscribed_apps lists, as stored on the inbox.
+type SubscribedApp struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
 }
 
-func isSixDigits(s string) bool {
-	if len(s) != 6 {
-		return false
+// CheckWebhookApps reads which apps are subscribed to the inbox's business account
+// and stores the list on the inbox (a failure is logged and leaves the last list).
+func (r *Registrar) CheckWebhookApps(ctx context.Context, in db.Inbox) {
+	secrets, err := r.store.Secrets(ctx, in.ID)
+	if err != nil {
+		r.log.Warn("check subscribed apps", "inbox_id", in.ID, "error", err)
+		return
 	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
+	apps, err := r.graph.SubscribedApps(ctx, secrets.AccessToken, in.WABAID)
+	if err != nil {
+		r.log.Warn("check subscribed apps", "inbox_id", in.ID, "waba_id", in.WABAID, "kind", whatsapp.KindOf(err))
+		return
 	}
-	return true
+	list := make([]SubscribedApp, 0, len(apps))
+	for _, a := range apps {
+		list = append(list, SubscribedApp{ID: a.AppID, Name: a.Name})
+	}
+	data, _ := json.Marshal(list)
+	if err := r.store.SetWebhookApps(ctx, in.ID, r.now(), string(data)); err != nil {
+		r.log.Error("record subscribed apps", "inbox_id", in.ID, "error", err)
+	}
 }
 
 // RetryDue retries registration of every inbox whose automatic retry is due (the
 // monitor calls it after each sweep, on fresh health). Register itself only calls
-// Meta for pending_registration numbers and keeps the calls reserved for people.
+// Meta for pending_registration numbers (and registered numbers whose new display name
+// needs a register call) and keeps the calls reserved for people.
 func (r *Registrar) RetryDue(ctx context.Context) error {
 	if _, err := r.MarkInterrupted(ctx); err != nil {
 		return err
@@ -799,16 +802,28 @@ func (r *Registrar) RetryDue(ctx context.Context) error {
 		}
 		var err error
 		switch next := in.RegistrationNextRetryAt; {
+		case next == nil && in.NameChangeApprovedAt != nil:
+			// Meta approved a new name and nothing is planned: register once now.
+			_, err = r.Register(ctx, in, Request{Trigger: db.TriggerNameChange})
 		case next == nil:
 			err = r.planFirstRetry(ctx, in)
 		case !next.After(r.now()):
-			_, err = r.Register(ctx, in, Request{Trigger: db.TriggerAutomatic})
+			_, err = r.Register(ctx, in, Request{Trigger: automaticTrigger(in)})
 		}
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// automaticTrigger is what a machine-started registration is recorded as: a name
+// change when one waits for its register call.
+func automaticTrigger(in db.Inbox) string {
+	if in.NameChangeApprovedAt != nil {
+		return db.TriggerNameChange
+	}
+	return db.TriggerAutomatic
 }
 
 // planFirstRetry puts a stuck number that has no retry plan on the schedule, one
@@ -826,7 +841,7 @@ func (r *Registrar) planFirstRetry(ctx context.Context, in db.Inbox) error {
 	if err != nil {
 		return fmt.Errorf("health: plan registration retry: %w", err)
 	}
-	if state := DecisionOf(&snap).State; state != whatsapp.StatePendingRegistration && state != whatsapp.StateWaitingForDisplayName {
+	if state := DecisionFor(in, &snap).State; state != whatsapp.StatePendingRegistration && state != whatsapp.StateWaitingForDisplayName {
 		return nil
 	}
 	last, err := r.store.Attempts(ctx, in.ID, 1)
@@ -906,11 +921,23 @@ func holderIsDeadLocalProcess(holder, host string) bool {
 }
 
 // NameApproved starts a registration attempt at once, in the background, when Meta
-// approves the display name (install it with Service.SetOnNameApproved). It returns
-// immediately: the webhook must be answered within seconds.
+// approves the display name (install it with Service.SetOnNameApproved): the stuck
+// registration of a new number, or the register call that makes a registered number's
+// new name show. It returns immediately: the webhook must be answered within seconds.
+// The attempt stays within the backoff and budget, so a replayed approval cannot spend
+// Meta's register calls.
 func (r *Registrar) NameApproved(ctx context.Context, in db.Inbox) {
 	r.inBackground(ctx, lockedWorkTimeout+subscribeTimeout, func(ctx context.Context) {
-		if _, err := r.Register(ctx, in, Request{Trigger: db.TriggerWebhook}); err != nil {
+		current, err := r.store.InboxByID(ctx, in.ID)
+		if err != nil {
+			r.log.Error("registration after name approval", "inbox_id", in.ID, "error", err)
+			return
+		}
+		trigger := db.TriggerWebhook
+		if current.NameChangeApprovedAt != nil {
+			trigger = db.TriggerNameChange
+		}
+		if _, err := r.Register(ctx, current, Request{Trigger: trigger}); err != nil {
 			r.log.Error("registration after name approval", "inbox_id", in.ID, "error", err)
 		}
 	})
@@ -943,6 +970,7 @@ func (r *Registrar) Setup(ctx context.Context, in db.Inbox) (Result, error) {
 	if problems := r.setupProblems(ctx, in); len(problems) > 0 {
 		return r.recordSetupProblems(ctx, in, problems)
 	}
+	in = r.fillBusinessID(ctx, in)
 	res, err := r.Register(ctx, in, Request{Trigger: db.TriggerSetup})
 	if err != nil {
 		return res, err
@@ -951,6 +979,30 @@ func (r *Registrar) Setup(ctx context.Context, in db.Inbox) (Result, error) {
 		res.WebhookSubscribed, res.WebhookError = r.subscribeWebhook(ctx, in)
 	}
 	return res, nil
+}
+
+// fillBusinessID reads the business portfolio id from the business account's
+// owner_business_info when the inbox was added without one: WhatsApp Manager links
+// need it. A failure leaves the inbox as it is (the links fall back to the WABA).
+func (r *Registrar) fillBusinessID(ctx context.Context, in db.Inbox) db.Inbox {
+	if in.BusinessID != "" {
+		return in
+	}
+	secrets, err := r.store.Secrets(ctx, in.ID)
+	if err != nil {
+		return in
+	}
+	id, err := r.graph.BusinessOwner(ctx, secrets.AccessToken, in.WABAID)
+	if err != nil || id == "" {
+		r.log.Info("business portfolio id not read from Meta", "inbox_id", in.ID, "kind", whatsapp.KindOf(err))
+		return in
+	}
+	if err := r.store.SetBusinessID(ctx, in.ID, id); err != nil {
+		r.log.Warn("store business portfolio id", "inbox_id", in.ID, "error", err)
+		return in
+	}
+	in.BusinessID = id
+	return in
 }
 
 // setupProblems lists, in plain words, each parameter the inbox lacks.
@@ -964,8 +1016,6 @@ func (r *Registrar) setupProblems(ctx context.Context, in db.Inbox) []string {
 	missing(in.PhoneNumber, "the phone number")
 	missing(in.PhoneNumberID, "the phone number ID")
 	missing(in.WABAID, "the WhatsApp Business Account ID")
-	missing(in.WebhookVerifyToken, "the webhook verify token")
-	missing(r.frontendURL, "the public address of this app (FRONTEND_URL)")
 	secrets, err := r.store.Secrets(ctx, in.ID)
 	switch {
 	case err != nil:

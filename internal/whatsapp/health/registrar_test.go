@@ -284,7 +284,7 @@ func TestRegisterSuccessSubscribesWebhookAndNeverLogsSecrets(t *testing.T) {
 	if res.Outcome != OutcomeRegistered || !res.WebhookSubscribed {
 		t.Fatalf("want registered with the webhook subscribed, got %s (webhook error %q)", res.Outcome, res.WebhookError)
 	}
-	if res.Snapshot == nil || DecisionOf(res.Snapshot).State != whatsapp.StateRegistered {
+	if res.Snapshot == nil || DecisionFor(db.Inbox{}, res.Snapshot).State != whatsapp.StateRegistered {
 		t.Errorf("result health: want a snapshot saying registered, got %+v", res.Snapshot)
 	}
 	b, _ := e.sim.Business(in.WABAID)

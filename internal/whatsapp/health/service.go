@@ -25,6 +25,10 @@ type Graph interface {
 	BusinessPhoneNumbers(ctx context.Context, token, wabaID string) ([]whatsapp.PhoneNumber, error)
 	Register(ctx context.Context, token, phoneNumberID, pin string) error
 	SubscribeApp(ctx context.Context, token, wabaID, callbackURL, verifyToken string) error
+	SubscribedApps(ctx context.Context, token, wabaID string) ([]whatsapp.SubscribedApp, error)
+	BusinessOwner(ctx context.Context, token, wabaID string) (businessID string, err error)
+	SetTwoStepPIN(ctx context.Context, token, phoneNumberID, pin string) error
+	Deregister(ctx context.Context, token, phoneNumberID string) error
 }
 
 // Defaults for reading health.
@@ -184,7 +188,7 @@ func (s *Service) heldOff(ctx context.Context, in db.Inbox, until time.Time) (db
 	}
 	snap := db.HealthSnapshot{InboxID: in.ID, CheckedAt: s.now().UTC(), ErrorKind: whatsapp.KindRateLimited,
 		ErrorMessage: fmt.Sprintf("Meta rate limit on business account %s: no call before %s", in.WABAID, until.UTC().Format(time.RFC3339))}
-	snap.OverallStatus, snap.RegistrationState = deriveStates(snap)
+	snap.OverallStatus, snap.RegistrationState = deriveStates(in, snap)
 	return snap, nil
 }
 
@@ -285,6 +289,34 @@ func (s *Service) snapshotOf(ctx context.Context, in db.Inbox, phone *whatsapp.P
 		}
 		s.log.Warn("health fetch failed", "inbox_id", in.ID, "kind", kind, "code", snap.ErrorCode, "subcode", snap.ErrorSubcode)
 	}
-	snap.OverallStatus, snap.RegistrationState = deriveStates(snap)
+	if phone != nil && phone.NewNameStatus == whatsapp.NameApproved {
+		// Only then can a name change have been approved; the read is skipped otherwise.
+		last, err := s.store.LatestSnapshot(ctx, in.ID)
+		if err != nil && !errors.Is(err, db.ErrNotFound) {
+			return db.HealthSnapshot{}, fmt.Errorf("health: record inbox %d: %w", in.ID, err)
+		}
+		if err == nil {
+			if in, err = s.noteNameChange(ctx, in, last.Phone, phone); err != nil {
+				return db.HealthSnapshot{}, err
+			}
+		}
+	}
+	snap.OverallStatus, snap.RegistrationState = deriveStates(in, snap)
 	return snap, nil
+}
+
+// noteNameChange records on the inbox that Meta approved a display-name change of the
+// registered number between two health reads (prev, next): the new name shows only
+// after a register call made from now on. It returns the inbox as it now is.
+func (s *Service) noteNameChange(ctx context.Context, in db.Inbox, prev, next *whatsapp.PhoneNumber) (db.Inbox, error) {
+	if !whatsapp.NameChangeApproved(prev, next) || in.NameChangeApprovedAt != nil {
+		return in, nil
+	}
+	now := s.now().UTC()
+	if err := s.store.MarkNameChangeApproved(ctx, in.ID, now); err != nil {
+		return in, fmt.Errorf("health: note name change of inbox %d: %w", in.ID, err)
+	}
+	s.log.Info("display-name change approved; the number must be registered again for it to show", "inbox_id", in.ID)
+	in.NameChangeApprovedAt = &now
+	return in, nil
 }

@@ -92,12 +92,15 @@ func (s *Service) applyWebhookChange(ctx context.Context, in db.Inbox, change wh
 	if !changed {
 		return latest, false, nil
 	}
+	if in, err = s.noteNameChange(ctx, in, latest.Phone, &phone); err != nil {
+		return db.HealthSnapshot{}, false, err
+	}
 	next := latest
 	next.ID = 0
 	next.CheckedAt = s.now().UTC()
 	next.Phone = &phone
 	next.Source = db.SourceWebhook
-	next.OverallStatus, next.RegistrationState = deriveStates(next)
+	next.OverallStatus, next.RegistrationState = deriveStates(in, next)
 	stored, err := s.store.AddSnapshot(ctx, next)
 	if err != nil {
 		return db.HealthSnapshot{}, false, fmt.Errorf("health: apply webhook to inbox %d: %w", in.ID, err)
@@ -107,6 +110,6 @@ func (s *Service) applyWebhookChange(ctx context.Context, in db.Inbox, change wh
 
 // deriveStates computes a snapshot's overall status and registration state the way
 // Record does: a snapshot of a failed fetch has no trustworthy registration state.
-func deriveStates(snap db.HealthSnapshot) (overall, registration string) {
-	return OverallOf(&snap).Code, string(DecisionOf(&snap).State)
+func deriveStates(in db.Inbox, snap db.HealthSnapshot) (overall, registration string) {
+	return OverallOf(&snap).Code, string(DecisionFor(in, &snap).State)
 }

@@ -1,0 +1,145 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/inboxhealth/inboxhealth/internal/db"
+	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
+)
+
+// The two-step verification PIN: entering the one Meta holds, or setting a new one.
+//
+// Meta's answer to a forgotten PIN is to set a new one with POST /{phone-number-id}
+// {"pin"} (https://developers.facebook.com/documentation/business-messaging/whatsapp/business-phone-numbers/two-step-verification/);
+// the old PIN then stops working everywhere the number is used, so the product does
+// it only on an administrator's explicit, confirmed request.
+
+// ErrInvalidPIN is a PIN that is not exactly 6 digits.
+var ErrInvalidPIN = errors.New("the two-step verification PIN must be exactly 6 digits")
+
+// ErrRegistrationInProgress means the PIN cannot change while a register call that
+// uses the old one is in flight.
+var ErrRegistrationInProgress = errors.New("a registration for this number is in progress; try again in a moment")
+
+// SetPIN stores the existing two-step PIN an administrator entered, encrypted, as
+// "provided": after Meta said 133005, or ahead of time for a registered number (a
+// display-name change needs a new register call with it). The caller then retries
+// registration. It is refused while a registration is in flight, whose outcome would
+// otherwise be credited to the wrong PIN.
+func (r *Registrar) SetPIN(ctx context.Context, in db.Inbox, pin string, userID int64) error {
+	defer r.forgetStatus(in.ID)
+	pin = strings.TrimSpace(pin)
+	if !isSixDigits(pin) {
+		return ErrInvalidPIN
+	}
+	holder := fmt.Sprintf("%s#pin%d", r.holder, r.leaseSeq.Add(1))
+	err := r.store.AcquireLease(ctx, in.ID, holder, r.leaseTTL)
+	if errors.Is(err, db.ErrLeaseHeld) {
+		return ErrRegistrationInProgress
+	}
+	if err != nil {
+		return fmt.Errorf("health: set PIN of inbox %d: %w", in.ID, err)
+	}
+	defer r.releaseLease(ctx, in.ID, holder)
+	if err := r.store.SetPIN(ctx, in.ID, pin, db.PINStateProvided); err != nil {
+		return fmt.Errorf("health: set PIN of inbox %d: %w", in.ID, err)
+	}
+	r.log.Info("two-step PIN provided", "inbox_id", in.ID, "user_id", userID)
+	return nil
+}
+
+func isSixDigits(s string) bool {
+	if len(s) != 6 {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// ResetPIN sets a new two-step PIN at Meta for the inbox's number, then registers with
+// it: the new PIN is stored (encrypted) before Meta is called, so Meta never holds a
+// PIN the app could lose, and the change is recorded as an attempt. The old PIN stops
+// working everywhere; the caller must have had an administrator confirm that. Refused
+// while a registration is in flight. What Meta answers is in the Result.
+func (r *Registrar) ResetPIN(ctx context.Context, in db.Inbox, pin string, req Request) (Result, error) {
+	pin = strings.TrimSpace(pin)
+	if !isSixDigits(pin) {
+		return Result{}, ErrInvalidPIN
+	}
+	res, set, err := r.setPINAtMeta(ctx, in, pin, req)
+	if err != nil || !set {
+		return res, err
+	}
+	return r.Register(ctx, in, req)
+}
+
+// setPINAtMeta is ResetPIN's first half, under the inbox's lease; set reports whether
+// Meta accepted the new PIN.
+func (r *Registrar) setPINAtMeta(ctx context.Context, in db.Inbox, pin string, req Request) (res Result, set bool, err error) {
+	defer r.forgetStatus(in.ID)
+	holder := fmt.Sprintf("%s#newpin%d", r.holder, r.leaseSeq.Add(1))
+	err = r.store.AcquireLease(ctx, in.ID, holder, r.leaseTTL)
+	if errors.Is(err, db.ErrLeaseHeld) {
+		return Result{}, false, ErrRegistrationInProgress
+	}
+	if err != nil {
+		return Result{}, false, fmt.Errorf("health: set a new PIN for inbox %d: %w", in.ID, err)
+	}
+	defer r.releaseLease(ctx, in.ID, holder)
+	work, cancel := r.detach(ctx, lockedWorkTimeout)
+	defer cancel()
+	before, err := r.store.Secrets(work, in.ID)
+	if err != nil {
+		return Result{}, false, fmt.Errorf("health: set a new PIN for inbox %d: %w", in.ID, err)
+	}
+	if err := r.store.SetPIN(work, in.ID, pin, db.PINStateProvided); err != nil {
+		return Result{}, false, fmt.Errorf("health: set a new PIN for inbox %d: %w", in.ID, err)
+	}
+	attempt, err := r.store.StartAttempt(work, in.ID, req.Trigger, req.UserID, false)
+	if err != nil {
+		return Result{}, false, fmt.Errorf("health: set a new PIN for inbox %d: %w", in.ID, err)
+	}
+	started := r.now()
+	callErr := r.graph.SetTwoStepPIN(work, before.AccessToken, in.PhoneNumberID, pin)
+	attempt.Duration = r.now().Sub(started)
+	if callErr == nil {
+		attempt.Outcome = db.OutcomePINSet
+		attempt.Message = "A new two-step verification PIN was set at Meta."
+		r.log.Info("two-step PIN set at Meta", "inbox_id", in.ID, "user_id", req.UserID)
+	} else {
+		// Meta still holds the PIN it had: the one we knew before stays the truth.
+		kind := whatsapp.KindOf(callErr)
+		attempt.Outcome, attempt.ErrorKind, attempt.Message = db.OutcomeFailed, kind, "Setting a new PIN failed: "+callErr.Error()
+		if ge, ok := errors.AsType[*whatsapp.GraphError](callErr); ok {
+			attempt.GraphCode, attempt.GraphSubcode = ge.Code, ge.Subcode
+		}
+		if err := r.restorePIN(work, in.ID, before); err != nil {
+			return Result{}, false, err
+		}
+		res = Result{Outcome: OutcomeFailed, State: whatsapp.StateUnknown, Kind: kind, NeedsPIN: true,
+			Reason: "Meta did not accept the new PIN: " + kind.Explain().Message + " The PIN Meta held before still applies."}
+		if ge, ok := errors.AsType[*whatsapp.GraphError](callErr); ok {
+			res.GraphError = ge
+		}
+	}
+	if err := r.store.FinishAttempt(work, attempt); err != nil {
+		return res, false, err
+	}
+	res.Attempt = &attempt
+	return res, callErr == nil, nil
+}
+
+// restorePIN puts back the PIN (and its state) the inbox had before a refused reset.
+func (r *Registrar) restorePIN(ctx context.Context, inboxID int64, before db.InboxSecrets) error {
+	if err := r.store.SetPIN(ctx, inboxID, before.PIN, before.PINState); err != nil {
+		return fmt.Errorf("health: restore PIN of inbox %d: %w", inboxID, err)
+	}
+	return nil
+}
