@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -492,17 +493,32 @@ func errorDataDetails(raw json.RawMessage) string {
 	return s
 }
 
-// redactGraphError removes the token from every text field, in case a proxy or Meta
-// echoes it back.
-func redactGraphError(ge *GraphError, token string) {
+// redactGraphError removes the token and other secrets (a PIN, an app secret) from
+// every text field, in case a proxy or Meta echoes them back.
+func redactGraphError(ge *GraphError, secrets ...string) {
 	for _, s := range []*string{&ge.Type, &ge.Message, &ge.UserTitle, &ge.UserMessage, &ge.Details, &ge.FBTraceID} {
-		*s = redact(*s, token)
+		*s = redact(*s, secrets...)
 	}
 }
 
-func redact(s, token string) string {
-	if token == "" {
-		return s
+// redact replaces every secret in s; longer secrets first, so a token that contains
+// another secret (an app token holds the app secret) is removed whole.
+func redact(s string, secrets ...string) string {
+	sorted := slices.SortedFunc(slices.Values(secrets), func(a, b string) int { return len(b) - len(a) })
+	for _, secret := range sorted {
+		if secret != "" {
+			s = strings.ReplaceAll(s, secret, "[redacted]")
+		}
 	}
-	return strings.ReplaceAll(s, token, "[redacted]")
+	return s
 }
+
+// redactedError is a transport error whose text has the secrets removed; errors.Is and
+// errors.As still reach the cause, so KindOf classifies it as before.
+type redactedError struct {
+	err     error
+	secrets []string
+}
+
+func (e redactedError) Error() string { return redact(e.err.Error(), e.secrets...) }
+func (e redactedError) Unwrap() error { return e.err }

@@ -728,7 +728,7 @@ func (r *Registrar) subscribe(ctx context.Context, in db.Inbox) (problem string)
 	if err != nil {
 		return "The webhook could not be subscribed: the inbox's access token could not be read."
 	}
-	err = r.graph.SubscribeApp(ctx, secrets.AccessToken, in.WABAID, WebhookCallbackURL(r.frontendURL, in.PhoneNumber), in.WebhookVerifyToken)
+	err = r.graph.SubscribeApp(ctx, secrets.AccessToken, in.WABAID)
 	if err != nil {
 		e := whatsapp.KindOf(err).Explain()
 		return fmt.Sprintf("Meta refused the webhook subscription: %s. %s (%v)", e.Title, e.Remedy, err)

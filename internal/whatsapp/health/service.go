@@ -24,7 +24,7 @@ type Graph interface {
 	PhoneNumber(ctx context.Context, token, phoneNumberID string) (*whatsapp.PhoneNumber, error)
 	BusinessPhoneNumbers(ctx context.Context, token, wabaID string) ([]whatsapp.PhoneNumber, error)
 	Register(ctx context.Context, token, phoneNumberID, pin string) error
-	SubscribeApp(ctx context.Context, token, wabaID, callbackURL, verifyToken string) error
+	SubscribeApp(ctx context.Context, token, wabaID string) error
 }
 
 // Defaults for reading health.
