@@ -55,6 +55,9 @@ func startDemo(ctx context.Context, cfg *config, logger *slog.Logger) (*demoEnvi
 	if cfg.WhatsAppVerifyToken == "" {
 		cfg.WhatsAppVerifyToken = demoVerifyToken
 	}
+	if cfg.WhatsAppAppID == "" {
+		cfg.WhatsAppAppID = graphsim.AppID // the app the simulator pretends to be
+	}
 	sc, err := graphsim.LoadScenario(demoScenario)
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)

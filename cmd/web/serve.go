@@ -138,7 +138,8 @@ func buildApp(cfg config, store *db.Store, cipher *db.Cipher, logger *slog.Logge
 	// default TTL under a 15 min interval, every page view of a 6-to-15-minute-old
 	// snapshot called Meta: a Graph call per view the monitor exists to avoid.
 	healthSvc := health.NewService(store, client, health.Options{Logger: logger, TTL: readTTL(cfg.HealthRefreshInterval)})
-	registrar := health.NewRegistrar(store, client, healthSvc, health.RegistrarOptions{FrontendURL: cfg.FrontendURL, Logger: logger})
+	registrar := health.NewRegistrar(store, client, healthSvc, health.RegistrarOptions{FrontendURL: cfg.FrontendURL, Logger: logger,
+		AppID: cfg.WhatsAppAppID, AppSecret: cfg.WhatsAppAppSecret})
 	// Attempts a previous process left in flight are shown as interrupted (those still
 	// under a live lease are another process's, and are marked once it expires).
 	if _, err := registrar.MarkInterrupted(context.Background()); err != nil {

@@ -197,6 +197,10 @@ func cloneSnapshot(s HealthSnapshot) HealthSnapshot {
 	if s.Phone != nil {
 		p := *s.Phone
 		p.HealthStatus = cloneHealthStatus(p.HealthStatus)
+		if p.WebhookConfiguration != nil {
+			wc := *p.WebhookConfiguration
+			p.WebhookConfiguration = &wc
+		}
 		s.Phone = &p
 	}
 	s.BusinessHealth = cloneHealthStatus(s.BusinessHealth)

@@ -222,16 +222,17 @@ func TestCachedValuesCannotBeChangedThroughWhatReadsReturn(t *testing.T) {
 // added to the cached types without cloneSnapshot/cloneInbox copying it.
 func TestCloneSnapshotCopiesEveryReference(t *testing.T) {
 	known := map[string]bool{
-		"db.HealthSnapshot.Phone":              true,
-		"db.HealthSnapshot.BusinessHealth":     true,
-		"whatsapp.PhoneNumber.HealthStatus":    true,
-		"whatsapp.HealthStatus.Entities":       true,
-		"whatsapp.HealthEntity.AdditionalInfo": true,
-		"whatsapp.HealthEntity.Errors":         true,
-		"db.Inbox.RegistrationNextRetryAt":     true,
-		"db.Inbox.WebhookSubscribedAt":         true,
-		"db.Inbox.NameChangeApprovedAt":        true,
-		"db.Inbox.WebhookAppsCheckedAt":        true,
+		"db.HealthSnapshot.Phone":                   true,
+		"db.HealthSnapshot.BusinessHealth":          true,
+		"whatsapp.PhoneNumber.HealthStatus":         true,
+		"whatsapp.PhoneNumber.WebhookConfiguration": true,
+		"whatsapp.HealthStatus.Entities":            true,
+		"whatsapp.HealthEntity.AdditionalInfo":      true,
+		"whatsapp.HealthEntity.Errors":              true,
+		"db.Inbox.RegistrationNextRetryAt":          true,
+		"db.Inbox.WebhookSubscribedAt":              true,
+		"db.Inbox.NameChangeApprovedAt":             true,
+		"db.Inbox.WebhookAppsCheckedAt":             true,
 	}
 	seen := map[reflect.Type]bool{}
 	var walk func(reflect.Type)

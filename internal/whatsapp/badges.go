@@ -14,7 +14,8 @@ package whatsapp
 //     the display name — the registration decision treats all of these as "display
 //     name needs action" — BANNED, DISCONNECTED, DELETED, BLOCKED).
 //   - grey: informative, not applicable or not known (NA, UNKNOWN, ON_PREMISE,
-//     MIGRATED, SANDBOX — a test account is a choice, not a fault —, UNTIERED,
+//     MIGRATED, SANDBOX — a test account is a choice, not a fault —, is_on_biz_app
+//     true — coexistence with the WhatsApp Business app is a choice too —, UNTIERED,
 //     TIER_NOT_SET, an empty field, and any value this version does not know).
 type Badge struct {
 	Field   string // Graph API field name, e.g. "quality_rating"
@@ -35,8 +36,8 @@ const unknownValueNote = "Meta sent a value this version does not know yet."
 // FieldBadge describes one value of one phone-number health field. field is the
 // Graph API field name ("quality_rating", "name_status", "code_verification_status",
 // "platform_type", "throughput", "status", "account_mode", "messaging_limit_tier",
-// "can_send_message"); an unknown field or value yields a grey badge showing the raw
-// value.
+// "can_send_message", "is_on_biz_app" with "true"/"false"); an unknown field or value
+// yields a grey badge showing the raw value.
 func FieldBadge(field, value string) Badge {
 	spec := fieldBadgeSpec(field)
 	b := Badge{Field: field, Label: spec.label, Value: value}
@@ -66,7 +67,8 @@ func FieldBadge(field, value string) Badge {
 
 // HealthBadges returns the badges of a number in display order: can it work at all
 // first (status, can send), then why not (display name, verification, platform,
-// throughput), then how well (quality, limit), then the account mode.
+// throughput), then how well (quality, limit), then the account mode, and last, for a
+// coexistence number only, that it is also on the WhatsApp Business app.
 func HealthBadges(p PhoneNumber) []Badge {
 	canSend := ""
 	if p.HealthStatus != nil {
@@ -76,7 +78,7 @@ func HealthBadges(p PhoneNumber) []Badge {
 	if p.EffectiveNameStatus() != p.NameStatus {
 		name.Tooltip = joinSentences(name.Tooltip, "This is the status of the new name requested in a name change.")
 	}
-	return []Badge{
+	badges := []Badge{
 		FieldBadge("status", p.Status),
 		FieldBadge("can_send_message", canSend),
 		name,
@@ -87,6 +89,10 @@ func HealthBadges(p PhoneNumber) []Badge {
 		FieldBadge("messaging_limit_tier", p.LimitTier()),
 		FieldBadge("account_mode", p.AccountMode),
 	}
+	if p.IsOnBizApp {
+		badges = append(badges, FieldBadge("is_on_biz_app", "true"))
+	}
+	return badges
 }
 
 type badgeValueSpec struct {
@@ -174,6 +180,11 @@ func fieldBadgeSpec(field string) badgeFieldSpec {
 			{"TIER_UNLIMITED", "Unlimited", ToneGreen, "No limit on business-initiated conversations."},
 			{"UNTIERED", "Untiered", ToneGrey, "Meta has not placed the number in a tier."},
 			{"TIER_NOT_SET", "Not set", ToneGrey, "Meta has not set a limit yet, usually because the number is new."},
+		}}
+	case "is_on_biz_app":
+		return badgeFieldSpec{"WhatsApp Business app", "Whether the number is also used in the WhatsApp Business app (coexistence).", []badgeValueSpec{
+			{"true", "Also on the Business app", ToneGrey, "The number works in the WhatsApp Business app and the Cloud API at once; it is never registered from here, because that would move it off the app."},
+			{"false", "Cloud API only", ToneGreen, "The number is not used in the WhatsApp Business app."},
 		}}
 	case "account_mode":
 		return badgeFieldSpec{"Account mode", "Whether the account sends real messages or is a test account.", []badgeValueSpec{

@@ -185,6 +185,22 @@ func TestHealthBadgesEdgeCases(t *testing.T) {
 			t.Errorf("limit badge = %s=%s, want messaging_limit_tier=TIER_1K", b.Field, b.Value)
 		}
 	})
+	t.Run("coexistence number gets a last badge, others do not", func(t *testing.T) {
+		p := readDomainPhoneFixture(t, "phone_connected.json")
+		plain := HealthBadges(p)
+		p.IsOnBizApp = true
+		coex := HealthBadges(p)
+		if len(coex) != len(plain)+1 {
+			t.Fatalf("coexistence badges = %d, want %d", len(coex), len(plain)+1)
+		}
+		last := coex[len(coex)-1]
+		if last.Field != "is_on_biz_app" || last.Value != "true" || last.Tone != ToneGrey || !strings.Contains(last.Tooltip, "never registered") {
+			t.Errorf("coexistence badge = %+v, want is_on_biz_app=true in grey explaining it is never registered", last)
+		}
+		if b := FieldBadge("is_on_biz_app", "false"); b.Tone != ToneGreen || b.Text != "Cloud API only" {
+			t.Errorf("is_on_biz_app=false badge = %+v, want green Cloud API only", b)
+		}
+	})
 	t.Run("blocked fixture", func(t *testing.T) {
 		p := readDomainPhoneFixture(t, "phone_flagged_blocked.json")
 		b := HealthBadges(p)

@@ -43,12 +43,13 @@ var (
 // ten Meta allows per number in 72 hours, so the caller decides about repeating it.
 // A Client is safe for concurrent use.
 type Client struct {
-	base    *url.URL
-	baseErr error
-	http    *http.Client
-	timeout time.Duration
-	retry   retryPolicy
-	log     *slog.Logger
+	base        *url.URL
+	baseErr     error
+	http        *http.Client
+	timeout     time.Duration
+	retry       retryPolicy
+	log         *slog.Logger
+	phoneFields *fieldList
 }
 
 type retryPolicy struct {
@@ -82,7 +83,8 @@ func WithRetry(maxAttempts int, baseDelay, maxDelay time.Duration) Option {
 }
 
 // WithLogger sets the logger for per-call debug records (method, path, status,
-// duration, attempt). The default discards them.
+// duration, attempt) and the warning when a field Meta retired is dropped. The
+// default discards them.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *Client) {
 		if l != nil {
@@ -103,6 +105,8 @@ func NewClient(baseURL string, httpClient *http.Client, opts ...Option) *Client 
 		timeout: DefaultTimeout,
 		retry:   retryPolicy{attempts: 3, baseDelay: 200 * time.Millisecond, maxDelay: 2 * time.Second},
 		log:     slog.New(slog.DiscardHandler),
+
+		phoneFields: newFieldList(PhoneNumberFields),
 	}
 	c.base, c.baseErr = parseBaseURL(baseURL)
 	for _, opt := range opts {
@@ -120,16 +124,21 @@ func parseBaseURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-// PhoneNumber fetches one phone-number node with PhoneNumberFields.
+// PhoneNumber fetches one phone-number node with PhoneNumberFields (less any field
+// Meta has refused to this client; see withPhoneFields).
 func (c *Client) PhoneNumber(ctx context.Context, token, phoneNumberID string) (*PhoneNumber, error) {
 	const op = "get phone number"
 	ctx, cancel := c.callContext(ctx)
 	defer cancel()
-	u, err := c.endpoint(url.Values{"fields": {PhoneNumberFields}}, phoneNumberID)
-	if err != nil {
-		return nil, wrap(op, err)
-	}
-	body, err := c.get(ctx, token, u)
+	var body []byte
+	err := c.withPhoneFields(ctx, func(fields string) error {
+		u, err := c.endpoint(url.Values{"fields": {fields}}, phoneNumberID)
+		if err != nil {
+			return err
+		}
+		body, err = c.get(ctx, token, u)
+		return err
+	})
 	if err != nil {
 		return nil, wrap(op, err)
 	}
@@ -143,35 +152,49 @@ func (c *Client) PhoneNumber(ctx context.Context, token, phoneNumberID string) (
 // BusinessPhoneNumbers lists every phone number of a WhatsApp Business Account with
 // PhoneNumberFields, following Meta's paging. A paging.next URL is followed only on the
 // scheme and host of the base URL, and at most 100 pages are read; either limit turns
-// into an error rather than a silently short list.
+// into an error rather than a silently short list. A field Meta refuses is dropped and
+// the listing starts again from the first page.
 func (c *Client) BusinessPhoneNumbers(ctx context.Context, token, wabaID string) ([]PhoneNumber, error) {
 	const op = "list business phone numbers"
 	ctx, cancel := c.callContext(ctx)
 	defer cancel()
-	query := url.Values{"fields": {PhoneNumberFields}, "limit": {strconv.Itoa(phoneNumbersPage)}}
-	u, err := c.endpoint(query, wabaID, "phone_numbers")
+	var numbers []PhoneNumber
+	err := c.withPhoneFields(ctx, func(fields string) error {
+		var err error
+		numbers, err = c.listPhoneNumbers(ctx, token, wabaID, fields)
+		return err
+	})
 	if err != nil {
 		return nil, wrap(op, err)
+	}
+	return numbers, nil
+}
+
+func (c *Client) listPhoneNumbers(ctx context.Context, token, wabaID, fields string) ([]PhoneNumber, error) {
+	query := url.Values{"fields": {fields}, "limit": {strconv.Itoa(phoneNumbersPage)}}
+	u, err := c.endpoint(query, wabaID, "phone_numbers")
+	if err != nil {
+		return nil, err
 	}
 	var numbers []PhoneNumber
 	for page := 1; ; page++ {
 		body, err := c.get(ctx, token, u)
 		if err != nil {
-			return nil, wrap(op, fmt.Errorf("page %d: %w", page, err))
+			return nil, fmt.Errorf("page %d: %w", page, err)
 		}
 		batch, next, err := parsePhoneNumberPage(body)
 		if err != nil {
-			return nil, wrap(op, fmt.Errorf("page %d: %w", page, err))
+			return nil, fmt.Errorf("page %d: %w", page, err)
 		}
 		numbers = append(numbers, batch...)
 		if next == "" {
 			return numbers, nil
 		}
 		if page >= maxPages {
-			return nil, wrap(op, errTooManyPages)
+			return nil, errTooManyPages
 		}
 		if u, err = c.pagingURL(next); err != nil {
-			return nil, wrap(op, fmt.Errorf("page %d: %w", page, err))
+			return nil, fmt.Errorf("page %d: %w", page, err)
 		}
 	}
 }
@@ -199,32 +222,113 @@ func (c *Client) BusinessHealth(ctx context.Context, token, wabaID string) (*Hea
 // Register registers a verified phone number on the Cloud API with its 6-digit
 // two-step verification PIN. It is never retried here: Meta allows 10 register calls
 // per number in a moving 72 hours. A PIN that is not 6 digits fails before any call.
-// The PIN, like the token, never appears in errors or logs.
+// The PIN, like the token, never appears in errors or logs, even when Meta echoes it.
 func (c *Client) Register(ctx context.Context, token, phoneNumberID, pin string) error {
 	const op = "register phone number"
 	if !isSixDigits(pin) {
-		return wrap(op, errors.New("two-step verification PIN must be exactly 6 digits"))
+		return wrap(op, errPINFormat)
 	}
 	payload := struct {
 		MessagingProduct string `json:"messaging_product"`
 		PIN              string `json:"pin"`
 	}{"whatsapp", pin}
-	return wrap(op, c.postExpectingSuccess(ctx, token, payload, phoneNumberID, "register"))
+	return wrap(op, c.postExpectingSuccess(ctx, token, payload, []string{pin}, phoneNumberID, "register"))
 }
 
-// SubscribeApp subscribes the app to a WhatsApp Business Account's webhooks, sending
-// them to callbackURL, which Meta verifies with verifyToken. It is never retried here.
-func (c *Client) SubscribeApp(ctx context.Context, token, wabaID, callbackURL, verifyToken string) error {
-	const op = "subscribe app"
-	if callbackURL == "" || verifyToken == "" {
-		return wrap(op, errors.New("callback URL and verify token are both required"))
+// SetTwoStepPIN sets a new two-step verification PIN on a phone number: POST
+// /{phone-number-id} {"pin":"NNNNNN"}, Meta's answer to a forgotten PIN
+// (https://developers.facebook.com/documentation/business-messaging/whatsapp/business-phone-numbers/two-step-verification/).
+// It is never retried, and a PIN that is not 6 digits fails before any call. The PIN
+// never appears in errors or logs.
+func (c *Client) SetTwoStepPIN(ctx context.Context, token, phoneNumberID, pin string) error {
+	const op = "set two-step verification PIN"
+	if !isSixDigits(pin) {
+		return wrap(op, errPINFormat)
 	}
 	payload := struct {
-		OverrideCallbackURI string `json:"override_callback_uri"`
-		VerifyToken         string `json:"verify_token"`
-	}{callbackURL, verifyToken}
-	return wrap(op, c.postExpectingSuccess(ctx, token, payload, wabaID, "subscribed_apps"))
+		PIN string `json:"pin"`
+	}{pin}
+	return wrap(op, c.postExpectingSuccess(ctx, token, payload, []string{pin}, phoneNumberID))
 }
+
+// Deregister undoes a phone number's registration: POST
+// /{phone-number-id}/deregister. It is never retried here: register and deregister
+// share Meta's limit of 10 calls per number in 72 hours.
+func (c *Client) Deregister(ctx context.Context, token, phoneNumberID string) error {
+	const op = "deregister phone number"
+	return wrap(op, c.postExpectingSuccess(ctx, token, nil, nil, phoneNumberID, "deregister"))
+}
+
+// SubscribeApp subscribes the app to a WhatsApp Business Account's webhooks: POST
+// /{waba-id}/subscribed_apps with no body, as Meta's "Managing webhooks" page shows
+// (https://developers.facebook.com/documentation/business-messaging/whatsapp/solution-providers/manage-webhooks).
+// Meta then sends the account's webhooks to the app's own callback URL. It never sends
+// override_callback_uri: an override would redirect the customer's message webhooks
+// away from the platform that handles their chats. It is never retried here.
+func (c *Client) SubscribeApp(ctx context.Context, token, wabaID string) error {
+	const op = "subscribe app"
+	return wrap(op, c.postExpectingSuccess(ctx, token, nil, nil, wabaID, "subscribed_apps"))
+}
+
+// BusinessOwner returns the id of the business portfolio that owns a WhatsApp Business
+// Account: GET /{waba-id}?fields=owner_business_info, owner_business_info.id. The WABA
+// id is not the portfolio id; WhatsApp Manager links need the latter.
+func (c *Client) BusinessOwner(ctx context.Context, token, wabaID string) (string, error) {
+	const op = "get business owner"
+	ctx, cancel := c.callContext(ctx)
+	defer cancel()
+	u, err := c.endpoint(url.Values{"fields": {"owner_business_info"}}, wabaID)
+	if err != nil {
+		return "", wrap(op, err)
+	}
+	body, err := c.get(ctx, token, u)
+	if err != nil {
+		return "", wrap(op, err)
+	}
+	id, err := parseOwnerBusinessID(body)
+	if err != nil {
+		return "", wrap(op, err)
+	}
+	return id, nil
+}
+
+// AppSubscription is one object the app subscribes to in the App Dashboard's Webhooks
+// settings, from GET /{app-id}/subscriptions.
+type AppSubscription struct {
+	Object      string // e.g. "whatsapp_business_account"
+	CallbackURL string
+	Active      bool
+	Fields      []string // the subscribed fields' names
+}
+
+// AppSubscriptions lists the app's webhook subscriptions: GET /{app-id}/subscriptions,
+// which needs an app access token, "APPID|APPSECRET"
+// (https://developers.facebook.com/docs/graph-api/reference/app/subscriptions/). That
+// token is sent only in the Authorization header, never in the URL, and neither it nor
+// the secret alone appears in errors or logs.
+func (c *Client) AppSubscriptions(ctx context.Context, appID, appSecret string) ([]AppSubscription, error) {
+	const op = "list app subscriptions"
+	if appSecret == "" || strings.Contains(appSecret, "|") {
+		return nil, wrap(op, errors.New("app secret is missing or malformed"))
+	}
+	ctx, cancel := c.callContext(ctx)
+	defer cancel()
+	u, err := c.endpoint(nil, appID, "subscriptions")
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	body, err := c.get(ctx, appID+"|"+appSecret, u, appSecret)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	subs, err := parseAppSubscriptions(body)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return subs, nil
+}
+
+var errPINFormat = errors.New("two-step verification PIN must be exactly 6 digits")
 
 // SubscribedApp is an app subscribed to a WhatsApp Business Account's webhooks.
 type SubscribedApp struct {
@@ -301,18 +405,23 @@ func (c *Client) pagingURL(next string) (*url.URL, error) {
 	return u, nil
 }
 
-func (c *Client) postExpectingSuccess(ctx context.Context, token string, payload any, id string, rest ...string) error {
+// postExpectingSuccess POSTs payload as JSON (no body at all when payload is nil) and
+// checks Meta's {"success":true}. sensitive lists values besides the token to keep out
+// of errors and logs, such as a PIN.
+func (c *Client) postExpectingSuccess(ctx context.Context, token string, payload any, sensitive []string, id string, rest ...string) error {
 	ctx, cancel := c.callContext(ctx)
 	defer cancel()
 	u, err := c.endpoint(nil, id, rest...)
 	if err != nil {
 		return err
 	}
-	data, err := json.Marshal(payload)
-	if err != nil {
-		return fmt.Errorf("encode request: %w", err)
+	var data []byte
+	if payload != nil {
+		if data, err = json.Marshal(payload); err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
 	}
-	body, err := c.send(ctx, token, http.MethodPost, u, data, 1)
+	body, err := c.send(ctx, token, http.MethodPost, u, data, 1, sensitive...)
 	if err != nil {
 		return err
 	}
@@ -321,9 +430,9 @@ func (c *Client) postExpectingSuccess(ctx context.Context, token string, payload
 
 // get performs a GET, retrying transient failures within the retry policy and the
 // context's deadline. Rate limits and all other errors are returned at once.
-func (c *Client) get(ctx context.Context, token string, u *url.URL) ([]byte, error) {
+func (c *Client) get(ctx context.Context, token string, u *url.URL, sensitive ...string) ([]byte, error) {
 	for attempt := 1; ; attempt++ {
-		body, err := c.send(ctx, token, http.MethodGet, u, nil, attempt)
+		body, err := c.send(ctx, token, http.MethodGet, u, nil, attempt, sensitive...)
 		if err == nil {
 			return body, nil
 		}
@@ -366,8 +475,10 @@ func (c *Client) backoff(attempt int) time.Duration {
 }
 
 // send makes one HTTP request and returns the body of a 2xx response, or an error:
-// a *GraphError for any other status, or the transport error (without the URL).
-func (c *Client) send(ctx context.Context, token, method string, u *url.URL, payload []byte, attempt int) ([]byte, error) {
+// a *GraphError for any other status, or the transport error (without the URL). The
+// token and every sensitive value are removed from errors and log records.
+func (c *Client) send(ctx context.Context, token, method string, u *url.URL, payload []byte, attempt int, sensitive ...string) ([]byte, error) {
+	secrets := append([]string{token}, sensitive...)
 	if err := checkToken(token); err != nil {
 		return nil, err
 	}
@@ -396,8 +507,8 @@ func (c *Client) send(ctx context.Context, token, method string, u *url.URL, pay
 		err = fmt.Errorf("%s %s: %w", method, u.Path, err)
 		c.log.LogAttrs(ctx, slog.LevelDebug, "whatsapp graph call failed", append(attrs,
 			slog.Duration("duration", time.Since(start)),
-			slog.String("error", redact(err.Error(), token)))...)
-		return nil, err
+			slog.String("error", redact(err.Error(), secrets...)))...)
+		return nil, redactedError{err, secrets}
 	}
 	defer resp.Body.Close()
 	body, readErr := readLimited(resp.Body)
@@ -406,14 +517,14 @@ func (c *Client) send(ctx context.Context, token, method string, u *url.URL, pay
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		if readErr != nil {
 			err := fmt.Errorf("%s %s: read response: %w", method, u.Path, readErr)
-			c.log.LogAttrs(ctx, slog.LevelDebug, "whatsapp graph call failed", append(attrs, slog.String("error", redact(err.Error(), token)))...)
+			c.log.LogAttrs(ctx, slog.LevelDebug, "whatsapp graph call failed", append(attrs, slog.String("error", redact(err.Error(), secrets...)))...)
 			return nil, err
 		}
 		c.log.LogAttrs(ctx, slog.LevelDebug, "whatsapp graph call", attrs...)
 		return body, nil
 	}
 	ge := parseGraphError(resp.StatusCode, resp.Header, body)
-	redactGraphError(ge, token)
+	redactGraphError(ge, secrets...)
 	c.log.LogAttrs(ctx, slog.LevelDebug, "whatsapp graph call failed", append(attrs,
 		slog.Int64("code", ge.Code), slog.Int64("subcode", ge.Subcode),
 		slog.String("kind", string(ge.Kind)), slog.Duration("retry_after", ge.RetryAfter),
@@ -475,6 +586,7 @@ func isSixDigits(s string) bool {
 type wirePhoneNumber struct {
 	PhoneNumber
 	IsOfficialBusinessAccount flexBool          `json:"is_official_business_account"`
+	IsOnBizApp                flexBool          `json:"is_on_biz_app"`
 	HealthStatus              *wireHealthStatus `json:"health_status"`
 }
 
@@ -496,6 +608,7 @@ type wireHealthError struct {
 func (w wirePhoneNumber) phoneNumber() PhoneNumber {
 	p := w.PhoneNumber
 	p.IsOfficialBusinessAccount = bool(w.IsOfficialBusinessAccount)
+	p.IsOnBizApp = bool(w.IsOnBizApp)
 	p.HealthStatus = w.HealthStatus.healthStatus()
 	return p
 }
@@ -583,6 +696,48 @@ func parseSubscribedApps(body []byte) ([]SubscribedApp, error) {
 		apps = append(apps, SubscribedApp{AppID: string(d.App.ID), Name: d.App.Name, OverrideCallbackURI: d.OverrideCallbackURI})
 	}
 	return apps, nil
+}
+
+// parseOwnerBusinessID reads owner_business_info.id from a WABA node.
+func parseOwnerBusinessID(body []byte) (string, error) {
+	var node struct {
+		Owner *struct {
+			ID flexString `json:"id"`
+		} `json:"owner_business_info"`
+	}
+	if err := json.Unmarshal(body, &node); err != nil {
+		return "", fmt.Errorf("decode business owner: %w", err)
+	}
+	if node.Owner == nil || node.Owner.ID == "" {
+		return "", errors.New("decode business owner: response has no owner_business_info.id")
+	}
+	return string(node.Owner.ID), nil
+}
+
+// parseAppSubscriptions decodes {"data":[{"object","callback_url","active","fields":[{"name","version"}]}]}.
+func parseAppSubscriptions(body []byte) ([]AppSubscription, error) {
+	var list struct {
+		Data []struct {
+			Object      string   `json:"object"`
+			CallbackURL string   `json:"callback_url"`
+			Active      flexBool `json:"active"`
+			Fields      []struct {
+				Name string `json:"name"`
+			} `json:"fields"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil {
+		return nil, fmt.Errorf("decode app subscriptions: %w", err)
+	}
+	subs := make([]AppSubscription, 0, len(list.Data))
+	for _, d := range list.Data {
+		s := AppSubscription{Object: d.Object, CallbackURL: d.CallbackURL, Active: bool(d.Active)}
+		for _, f := range d.Fields {
+			s.Fields = append(s.Fields, f.Name)
+		}
+		subs = append(subs, s)
+	}
+	return subs, nil
 }
 
 // parseSuccess checks a {"success": true} answer.

@@ -357,26 +357,202 @@ func TestPostsRequireSuccessTrue(t *testing.T) {
 	}
 }
 
-func TestSubscribeApp(t *testing.T) {
+// TestSubscribeAppSendsNoOverride: the app is subscribed with an empty POST, never with
+// override_callback_uri, which would pull the customer's message webhooks away from
+// their chat platform.
+func TestSubscribeAppSendsNoOverride(t *testing.T) {
+	var calls atomic.Int32
 	client, _ := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
 		checkAuth(t, r)
 		if r.Method != http.MethodPost || r.URL.Path != "/v24.0/2001/subscribed_apps" {
 			t.Errorf("request = %s %s, want POST /v24.0/2001/subscribed_apps", r.Method, r.URL.Path)
 		}
+		body, _ := io.ReadAll(r.Body)
+		if len(body) != 0 || r.ContentLength > 0 {
+			t.Errorf("body = %q (Content-Length %d), want none", body, r.ContentLength)
+		}
+		if r.URL.RawQuery != "" || strings.Contains(string(body), "override_callback_uri") {
+			t.Errorf("request carries parameters (query %q, body %q), want none", r.URL.RawQuery, body)
+		}
+		if ct := r.Header.Get("Content-Type"); ct != "" {
+			t.Errorf("Content-Type = %q, want none for an empty body", ct)
+		}
+		writeJSON(w, http.StatusOK, []byte(`{"success":true}`))
+	})
+	if err := client.SubscribeApp(context.Background(), testToken, "2001"); err != nil {
+		t.Fatalf("SubscribeApp: want no error, got %v", err)
+	}
+	if err := client.SubscribeApp(context.Background(), testToken, "../x"); err == nil {
+		t.Error("SubscribeApp with a bad WABA id: want an error, got none")
+	}
+	if got := calls.Load(); got != 1 {
+		t.Errorf("HTTP calls = %d, want 1", got)
+	}
+}
+
+func TestSetTwoStepPIN(t *testing.T) {
+	var calls atomic.Int32
+	client, _ := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		checkAuth(t, r)
+		if r.Method != http.MethodPost || r.URL.Path != "/v24.0/1001" {
+			t.Errorf("request = %s %s, want POST /v24.0/1001", r.Method, r.URL.Path)
+		}
 		var body map[string]any
-		json.NewDecoder(r.Body).Decode(&body)
-		want := map[string]any{"override_callback_uri": "https://inbox.example.com/webhooks/whatsapp/14155550142", "verify_token": "vt-1"}
-		if !reflect.DeepEqual(body, want) {
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			t.Errorf("decode body: %v", err)
+		}
+		if want := map[string]any{"pin": "654321"}; !reflect.DeepEqual(body, want) {
 			t.Errorf("body = %v, want %v", body, want)
 		}
 		writeJSON(w, http.StatusOK, []byte(`{"success":true}`))
 	})
-	err := client.SubscribeApp(context.Background(), testToken, "2001", "https://inbox.example.com/webhooks/whatsapp/14155550142", "vt-1")
-	if err != nil {
-		t.Fatalf("SubscribeApp: want no error, got %v", err)
+	if err := client.SetTwoStepPIN(context.Background(), testToken, "1001", "654321"); err != nil {
+		t.Fatalf("SetTwoStepPIN: want no error, got %v", err)
 	}
-	if err := client.SubscribeApp(context.Background(), testToken, "2001", "", "vt-1"); err == nil {
-		t.Error("SubscribeApp without callback URL: want an error, got none")
+	for _, pin := range []string{"", "12345", "1234567", "12345a", " 123456"} {
+		if err := client.SetTwoStepPIN(context.Background(), testToken, "1001", pin); err == nil {
+			t.Errorf("SetTwoStepPIN with PIN %q: want an error before any call, got none", pin)
+		}
+	}
+	if got := calls.Load(); got != 1 {
+		t.Errorf("HTTP calls = %d, want 1 (invalid PINs must not reach Meta)", got)
+	}
+}
+
+func TestDeregister(t *testing.T) {
+	client, _ := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		checkAuth(t, r)
+		if r.Method != http.MethodPost || r.URL.Path != "/v24.0/1001/deregister" {
+			t.Errorf("request = %s %s, want POST /v24.0/1001/deregister", r.Method, r.URL.Path)
+		}
+		writeJSON(w, http.StatusOK, []byte(`{"success":true}`))
+	})
+	if err := client.Deregister(context.Background(), testToken, "1001"); err != nil {
+		t.Fatalf("Deregister: want no error, got %v", err)
+	}
+}
+
+func TestBusinessOwner(t *testing.T) {
+	tests := []struct {
+		name    string
+		body    string
+		want    string
+		wantErr bool
+	}{
+		{"string id", `{"owner_business_info":{"id":"3001","name":"Acme"},"id":"2001"}`, "3001", false},
+		{"numeric id", `{"owner_business_info":{"id":3001},"id":"2001"}`, "3001", false},
+		{"missing", `{"id":"2001"}`, "", true},
+		{"not json", `nope`, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client, _ := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+				checkAuth(t, r)
+				if r.URL.Path != "/v24.0/2001" || r.URL.Query().Get("fields") != "owner_business_info" {
+					t.Errorf("request = %s?%s, want /v24.0/2001?fields=owner_business_info", r.URL.Path, r.URL.RawQuery)
+				}
+				writeJSON(w, http.StatusOK, []byte(tt.body))
+			})
+			got, err := client.BusinessOwner(context.Background(), testToken, "2001")
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("BusinessOwner = %q, %v; want %q, error=%v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+const (
+	testAppID     = "4001"
+	testAppSecret = "s3cr3tAPPsecretValue"
+)
+
+func TestAppSubscriptions(t *testing.T) {
+	client, _ := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		if got, want := r.Header.Get("Authorization"), "Bearer "+testAppID+"|"+testAppSecret; got != want {
+			t.Errorf("Authorization = %q, want %q", got, want)
+		}
+		if strings.Contains(r.URL.String(), testAppSecret) || r.URL.Query().Has("access_token") {
+			t.Errorf("app secret or access_token in URL %q", r.URL.String())
+		}
+		if r.Method != http.MethodGet || r.URL.Path != "/v24.0/4001/subscriptions" {
+			t.Errorf("request = %s %s, want GET /v24.0/4001/subscriptions", r.Method, r.URL.Path)
+		}
+		writeJSON(w, http.StatusOK, []byte(`{"data":[
+			{"object":"whatsapp_business_account","callback_url":"https://inbox.example.com/webhooks/whatsapp","active":true,
+			 "fields":[{"name":"phone_number_name_update","version":"v24.0"},{"name":"account_update","version":"v24.0"}]},
+			{"object":"page","callback_url":"https://x.example/cb","active":false,"fields":[]}]}`))
+	})
+	got, err := client.AppSubscriptions(context.Background(), testAppID, testAppSecret)
+	if err != nil {
+		t.Fatalf("AppSubscriptions: want no error, got %v", err)
+	}
+	want := []AppSubscription{
+		{Object: "whatsapp_business_account", CallbackURL: "https://inbox.example.com/webhooks/whatsapp", Active: true,
+			Fields: []string{"phone_number_name_update", "account_update"}},
+		{Object: "page", CallbackURL: "https://x.example/cb"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("AppSubscriptions\n got %+v\nwant %+v", got, want)
+	}
+	for _, bad := range [][2]string{{"", testAppSecret}, {"../x", testAppSecret}, {testAppID, ""}, {testAppID, "a|b"}} {
+		if _, err := client.AppSubscriptions(context.Background(), bad[0], bad[1]); err == nil {
+			t.Errorf("AppSubscriptions(%q, secret): want an error, got none", bad[0])
+		} else if bad[1] != "" && strings.Contains(err.Error(), bad[1]) {
+			t.Errorf("error repeats the secret: %v", err)
+		}
+	}
+}
+
+// TestSecretsNeverLeak: Meta (or a proxy) echoing the PIN or the app secret in any
+// error field must not carry it into the error or the logs.
+func TestSecretsNeverLeak(t *testing.T) {
+	const pin = "918273"
+	echo := func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		secret := r.Header.Get("Authorization") + " " + string(raw)
+		b, _ := json.Marshal(map[string]any{"error": map[string]any{
+			"message": "bad " + secret, "error_user_title": secret, "error_user_msg": "PIN " + pin + " is wrong",
+			"code": 131031, "fbtrace_id": "trace", "error_data": map[string]string{"details": "The PIN " + pin + " does not match " + testAppSecret},
+		}})
+		writeJSON(w, http.StatusBadRequest, b)
+	}
+	tests := []struct {
+		name    string
+		secrets []string
+		call    func(c *Client) error
+	}{
+		{"register", []string{pin, testToken}, func(c *Client) error { return c.Register(context.Background(), testToken, "1001", pin) }},
+		{"set PIN", []string{pin, testToken}, func(c *Client) error { return c.SetTwoStepPIN(context.Background(), testToken, "1001", pin) }},
+		{"app subscriptions", []string{testAppSecret}, func(c *Client) error {
+			_, err := c.AppSubscriptions(context.Background(), testAppID, testAppSecret)
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			client, _ := newTestClient(t, echo, WithLogger(logger))
+			err := tt.call(client)
+			ge, ok := errors.AsType[*GraphError](err)
+			if !ok {
+				t.Fatalf("want a *GraphError, got %v", err)
+			}
+			if tt.name != "app subscriptions" && ge.Kind != KindPINMismatch {
+				t.Errorf("Kind = %q, want pin_mismatch (131031 naming the PIN)", ge.Kind)
+			}
+			all := err.Error() + fmt.Sprintf("%+v", *ge) + logs.String()
+			for _, secret := range tt.secrets {
+				if strings.Contains(all, secret) {
+					t.Errorf("secret %q leaked into error or logs:\n%s", secret, all)
+				}
+			}
+			if !strings.Contains(ge.Details, "[redacted]") {
+				t.Errorf("Details = %q, want the echoed secret replaced by [redacted]", ge.Details)
+			}
+		})
 	}
 }
 
@@ -616,7 +792,7 @@ func TestPostsAreNeverRetried(t *testing.T) {
 		if KindOf(err) != KindTransient {
 			t.Errorf("Register on %d: KindOf = %q, want transient", status, KindOf(err))
 		}
-		err = client.SubscribeApp(context.Background(), testToken, "2001", "https://x.example/cb", "vt")
+		err = client.SubscribeApp(context.Background(), testToken, "2001")
 		if KindOf(err) != KindTransient {
 			t.Errorf("SubscribeApp on %d: KindOf = %q, want transient", status, KindOf(err))
 		}
@@ -769,7 +945,7 @@ func TestTokenNeverLeaks(t *testing.T) {
 		{name: "subscribe answering success false", h: func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, []byte(`{"success":false,"token":"`+r.Header.Get("Authorization")+`"}`))
 		}, call: func(c *Client, token string) error {
-			return c.SubscribeApp(context.Background(), token, "2001", "https://x.example/cb", "vt")
+			return c.SubscribeApp(context.Background(), token, "2001")
 		}},
 	}
 	for _, tt := range tests {
@@ -817,4 +993,198 @@ func TestTokenNeverLeaks(t *testing.T) {
 			t.Errorf("log output lacks %q:\n%s", want, logs.String())
 		}
 	}
+}
+
+func TestPhoneNumberReadsCoexistenceAndWebhookConfiguration(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want PhoneNumber
+	}{
+		{"coexistence with overrides", `{"id":"1001","is_on_biz_app":true,"webhook_configuration":{
+			"application":"https://inbox.example.com/webhooks/whatsapp",
+			"whatsapp_business_account":"https://chat.example.com/waba","phone_number":"https://chat.example.com/number"}}`,
+			PhoneNumber{ID: "1001", IsOnBizApp: true, WebhookConfiguration: &WebhookConfiguration{
+				Application:             "https://inbox.example.com/webhooks/whatsapp",
+				WhatsAppBusinessAccount: "https://chat.example.com/waba", PhoneNumber: "https://chat.example.com/number"}}},
+		{"flag as string, app callback only", `{"id":"1001","is_on_biz_app":"false","webhook_configuration":{"application":"https://a.example/cb"}}`,
+			PhoneNumber{ID: "1001", WebhookConfiguration: &WebhookConfiguration{Application: "https://a.example/cb"}}},
+		{"neither reported", `{"id":"1001"}`, PhoneNumber{ID: "1001"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parsePhoneNumber([]byte(tt.body))
+			if err != nil {
+				t.Fatalf("parsePhoneNumber: %v", err)
+			}
+			if !reflect.DeepEqual(*got, tt.want) {
+				t.Errorf("got %+v\nwant %+v", *got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPhoneNumberFieldsNameEveryHealthField(t *testing.T) {
+	fields := strings.Split(PhoneNumberFields, ",")
+	for _, want := range []string{"is_on_biz_app", "webhook_configuration", "health_status", "whatsapp_business_manager_messaging_limit", "messaging_limit_tier"} {
+		if !slices.Contains(fields, want) {
+			t.Errorf("PhoneNumberFields lacks %q: %s", want, PhoneNumberFields)
+		}
+	}
+}
+
+// refusingFields answers like Meta when a request names a field it does not know: the
+// first refused field found in the request's fields is reported, HTTP 400, code 100.
+func refusingFields(t *testing.T, refused []string, ok func(w http.ResponseWriter, r *http.Request)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		checkAuth(t, r)
+		for _, f := range strings.Split(r.URL.Query().Get("fields"), ",") {
+			if slices.Contains(refused, f) {
+				writeJSON(w, http.StatusBadRequest, []byte(`{"error":{"message":"(#100) Tried accessing nonexisting field (`+f+
+					`) on node type (WhatsAppBusinessPhoneNumber)","type":"OAuthException","code":100,"fbtrace_id":"A1"}}`))
+				return
+			}
+		}
+		ok(w, r)
+	}
+}
+
+func TestRetiredFieldIsDroppedOnceAndForAll(t *testing.T) {
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var calls atomic.Int32
+	var lastFields atomic.Value
+	client, _ := newTestClient(t, refusingFields(t, []string{"is_on_biz_app"}, func(w http.ResponseWriter, r *http.Request) {
+		lastFields.Store(r.URL.Query().Get("fields"))
+		writeJSON(w, http.StatusOK, []byte(`{"id":"1001","status":"CONNECTED"}`))
+	}), WithLogger(logger))
+	client.http.Transport = countingTransport{client.http.Transport, &calls}
+
+	p, err := client.PhoneNumber(context.Background(), testToken, "1001")
+	if err != nil || p.Status != "CONNECTED" {
+		t.Fatalf("PhoneNumber with one retired field = %+v, %v; want the number", p, err)
+	}
+	if got := calls.Load(); got != 2 {
+		t.Errorf("HTTP calls = %d, want 2 (refused, then the same request without the field)", got)
+	}
+	want := strings.Replace(PhoneNumberFields, "is_on_biz_app,", "", 1)
+	if got := lastFields.Load(); got != want {
+		t.Errorf("fields after the drop = %q, want %q", got, want)
+	}
+	if _, err := client.PhoneNumber(context.Background(), testToken, "1001"); err != nil {
+		t.Fatalf("second PhoneNumber: %v", err)
+	}
+	if got := calls.Load(); got != 3 {
+		t.Errorf("HTTP calls after a second read = %d, want 3: the field stays dropped", got)
+	}
+	if n := strings.Count(logs.String(), "field=is_on_biz_app"); n != 1 || !strings.Contains(logs.String(), "level=WARN") {
+		t.Errorf("want one Warn naming the field, got:\n%s", logs.String())
+	}
+	other := NewClient(client.base.String(), nil)
+	if got := other.phoneFields.query(); got != PhoneNumberFields {
+		t.Errorf("a new client starts with %q, want the full list: drops are per client", got)
+	}
+}
+
+func TestRetiredFieldsDroppedConcurrently(t *testing.T) {
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	client, _ := newTestClient(t, refusingFields(t, []string{"webhook_configuration", "is_on_biz_app"}, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, []byte(`{"id":"1001"}`))
+	}), WithLogger(logger))
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			if _, err := client.PhoneNumber(context.Background(), testToken, "1001"); err != nil {
+				t.Errorf("PhoneNumber: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	for _, f := range []string{"webhook_configuration", "is_on_biz_app"} {
+		if n := strings.Count(logs.String(), "field="+f); n != 1 {
+			t.Errorf("drop of %s logged %d times, want once:\n%s", f, n, logs.String())
+		}
+	}
+}
+
+func TestRetiredFieldDroppedForPagedListing(t *testing.T) {
+	client, _ := newTestClient(t, refusingFields(t, []string{"webhook_configuration"}, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("after") == "" {
+			next := srvURL(r) + r.URL.Path + "?" + r.URL.RawQuery + "&after=p2"
+			writeJSON(w, http.StatusOK, []byte(`{"data":[{"id":"1"}],"paging":{"next":"`+next+`"}}`))
+			return
+		}
+		writeJSON(w, http.StatusOK, []byte(`{"data":[{"id":"2"}]}`))
+	}))
+	got, err := client.BusinessPhoneNumbers(context.Background(), testToken, "2001")
+	if err != nil || len(got) != 2 || got[0].ID != "1" || got[1].ID != "2" {
+		t.Fatalf("BusinessPhoneNumbers = %+v, %v; want numbers 1 and 2", got, err)
+	}
+}
+
+func TestFieldDropsAreBounded(t *testing.T) {
+	tests := []struct {
+		name    string
+		refused []string
+		wantErr bool
+	}{
+		// Meta refusing every field it is asked for: each retry drops one, and the
+		// id is never dropped, so the call ends with Meta's error.
+		{"every field", strings.Split(PhoneNumberFields, ","), true},
+		// Meta refusing a field the request did not name: nothing to drop, no retry.
+		{"a field not asked for", []string{"no_such_field_here"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls atomic.Int32
+			h := func(w http.ResponseWriter, r *http.Request) {
+				calls.Add(1)
+				refusingFields(t, tt.refused, func(w http.ResponseWriter, r *http.Request) {
+					writeJSON(w, http.StatusOK, []byte(`{"id":"1001"}`))
+				})(w, r)
+			}
+			client, _ := newTestClient(t, h)
+			_, err := client.PhoneNumber(context.Background(), testToken, "1001")
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("PhoneNumber error = %v, want error=%v", err, tt.wantErr)
+			}
+			if max := int32(len(strings.Split(PhoneNumberFields, ","))); calls.Load() > max {
+				t.Errorf("HTTP calls = %d, want at most %d", calls.Load(), max)
+			}
+			if tt.wantErr && KindOf(err) != KindInvalidRequest {
+				t.Errorf("KindOf = %q, want invalid_request", KindOf(err))
+			}
+		})
+	}
+}
+
+type countingTransport struct {
+	next  http.RoundTripper
+	calls *atomic.Int32
+}
+
+func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.calls.Add(1)
+	return c.next.RoundTrip(r)
+}
+
+func srvURL(r *http.Request) string { return "http://" + r.Host }
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a shared logger.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

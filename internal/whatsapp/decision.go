@@ -7,6 +7,8 @@ type RegistrationState string
 
 // Registration states, one per row of the registration decision table in DESIGN.md.
 const (
+	StateCoexistence               RegistrationState = "coexistence"
+	StateNameChangeNeedsRegister   RegistrationState = "name_change_needs_register"
 	StateRegistered                RegistrationState = "registered"
 	StateWaitingForDisplayName     RegistrationState = "waiting_for_display_name"
 	StateDisplayNameActionRequired RegistrationState = "display_name_action_required"
@@ -28,9 +30,19 @@ type Decision struct {
 	// then almost surely fails (100/2388001) and burns one of the 10 calls Meta allows
 	// per 72 hours, so an administrator must confirm before forcing ONE attempt.
 	NeedsConfirmation bool
-	NeedsStoredPIN    bool
+	// NeedsStoredPIN: the register call must use the PIN Meta already holds for the
+	// number (the one stored for the inbox); a new PIN must never be generated for it.
+	NeedsStoredPIN bool
 	// Reason explains the state to a customer in plain words.
 	Reason string
+}
+
+// RegistrationFacts are what the decision needs beyond the latest health: things only
+// the product's own records know.
+type RegistrationFacts struct {
+	// NameChangeApproved: Meta approved a display-name change after the last
+	// successful register call (see NameChangeApproved).
+	NameChangeApproved bool
 }
 
 // AllowsManual reports whether an administrator's click may call register now;
@@ -39,11 +51,18 @@ func (d Decision) AllowsManual(confirmed bool) bool {
 	return d.ManualRegister && (!d.NeedsConfirmation || confirmed)
 }
 
-// Decide applies the registration decision table of DESIGN.md to the latest health.
-// p == nil means the health could not be fetched. The rules are evaluated in the
-// table's order, so a number that Meta already reports as provisioned on the Cloud API
-// is never registered again, whatever its display name is doing.
+// Decide applies the registration decision table of DESIGN.md to the latest health,
+// knowing nothing beyond it: DecideWith with zero RegistrationFacts.
 func Decide(p *PhoneNumber) Decision {
+	return DecideWith(p, RegistrationFacts{})
+}
+
+// DecideWith applies the registration decision table of DESIGN.md to the latest health
+// and the product's own facts. p == nil means the health could not be fetched. The
+// rules are evaluated in the table's order, so a coexistence number is never
+// registered, and a number that Meta already reports as provisioned on the Cloud API
+// is registered again only to apply an approved display-name change.
+func DecideWith(p *PhoneNumber, f RegistrationFacts) Decision {
 	if p == nil {
 		// Without health we cannot know that a call would be wasted, so the monitor
 		// stays quiet; a person who clicks accepts that risk.
@@ -51,6 +70,26 @@ func Decide(p *PhoneNumber) Decision {
 			State:          StateUnknown,
 			ManualRegister: true,
 			Reason:         "We could not check this number with Meta just now. You can still try to complete registration.",
+		}
+	}
+	if p.IsOnBizApp {
+		// A coexistence number is registered through the WhatsApp Business app's own
+		// onboarding; a register call would move it off the app.
+		return Decision{
+			State:  StateCoexistence,
+			Reason: "This number is also used in the WhatsApp Business app, so it is never registered from here: that would move it off the app.",
+		}
+	}
+	if isRegisteredOnCloudAPI(*p) && f.NameChangeApproved {
+		// Meta shows a new display name only after a fresh register call made after
+		// the approval; one made before has no effect. See "Register a business phone
+		// number", https://developers.facebook.com/documentation/business-messaging/whatsapp/business-phone-numbers/registration/
+		return Decision{
+			State:          StateNameChangeNeedsRegister,
+			AutoRegister:   true,
+			ManualRegister: true,
+			NeedsStoredPIN: true,
+			Reason:         "Meta approved the new display name. The number is registered once more with its existing PIN so customers see the new name.",
 		}
 	}
 	if isRegisteredOnCloudAPI(*p) {
@@ -87,7 +126,18 @@ func Decide(p *PhoneNumber) Decision {
 	}
 }
 
-// isRegisteredOnCloudAPI is the first row of the decision table: Meta only assigns a
+// NameChangeApproved reports whether a registered number's display-name change was
+// approved between two health reads: next is registered and its new_name_status is
+// APPROVED, and prev's was not. A missing read is never a change, and neither is an
+// unregistered number: its next register call picks up the approved name anyway.
+func NameChangeApproved(prev, next *PhoneNumber) bool {
+	if prev == nil || next == nil || !isRegisteredOnCloudAPI(*next) {
+		return false
+	}
+	return next.NewNameStatus == NameApproved && prev.NewNameStatus != NameApproved
+}
+
+// isRegisteredOnCloudAPI is the registered row of the decision table: Meta only assigns a
 // throughput level once a number is registered, so CLOUD_API plus a real level means
 // a register call has already succeeded.
 func isRegisteredOnCloudAPI(p PhoneNumber) bool {

@@ -31,6 +31,21 @@ func TestDecide(t *testing.T) {
 	}{
 		// One row per row of the decision table.
 		{
+			name: "table row 0: coexistence number is never registered",
+			p:    &PhoneNumber{IsOnBizApp: true, NameStatus: NameApproved, CodeVerificationStatus: VerificationVerified, PlatformType: PlatformNotApplicable},
+			want: Decision{State: StateCoexistence},
+		},
+		{
+			name: "coexistence beats registered",
+			p:    &PhoneNumber{IsOnBizApp: true, PlatformType: PlatformCloudAPI, Throughput: cloud(ThroughputStandard)},
+			want: Decision{State: StateCoexistence},
+		},
+		{
+			name: "coexistence beats a name in review",
+			p:    &PhoneNumber{IsOnBizApp: true, NameStatus: NamePendingReview},
+			want: Decision{State: StateCoexistence},
+		},
+		{
 			name: "table row 1: cloud API with standard throughput is registered",
 			p:    &PhoneNumber{PlatformType: PlatformCloudAPI, Throughput: cloud(ThroughputStandard), NameStatus: NameApproved, CodeVerificationStatus: VerificationVerified},
 			want: Decision{State: StateRegistered},
@@ -160,6 +175,9 @@ func TestDecide(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := Decide(tt.p)
+			if withFacts := DecideWith(tt.p, RegistrationFacts{}); withFacts != got {
+				t.Errorf("Decide() = %+v but DecideWith(zero facts) = %+v; want the same", got, withFacts)
+			}
 			if got.Reason == "" {
 				t.Errorf("Decide() Reason is empty, want plain words for the customer")
 			}
@@ -168,6 +186,65 @@ func TestDecide(t *testing.T) {
 				t.Errorf("Decide() = %+v, want %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestDecideWithNameChangeApproved(t *testing.T) {
+	registered := PhoneNumber{PlatformType: PlatformCloudAPI, Throughput: Throughput{Level: ThroughputStandard}, NameStatus: NameApproved, NewNameStatus: NameApproved}
+	approved := RegistrationFacts{NameChangeApproved: true}
+	tests := []struct {
+		name string
+		p    *PhoneNumber
+		f    RegistrationFacts
+		want Decision
+	}{
+		{"table row 2: registered with an approved name change registers once with the stored PIN", &registered, approved,
+			Decision{State: StateNameChangeNeedsRegister, AutoRegister: true, ManualRegister: true, NeedsStoredPIN: true}},
+		{"registered without the fact stays registered", &registered, RegistrationFacts{}, Decision{State: StateRegistered}},
+		{"coexistence beats an approved name change", &PhoneNumber{IsOnBizApp: true, PlatformType: PlatformCloudAPI, Throughput: Throughput{Level: ThroughputHigh}}, approved,
+			Decision{State: StateCoexistence}},
+		{"unregistered number ignores the fact: the normal register picks up the name",
+			&PhoneNumber{NameStatus: NameApproved, PlatformType: PlatformNotApplicable}, approved,
+			Decision{State: StatePendingRegistration, AutoRegister: true, ManualRegister: true}},
+		{"unknown health ignores the fact", nil, approved, Decision{State: StateUnknown, ManualRegister: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := DecideWith(tt.p, tt.f)
+			if got.Reason == "" {
+				t.Error("DecideWith() Reason is empty, want plain words for the customer")
+			}
+			got.Reason = ""
+			if got != tt.want {
+				t.Errorf("DecideWith() = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestNameChangeApproved(t *testing.T) {
+	reg := func(newName string) *PhoneNumber {
+		return &PhoneNumber{PlatformType: PlatformCloudAPI, Throughput: Throughput{Level: ThroughputStandard}, NameStatus: NameApproved, NewNameStatus: newName}
+	}
+	unregistered := &PhoneNumber{PlatformType: PlatformNotApplicable, NewNameStatus: NameApproved}
+	tests := []struct {
+		name       string
+		prev, next *PhoneNumber
+		want       bool
+	}{
+		{"review turns approved", reg(NamePendingReview), reg(NameApproved), true},
+		{"no change in progress turns approved", reg(""), reg(NameApproved), true},
+		{"already approved before", reg(NameApproved), reg(NameApproved), false},
+		{"still in review", reg(NamePendingReview), reg(NamePendingReview), false},
+		{"declined", reg(NamePendingReview), reg(NameDeclined), false},
+		{"unregistered number", &PhoneNumber{NewNameStatus: NamePendingReview}, unregistered, false},
+		{"no previous read", nil, reg(NameApproved), false},
+		{"no next read", reg(NamePendingReview), nil, false},
+	}
+	for _, tt := range tests {
+		if got := NameChangeApproved(tt.prev, tt.next); got != tt.want {
+			t.Errorf("NameChangeApproved(%s) = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,7 +33,7 @@ type GraphError struct {
 	// RetryAfter is the wait Meta asked for in the response headers
 	// (X-Business-Use-Case-Usage estimated_time_to_regain_access, or Retry-After).
 	RetryAfter time.Duration
-	// Kind is what the product should do about the error; see Classify.
+	// Kind is what the product should do about the error; see ClassifyError.
 	Kind Kind
 }
 
@@ -60,18 +61,50 @@ func (e *GraphError) Error() string {
 	return b.String()
 }
 
-// Classify maps an HTTP status and Meta's error code and subcode to a Kind, following
-// the error table in DESIGN.md. Specific codes win over the HTTP status; an HTTP 429
-// without a known code is a rate limit, 5xx is transient, any other 4xx is an invalid
-// request, and everything else is unknown.
-func Classify(httpStatus int, code, subcode int64) Kind {
+// MetaText is Meta's own description of the failure, for showing under an
+// Explanation: the end-user title and message when Meta wrote them, else its
+// developer message, followed by error_data.details when that adds something.
+func (e *GraphError) MetaText() string {
+	title, msg := strings.TrimSpace(e.UserTitle), strings.TrimSpace(e.UserMessage)
+	text := title + msg
+	if title != "" && msg != "" {
+		text = title + ": " + msg
+	}
+	if text == "" {
+		text = strings.TrimSpace(e.Message)
+	}
+	if d := strings.TrimSpace(e.Details); d != "" && !strings.Contains(text, d) {
+		text = joinSentences(text, d)
+	}
+	return text
+}
+
+// ClassifyError maps an HTTP status, Meta's error code and subcode, and Meta's texts
+// (message, error_user_msg, error_data.details) to a Kind, following the error table in
+// DESIGN.md and Meta's error-code reference
+// (https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes/).
+// Code 0 is Meta's AuthException; a response that carried no code at all is classified
+// by parseGraphError from its HTTP status alone.
+//
+// A specific code wins over the HTTP status. A code this version does not know is
+// KindUnknown, so it is shown as Meta sent it and never retried, unless the status
+// says more: a 429 is a rate limit and a 5xx is transient whatever the code.
+func ClassifyError(httpStatus int, code, subcode int64, texts ...string) Kind {
 	switch code {
 	case 100:
 		if subcode == 2388001 {
 			return KindDisplayNameNotReady
 		}
+		return classifyStatus(httpStatus) // Meta's generic "invalid parameter"
 	case 133005:
 		return KindPINMismatch
+	case 131031:
+		// Meta uses 131031 both for a locked business account and, on register, for a
+		// PIN that does not match; only its words tell the two apart.
+		if mentionsPIN(texts...) {
+			return KindPINMismatch
+		}
+		return KindAccountLocked
 	case 133006:
 		return KindNeedsVerification
 	case 133008, 133009:
@@ -80,15 +113,32 @@ func Classify(httpStatus int, code, subcode int64) Kind {
 		return KindRecentlyDeleted
 	case 133016:
 		return KindRegisterRateLimited
-	case 131031:
-		return KindAccountLocked
-	case 190:
+	case 133000:
+		return KindDeregistrationIncomplete
+	case 133010:
+		return KindNotRegistered
+	case 0, 190:
 		return KindTokenExpired
+	case 10, 200:
+		return KindPermissionMissing
+	case 368:
+		return KindPolicyBlocked
 	case 4, 80007, 80008, 130429:
 		return KindRateLimited
 	case 1, 2, 131000, 133004:
 		return KindTransient
 	}
+	// 131056 (too many messages to one recipient) and every code not above.
+	switch k := classifyStatus(httpStatus); k {
+	case KindRateLimited, KindTransient:
+		return k
+	}
+	return KindUnknown
+}
+
+// classifyStatus places a failure by its HTTP status alone: 429 is a rate limit, 5xx is
+// transient, any other 4xx an invalid request, and everything else unknown.
+func classifyStatus(httpStatus int) Kind {
 	switch {
 	case httpStatus == http.StatusTooManyRequests:
 		return KindRateLimited
@@ -98,6 +148,18 @@ func Classify(httpStatus int, code, subcode int64) Kind {
 		return KindInvalidRequest
 	}
 	return KindUnknown
+}
+
+var pinMention = regexp.MustCompile(`(?i)\bpin\b|two[- ]?step`)
+
+// mentionsPIN reports whether any of Meta's texts is about the two-step PIN.
+func mentionsPIN(texts ...string) bool {
+	for _, t := range texts {
+		if pinMention.MatchString(t) {
+			return true
+		}
+	}
+	return false
 }
 
 // KindOf classifies any error a Client method returns:
@@ -189,11 +251,35 @@ func (k Kind) Explain() Explanation {
 			Message: "Meta has locked the business account this number belongs to, so it cannot send or register.",
 			Remedy:  "Check the account's status and any policy notice in WhatsApp Manager, and request a review there.",
 		}
+	case KindDeregistrationIncomplete:
+		return Explanation{
+			Title:   "A previous deregistration did not finish",
+			Message: "Meta says an earlier attempt to deregister this number did not complete, so it cannot be registered right now.",
+			Remedy:  "An administrator may deregister the number and then register it again. Both calls count toward Meta's limit of 10 per number in 72 hours.",
+		}
+	case KindNotRegistered:
+		return Explanation{
+			Title:   "The number is not registered",
+			Message: "Meta reports that this number is not registered with the WhatsApp Cloud API, so it cannot send messages.",
+			Remedy:  "Complete registration for this number; we also try it automatically.",
+		}
 	case KindTokenExpired:
 		return Explanation{
 			Title:   "The connection to Meta has expired",
-			Message: "The access token for this inbox is expired or was revoked, so we can no longer talk to Meta for it.",
+			Message: "The access token for this inbox is expired, was revoked or is not authorised, so we can no longer talk to Meta for it.",
 			Remedy:  "Reconnect the inbox with WhatsApp to give us a new access token.",
+		}
+	case KindPermissionMissing:
+		return Explanation{
+			Title:   "The access token is missing a permission",
+			Message: "Meta refused the request because the access token lacks the whatsapp_business_management or whatsapp_business_messaging permission.",
+			Remedy:  "Reconnect the inbox with a token that grants both whatsapp_business_management and whatsapp_business_messaging.",
+		}
+	case KindPolicyBlocked:
+		return Explanation{
+			Title:   "Temporarily blocked for policy violations",
+			Message: "Meta has temporarily blocked this account from this action because of policy violations.",
+			Remedy:  "Check the policy notice in WhatsApp Manager or Business Support Home. We do not retry until the block ends.",
 		}
 	case KindRateLimited:
 		return Explanation{
@@ -214,10 +300,12 @@ func (k Kind) Explain() Explanation {
 			Remedy:  "Check the phone number id, WhatsApp Business Account id and app permissions for this inbox.",
 		}
 	default:
+		// We do not know what this error means, so we do not pretend to: the page shows
+		// Meta's own words (GraphError.MetaText) under this explanation.
 		return Explanation{
-			Title:   "Something went wrong",
-			Message: "The request to Meta failed for a reason we do not recognise.",
-			Remedy:  "Try again later. If it keeps failing, contact support with the time it happened.",
+			Title:   "Meta reported an error we do not recognise",
+			Message: "Meta's own words about it are shown below.",
+			Remedy:  "We do not retry it automatically. If Meta's words do not say what to do, contact support with the time it happened.",
 		}
 	}
 }
@@ -225,13 +313,15 @@ func (k Kind) Explain() Explanation {
 // Retryable reports whether an automatic retry can succeed later without anyone
 // changing anything: the failure is about timing (display name still in review,
 // number just deleted, too many PIN guesses, rate limits, register limit window,
-// transient faults). RetryDelay says how long to wait first. False means a person
-// must act (wrong PIN, re-verification, locked account, expired token, bad request)
-// or that the failure is not understood.
+// transient faults), or the number is simply not registered yet, which a register
+// call fixes. RetryDelay says how long to wait first. False means a person must act
+// (wrong PIN, re-verification, locked account, expired token, missing permission,
+// an unfinished deregistration, a bad request), Meta blocks the action until a time it
+// sets (policy block), or the failure is not understood.
 func (k Kind) Retryable() bool {
 	switch k {
 	case KindDisplayNameNotReady, KindRecentlyDeleted, KindTooManyPINAttempts,
-		KindRateLimited, KindTransient, KindRegisterRateLimited:
+		KindRateLimited, KindTransient, KindRegisterRateLimited, KindNotRegistered:
 		return true
 	}
 	return false
@@ -255,6 +345,8 @@ const (
 //   - register rate limited (133016): a time named in the details, else 72 hours
 //     (the registrar, which counts attempts, knows better when the window frees);
 //   - transient: the Retry-After header if any;
+//   - policy blocked (368): a time named in Meta's texts, else the headers' wait, else
+//     0; the kind is not Retryable, so this only says when the block should end;
 //   - otherwise 0: Meta named no wait, so the caller's own backoff applies (the
 //     display-name review in particular has no predictable end).
 func RetryDelay(err error) time.Duration {
@@ -287,6 +379,11 @@ func RetryDelay(err error) time.Duration {
 		}
 		return registerRateLimitWait
 	case KindTransient:
+		return ge.RetryAfter
+	case KindPolicyBlocked:
+		if d := durationInText(ge.Details, ge.Message, ge.UserMessage); d > 0 {
+			return d
+		}
 		return ge.RetryAfter
 	}
 	return 0
@@ -333,7 +430,7 @@ func parseGraphError(status int, header http.Header, body []byte) *GraphError {
 	}
 	if err := json.Unmarshal(body, &envelope); err != nil || envelope.Error == nil {
 		ge.Message = nonEnvelopeMessage(header)
-		ge.Kind = Classify(status, 0, 0)
+		ge.Kind = classifyStatus(status)
 		return ge
 	}
 	f := envelope.Error
@@ -346,13 +443,24 @@ func parseGraphError(status int, header http.Header, body []byte) *GraphError {
 	ge.IsTransient = rawBool(f["is_transient"])
 	ge.Details = errorDataDetails(f["error_data"])
 	ge.FBTraceID = rawString(f["fbtrace_id"])
-	ge.Kind = Classify(status, ge.Code, ge.Subcode)
+	if codeSent(f["code"]) {
+		ge.Kind = ClassifyError(status, ge.Code, ge.Subcode, ge.Message, ge.UserMessage, ge.Details)
+	} else {
+		ge.Kind = classifyStatus(status)
+	}
 	// Meta's is_transient hint can only promote an error we could not place; it never
 	// overrides a code from the table (80008 is a rate limit even when "transient").
 	if ge.IsTransient && (ge.Kind == KindInvalidRequest || ge.Kind == KindUnknown) {
 		ge.Kind = KindTransient
 	}
 	return ge
+}
+
+// codeSent reports whether the envelope carries a readable code (a number, or a string
+// holding one): only then is a 0 Meta's AuthException rather than "no code".
+func codeSent(raw json.RawMessage) bool {
+	_, err := strconv.ParseFloat(unquoted(raw), 64)
+	return len(raw) > 0 && err == nil
 }
 
 func nonEnvelopeMessage(header http.Header) string {
@@ -385,17 +493,32 @@ func errorDataDetails(raw json.RawMessage) string {
 	return s
 }
 
-// redactGraphError removes the token from every text field, in case a proxy or Meta
-// echoes it back.
-func redactGraphError(ge *GraphError, token string) {
+// redactGraphError removes the token and other secrets (a PIN, an app secret) from
+// every text field, in case a proxy or Meta echoes them back.
+func redactGraphError(ge *GraphError, secrets ...string) {
 	for _, s := range []*string{&ge.Type, &ge.Message, &ge.UserTitle, &ge.UserMessage, &ge.Details, &ge.FBTraceID} {
-		*s = redact(*s, token)
+		*s = redact(*s, secrets...)
 	}
 }
 
-func redact(s, token string) string {
-	if token == "" {
-		return s
+// redact replaces every secret in s; longer secrets first, so a token that contains
+// another secret (an app token holds the app secret) is removed whole.
+func redact(s string, secrets ...string) string {
+	sorted := slices.SortedFunc(slices.Values(secrets), func(a, b string) int { return len(b) - len(a) })
+	for _, secret := range sorted {
+		if secret != "" {
+			s = strings.ReplaceAll(s, secret, "[redacted]")
+		}
 	}
-	return strings.ReplaceAll(s, token, "[redacted]")
+	return s
 }
+
+// redactedError is a transport error whose text has the secrets removed; errors.Is and
+// errors.As still reach the cause, so KindOf classifies it as before.
+type redactedError struct {
+	err     error
+	secrets []string
+}
+
+func (e redactedError) Error() string { return redact(e.err.Error(), e.secrets...) }
+func (e redactedError) Unwrap() error { return e.err }

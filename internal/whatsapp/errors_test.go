@@ -18,57 +18,109 @@ import (
 // everyKind lists every Kind declared in kind.go.
 var everyKind = []Kind{
 	KindNone, KindDisplayNameNotReady, KindPINMismatch, KindNeedsVerification, KindTooManyPINAttempts,
-	KindRecentlyDeleted, KindRegisterRateLimited, KindAccountLocked, KindTokenExpired, KindRateLimited,
+	KindRecentlyDeleted, KindRegisterRateLimited, KindDeregistrationIncomplete, KindNotRegistered,
+	KindAccountLocked, KindTokenExpired, KindPermissionMissing, KindPolicyBlocked, KindRateLimited,
 	KindTransient, KindInvalidRequest, KindUnknown,
 }
 
+// TestClassifyErrorTable follows DESIGN.md's error table and Meta's error-code page
+// (https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes/).
 func TestClassifyErrorTable(t *testing.T) {
 	tests := []struct {
 		status        int
 		code, subcode int64
+		texts         []string
 		want          Kind
 	}{
-		{400, 100, 2388001, KindDisplayNameNotReady},
-		{400, 100, 0, KindInvalidRequest},
-		{400, 100, 33, KindInvalidRequest},
-		{400, 133005, 0, KindPINMismatch},
-		{400, 133006, 0, KindNeedsVerification},
-		{400, 133008, 0, KindTooManyPINAttempts},
-		{400, 133009, 0, KindTooManyPINAttempts},
-		{400, 133015, 0, KindRecentlyDeleted},
-		{400, 133016, 0, KindRegisterRateLimited},
-		{403, 131031, 0, KindAccountLocked},
-		{401, 190, 0, KindTokenExpired},
-		{400, 190, 463, KindTokenExpired},
-		{400, 4, 0, KindRateLimited},
-		{429, 4, 0, KindRateLimited},
-		{400, 80007, 0, KindRateLimited},
-		{429, 80007, 0, KindRateLimited},
-		{400, 80008, 0, KindRateLimited},
-		{429, 80008, 0, KindRateLimited},
-		{400, 130429, 0, KindRateLimited},
-		{429, 130429, 0, KindRateLimited},
-		{429, 0, 0, KindRateLimited},
-		{500, 1, 0, KindTransient},
-		{400, 1, 0, KindTransient},
-		{500, 2, 0, KindTransient},
-		{400, 131000, 0, KindTransient},
-		{503, 133004, 0, KindTransient},
-		{500, 0, 0, KindTransient},
-		{502, 0, 0, KindTransient},
-		{503, 0, 0, KindTransient},
-		{504, 12345, 0, KindTransient},
-		{500, 190, 0, KindTokenExpired}, // a specific code wins over the status
-		{400, 0, 0, KindInvalidRequest},
-		{403, 200, 0, KindInvalidRequest},
-		{404, 803, 0, KindInvalidRequest},
-		{0, 0, 0, KindUnknown},
-		{200, 12345, 0, KindUnknown},
-		{302, 0, 0, KindUnknown},
+		{400, 100, 2388001, nil, KindDisplayNameNotReady},
+		{400, 100, 0, nil, KindInvalidRequest},
+		{400, 100, 33, nil, KindInvalidRequest},
+		{400, 133005, 0, nil, KindPINMismatch},
+		{400, 133006, 0, nil, KindNeedsVerification},
+		{400, 133008, 0, nil, KindTooManyPINAttempts},
+		{400, 133009, 0, nil, KindTooManyPINAttempts},
+		{400, 133015, 0, nil, KindRecentlyDeleted},
+		{400, 133016, 0, nil, KindRegisterRateLimited},
+		{403, 131031, 0, nil, KindAccountLocked},
+		{403, 131031, 0, []string{"(#131031) Business Account locked", "", "Your account has been locked."}, KindAccountLocked},
+		{400, 131031, 0, []string{"(#131031) Account has been locked", "", "Two-step verification PIN incorrect."}, KindPINMismatch},
+		{400, 131031, 0, []string{"Wrong PIN for this number"}, KindPINMismatch},
+		{400, 131031, 0, []string{"", "", "the twostep code did not match"}, KindPINMismatch},
+		{400, 131031, 0, []string{"Shipping locked"}, KindAccountLocked}, // "pin" inside a word is not the PIN
+		{400, 133000, 0, nil, KindDeregistrationIncomplete},
+		{400, 133010, 0, nil, KindNotRegistered},
+		{401, 190, 0, nil, KindTokenExpired},
+		{400, 190, 463, nil, KindTokenExpired},
+		{400, 0, 0, nil, KindTokenExpired},   // Meta's AuthException
+		{500, 190, 0, nil, KindTokenExpired}, // a specific code wins over the status
+		{403, 10, 0, nil, KindPermissionMissing},
+		{403, 200, 0, nil, KindPermissionMissing},
+		{400, 368, 0, nil, KindPolicyBlocked},
+		{400, 4, 0, nil, KindRateLimited},
+		{429, 4, 0, nil, KindRateLimited},
+		{400, 80007, 0, nil, KindRateLimited},
+		{429, 80007, 0, nil, KindRateLimited},
+		{400, 80008, 0, nil, KindRateLimited},
+		{429, 80008, 0, nil, KindRateLimited},
+		{400, 130429, 0, nil, KindRateLimited},
+		{429, 130429, 0, nil, KindRateLimited},
+		{500, 1, 0, nil, KindTransient},
+		{400, 1, 0, nil, KindTransient},
+		{500, 2, 0, nil, KindTransient},
+		{400, 131000, 0, nil, KindTransient},
+		{503, 133004, 0, nil, KindTransient},
+		{504, 12345, 0, nil, KindTransient}, // unknown code, but the server failed
+		{429, 12345, 0, nil, KindRateLimited},
+		{400, 131056, 0, nil, KindUnknown},
+		{404, 803, 0, nil, KindUnknown},
+		{400, 12345, 0, nil, KindUnknown},
+		{200, 12345, 0, nil, KindUnknown},
 	}
 	for _, tt := range tests {
-		if got := Classify(tt.status, tt.code, tt.subcode); got != tt.want {
-			t.Errorf("Classify(%d, %d, %d) = %q, want %q", tt.status, tt.code, tt.subcode, got, tt.want)
+		if got := ClassifyError(tt.status, tt.code, tt.subcode, tt.texts...); got != tt.want {
+			t.Errorf("ClassifyError(%d, %d, %d, %q) = %q, want %q", tt.status, tt.code, tt.subcode, tt.texts, got, tt.want)
+		}
+	}
+}
+
+// TestParseGraphErrorWithoutCode: a response without a Graph code is placed by its HTTP
+// status alone; it is not Meta's code 0.
+func TestParseGraphErrorWithoutCode(t *testing.T) {
+	tests := []struct {
+		status int
+		body   string
+		want   Kind
+	}{
+		{429, `{"error":{"message":"slow down"}}`, KindRateLimited},
+		{500, `{"error":{}}`, KindTransient},
+		{502, `<html>bad gateway</html>`, KindTransient},
+		{400, `{"error":{"message":"x"}}`, KindInvalidRequest},
+		{404, ``, KindInvalidRequest},
+		{302, ``, KindUnknown},
+		{400, `{"error":{"code":0,"message":"(#0) AuthException"}}`, KindTokenExpired},
+		{400, `{"error":{"code":131031,"message":"locked","error_data":{"details":"The two-step verification PIN is incorrect."}}}`, KindPINMismatch},
+	}
+	for _, tt := range tests {
+		if got := parseGraphError(tt.status, nil, []byte(tt.body)).Kind; got != tt.want {
+			t.Errorf("parseGraphError(%d, %s).Kind = %q, want %q", tt.status, tt.body, got, tt.want)
+		}
+	}
+}
+
+func TestGraphErrorMetaText(t *testing.T) {
+	tests := []struct {
+		ge   GraphError
+		want string
+	}{
+		{GraphError{Message: "(#131056) pair rate limit"}, "(#131056) pair rate limit"},
+		{GraphError{Message: "dev", UserTitle: "Title", UserMessage: "For you."}, "Title: For you."},
+		{GraphError{Message: "dev", UserMessage: "For you."}, "For you."},
+		{GraphError{Message: "dev.", Details: "More."}, "dev. More."},
+		{GraphError{Message: "dev. More.", Details: "More."}, "dev. More."},
+	}
+	for _, tt := range tests {
+		if got := tt.ge.MetaText(); got != tt.want {
+			t.Errorf("MetaText(%+v) = %q, want %q", tt.ge, got, tt.want)
 		}
 	}
 }
@@ -200,6 +252,7 @@ func TestRetryable(t *testing.T) {
 	retryable := map[Kind]bool{
 		KindDisplayNameNotReady: true, KindRecentlyDeleted: true, KindTooManyPINAttempts: true,
 		KindRateLimited: true, KindTransient: true, KindRegisterRateLimited: true,
+		KindNotRegistered: true, // a register call fixes it
 	}
 	for _, k := range everyKind {
 		if got := k.Retryable(); got != retryable[k] {
@@ -232,6 +285,11 @@ func TestRetryDelay(t *testing.T) {
 		{"transient", graph(503, ``, nil), 0},
 		{"display name", graph(400, string(graphFixture(t, "error_register_display_name.json")), nil), 0},
 		{"token expired", graph(401, string(graphFixture(t, "error_token_expired.json")), nil), 0},
+		{"policy block named", graph(400, `{"error":{"code":368,"message":"(#368) Temporarily blocked for policies violations","error_data":{"details":"Try again in 24 hours."}}}`, nil), 24 * time.Hour},
+		{"policy block header", graph(400, `{"error":{"code":368}}`, http.Header{"Retry-After": {"60"}}), time.Minute},
+		{"policy block unnamed", graph(400, `{"error":{"code":368}}`, nil), 0},
+		{"deregistration incomplete", graph(400, `{"error":{"code":133000}}`, nil), 0},
+		{"unknown code", graph(400, `{"error":{"code":131056,"message":"wait 5 minutes"}}`, nil), 0},
 	}
 	for _, tt := range tests {
 		if got := RetryDelay(tt.err); got != tt.want {

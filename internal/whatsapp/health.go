@@ -36,6 +36,7 @@ const (
 	OverallBlocked                   = "blocked"
 	OverallTokenExpired              = "token_expired"
 	OverallOnPremise                 = "on_premise"
+	OverallCoexistence               = "coexistence"
 	OverallUnknown                   = "unknown"
 )
 
@@ -58,6 +59,7 @@ var statusCatalogue = []OverallStatus{
 	{OverallBlocked, "Blocked", ToneRed, "Meta is blocking messages from this number."},
 	{OverallTokenExpired, "Token expired", ToneRed, "The access token has expired or was revoked, so the number cannot be checked or used."},
 	{OverallOnPremise, "On-Premises API", ToneGrey, "The number uses the On-Premises API, which this product does not manage."},
+	{OverallCoexistence, "WhatsApp Business app", ToneGrey, "The number is also used in the WhatsApp Business app, so it is never registered from here."},
 	{OverallUnknown, "Unknown", ToneGrey, "The number's health is not known yet."},
 }
 
@@ -79,14 +81,18 @@ func NeedsAttention(s OverallStatus) bool {
 //
 //  1. token_expired — fetch failed with KindTokenExpired: nothing else can be trusted
 //     or fixed until someone reconnects.
-//  2. blocked — fetch failed with KindAccountLocked, can_send_message BLOCKED (on
-//     the number or the business account), or status BANNED, DISCONNECTED, DELETED.
+//  2. blocked — fetch failed with KindAccountLocked or KindPolicyBlocked,
+//     can_send_message BLOCKED (on the number or the business account), or status
+//     BANNED, DISCONNECTED, DELETED.
 //  3. unknown — no phone data (and nothing above applies).
 //  4. display_name_action_required — effective name status DECLINED, EXPIRED, NONE,
 //     NON_EXISTS.
 //  5. display_name_in_review — effective name status PENDING_REVIEW.
-//  6. on_premise / registration_incomplete — not registered with the Cloud API
-//     (see Decide); on_premise when the platform is ON_PREMISE.
+//  6. coexistence / on_premise / registration_incomplete — not registered with the
+//     Cloud API (see Decide); coexistence when the number is also on the WhatsApp
+//     Business app (never registered from here, so "incomplete" would mislead),
+//     on_premise when the platform is ON_PREMISE. A registered coexistence number
+//     goes on to the steps below; its badge says it is on the app.
 //  7. restricted — status RESTRICTED, RATE_LIMITED, FLAGGED, or can_send_message
 //     LIMITED on a registered number (unregistered numbers are always LIMITED, which
 //     step 6 already explains).
@@ -100,6 +106,9 @@ func DeriveOverallStatus(p *PhoneNumber, businessHealth *HealthStatus, fetchErro
 	case KindAccountLocked:
 		return overallStatus(OverallBlocked,
 			"Meta has locked the WhatsApp Business account, so no messages can be sent until Meta unlocks it.")
+	case KindPolicyBlocked:
+		return overallStatus(OverallBlocked,
+			"Meta has temporarily blocked this account for policy violations, so it cannot be used until the block ends.")
 	}
 
 	var numberHealth *HealthStatus
@@ -147,6 +156,10 @@ func DeriveOverallStatus(p *PhoneNumber, businessHealth *HealthStatus, fetchErro
 	}
 
 	if !registered {
+		if p.IsOnBizApp {
+			return overallStatus(OverallCoexistence,
+				"This number is also used in the WhatsApp Business app, so it is connected through the app and never registered from here.")
+		}
 		if p.PlatformType == PlatformOnPremise {
 			return overallStatus(OverallOnPremise,
 				"This number uses the On-Premises API, which this product does not manage.")

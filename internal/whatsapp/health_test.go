@@ -49,6 +49,14 @@ func TestDeriveOverallStatus(t *testing.T) {
 		{"no data, fetch failed", nil, nil, KindTransient, OverallUnknown, ToneGrey},
 		{"token expired without data", nil, nil, KindTokenExpired, OverallTokenExpired, ToneRed},
 		{"account locked without data", nil, nil, KindAccountLocked, OverallBlocked, ToneRed},
+		{"policy blocked", with(func(*PhoneNumber) {}), nil, KindPolicyBlocked, OverallBlocked, ToneRed},
+		{"coexistence not on the Cloud API", with(func(p *PhoneNumber) {
+			p.IsOnBizApp, p.PlatformType, p.Throughput.Level = true, PlatformNotApplicable, ThroughputNotApplicable
+		}), nil, KindNone, OverallCoexistence, ToneGrey},
+		{"registered coexistence number is connected", with(func(p *PhoneNumber) { p.IsOnBizApp = true }), nil, KindNone, OverallConnected, ToneGreen},
+		{"coexistence with a declined name needs action", with(func(p *PhoneNumber) {
+			p.IsOnBizApp, p.PlatformType, p.NameStatus = true, PlatformNotApplicable, NameDeclined
+		}), nil, KindNone, OverallDisplayNameActionRequired, ToneRed},
 		{"number can_send BLOCKED", with(func(p *PhoneNumber) { p.HealthStatus = &HealthStatus{CanSendMessage: CanSendBlocked} }), nil, KindNone, OverallBlocked, ToneRed},
 		{"business can_send BLOCKED", with(func(*PhoneNumber) {}), blockedBusiness, KindNone, OverallBlocked, ToneRed},
 		{"business BLOCKED without phone data", nil, blockedBusiness, KindNone, OverallBlocked, ToneRed},
@@ -142,7 +150,7 @@ func TestOverallAllStatusCodes(t *testing.T) {
 	wantCodes := []string{
 		OverallConnected, OverallRegistrationIncomplete, OverallDisplayNameInReview,
 		OverallDisplayNameActionRequired, OverallQualityLow, OverallRestricted,
-		OverallBlocked, OverallTokenExpired, OverallOnPremise, OverallUnknown,
+		OverallBlocked, OverallTokenExpired, OverallOnPremise, OverallCoexistence, OverallUnknown,
 	}
 	if len(all) != len(wantCodes) {
 		t.Fatalf("AllStatusCodes() has %d entries, want %d", len(all), len(wantCodes))
@@ -173,6 +181,7 @@ func TestOverallLabels(t *testing.T) {
 		OverallBlocked:                   "Blocked",
 		OverallTokenExpired:              "Token expired",
 		OverallOnPremise:                 "On-Premises API",
+		OverallCoexistence:               "WhatsApp Business app",
 		OverallUnknown:                   "Unknown",
 	}
 	for _, s := range AllStatusCodes() {

@@ -6,22 +6,39 @@ package whatsapp
 // Enum fields are plain strings on purpose: Meta adds values without notice, and an
 // unknown value must be shown as it came, never rejected.
 type PhoneNumber struct {
-	ID                        string        `json:"id"`
-	DisplayPhoneNumber        string        `json:"display_phone_number,omitempty"`
-	VerifiedName              string        `json:"verified_name,omitempty"`
-	CodeVerificationStatus    string        `json:"code_verification_status,omitempty"`
-	NameStatus                string        `json:"name_status,omitempty"`
-	NewNameStatus             string        `json:"new_name_status,omitempty"`
-	PlatformType              string        `json:"platform_type,omitempty"`
-	Throughput                Throughput    `json:"throughput"`
-	Status                    string        `json:"status,omitempty"`
-	QualityRating             string        `json:"quality_rating,omitempty"`
-	MessagingLimitTier        string        `json:"messaging_limit_tier,omitempty"`
-	BusinessMessagingLimit    string        `json:"whatsapp_business_manager_messaging_limit,omitempty"`
-	AccountMode               string        `json:"account_mode,omitempty"`
-	LastOnboardedTime         string        `json:"last_onboarded_time,omitempty"`
-	IsOfficialBusinessAccount bool          `json:"is_official_business_account,omitempty"`
-	HealthStatus              *HealthStatus `json:"health_status,omitempty"`
+	ID                        string     `json:"id"`
+	DisplayPhoneNumber        string     `json:"display_phone_number,omitempty"`
+	VerifiedName              string     `json:"verified_name,omitempty"`
+	CodeVerificationStatus    string     `json:"code_verification_status,omitempty"`
+	NameStatus                string     `json:"name_status,omitempty"`
+	NewNameStatus             string     `json:"new_name_status,omitempty"`
+	PlatformType              string     `json:"platform_type,omitempty"`
+	Throughput                Throughput `json:"throughput"`
+	Status                    string     `json:"status,omitempty"`
+	QualityRating             string     `json:"quality_rating,omitempty"`
+	MessagingLimitTier        string     `json:"messaging_limit_tier,omitempty"`
+	BusinessMessagingLimit    string     `json:"whatsapp_business_manager_messaging_limit,omitempty"`
+	AccountMode               string     `json:"account_mode,omitempty"`
+	LastOnboardedTime         string     `json:"last_onboarded_time,omitempty"`
+	IsOfficialBusinessAccount bool       `json:"is_official_business_account,omitempty"`
+	// IsOnBizApp is true for a coexistence number: one also in use with the WhatsApp
+	// Business app. Registering it would move it off the app (see Decide).
+	IsOnBizApp bool `json:"is_on_biz_app,omitempty"`
+	// WebhookConfiguration says where Meta sends this number's webhooks; nil when Meta
+	// did not report it.
+	WebhookConfiguration *WebhookConfiguration `json:"webhook_configuration,omitempty"`
+	HealthStatus         *HealthStatus         `json:"health_status,omitempty"`
+}
+
+// WebhookConfiguration is the phone node's webhook_configuration: the app's callback
+// URL, and any override set on the WhatsApp Business Account or on the number itself.
+// An override only redirects message-type fields; health fields (name, quality,
+// account updates) always go to Application. See Meta's "Webhook overrides" page,
+// https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/override/
+type WebhookConfiguration struct {
+	Application             string `json:"application,omitempty"`
+	WhatsAppBusinessAccount string `json:"whatsapp_business_account,omitempty"`
+	PhoneNumber             string `json:"phone_number,omitempty"`
 }
 
 // Throughput is the number's message throughput level.
@@ -98,8 +115,11 @@ const (
 )
 
 // PhoneNumberFields is the field list requested for a phone-number node: every field
-// the health model reads, both messaging-limit fields, and health_status.
+// the health model reads, both messaging-limit fields, health_status, the coexistence
+// flag and the webhook configuration. It is the one place the list is written; a
+// Client drops from its own copy any field Meta says it no longer knows.
 const PhoneNumberFields = "id,display_phone_number,verified_name,code_verification_status," +
 	"name_status,new_name_status,platform_type,throughput,status,quality_rating," +
 	"messaging_limit_tier,whatsapp_business_manager_messaging_limit,account_mode," +
-	"last_onboarded_time,is_official_business_account,health_status"
+	"last_onboarded_time,is_official_business_account,is_on_biz_app,webhook_configuration," +
+	"health_status"

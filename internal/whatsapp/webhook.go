@@ -15,13 +15,44 @@ import (
 )
 
 // Webhook change fields that carry health news. Meta sends many other fields
-// (messages, templates, ...); those are parsed but left alone.
+// (messages, templates, ...); those are parsed but left alone. References, one page
+// each under https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/
+// (phone_number_name_update, phone_number_quality_update, account_update,
+// account_review_update, account_alerts, business_capability_update).
 const (
-	WebhookFieldNameUpdate          = "phone_number_name_update"
-	WebhookFieldQualityUpdate       = "phone_number_quality_update"
-	WebhookFieldAccountUpdate       = "account_update"
-	WebhookFieldAccountReviewUpdate = "account_review_update"
+	WebhookFieldNameUpdate               = "phone_number_name_update"
+	WebhookFieldQualityUpdate            = "phone_number_quality_update"
+	WebhookFieldAccountUpdate            = "account_update"
+	WebhookFieldAccountReviewUpdate      = "account_review_update"
+	WebhookFieldAccountAlerts            = "account_alerts"
+	WebhookFieldBusinessCapabilityUpdate = "business_capability_update"
 )
+
+// AppWebhookFields are the fields an operator must subscribe in the App Dashboard
+// (WhatsApp → Configuration) for the product to see health news. None of them follows
+// an override_callback_uri: Meta always sends them to the app's own callback (see the
+// "Webhook overrides" page,
+// https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/override/).
+var AppWebhookFields = []string{
+	WebhookFieldNameUpdate,
+	WebhookFieldQualityUpdate,
+	WebhookFieldAccountUpdate,
+	WebhookFieldAccountReviewUpdate,
+	WebhookFieldAccountAlerts,
+	WebhookFieldBusinessCapabilityUpdate,
+}
+
+// IsWABALevelField reports whether a field is about the WhatsApp Business Account (or
+// its business portfolio) rather than one number: such a change applies to every
+// number of the account unless its value names a phone number.
+func IsWABALevelField(field string) bool {
+	switch field {
+	case WebhookFieldAccountUpdate, WebhookFieldAccountReviewUpdate,
+		WebhookFieldAccountAlerts, WebhookFieldBusinessCapabilityUpdate:
+		return true
+	}
+	return false
+}
 
 // WebhookObject is the only object this receiver accepts.
 const WebhookObject = "whatsapp_business_account"
@@ -34,20 +65,33 @@ const (
 	NameDecisionDeferred = "DEFERRED"
 )
 
-// Events in phone_number_quality_update.
+// Events in phone_number_quality_update. THROUGHPUT_UPGRADE raises the number's
+// throughput (to HIGH, 1,000 messages per second; see
+// https://developers.facebook.com/documentation/business-messaging/whatsapp/throughput);
+// the others move the messaging limit or the quality flag.
 const (
-	QualityEventFlagged    = "FLAGGED"
-	QualityEventUnflagged  = "UNFLAGGED"
-	QualityEventDowngrade  = "DOWNGRADE"
-	QualityEventUpgrade    = "UPGRADE"
-	QualityEventOnboarding = "ONBOARDING"
+	QualityEventFlagged           = "FLAGGED"
+	QualityEventUnflagged         = "UNFLAGGED"
+	QualityEventDowngrade         = "DOWNGRADE"
+	QualityEventUpgrade           = "UPGRADE"
+	QualityEventOnboarding        = "ONBOARDING"
+	QualityEventThroughputUpgrade = "THROUGHPUT_UPGRADE"
 )
 
-// Events and ban states in account_update that change a number's health.
+// Events in account_update. Meta's payloads name restrictions and violations
+// ACCOUNT_RESTRICTION and ACCOUNT_VIOLATION; the bare RESTRICTION and VIOLATION some
+// documents use are read as the same events (see canonicalAccountEvent).
 const (
-	AccountEventRestriction = "ACCOUNT_RESTRICTION"
-	AccountEventDisabled    = "DISABLED_UPDATE"
-	AccountEventViolation   = "ACCOUNT_VIOLATION"
+	AccountEventRestriction        = "ACCOUNT_RESTRICTION"
+	AccountEventDisabled           = "DISABLED_UPDATE"
+	AccountEventViolation          = "ACCOUNT_VIOLATION"
+	AccountEventDeleted            = "ACCOUNT_DELETED"
+	AccountEventPartnerAdded       = "PARTNER_ADDED"
+	AccountEventPartnerRemoved     = "PARTNER_REMOVED"
+	AccountEventOffboarded         = "ACCOUNT_OFFBOARDED"
+	AccountEventReconnected        = "ACCOUNT_RECONNECTED"
+	AccountEventAuthIntlRateUpdate = "AUTH_INTL_PRICE_ELIGIBILITY_UPDATE"
+	AccountEventPrimaryLocation    = "BUSINESS_PRIMARY_LOCATION_COUNTRY_UPDATE"
 
 	BanStateDisable            = "DISABLE"
 	BanStateScheduleForDisable = "SCHEDULE_FOR_DISABLE"
@@ -173,7 +217,7 @@ func (u *NameUpdate) UnmarshalJSON(data []byte) error {
 // messaging limit moved, or its quality flag changed.
 type QualityUpdate struct {
 	DisplayPhoneNumber               string `json:"display_phone_number"`
-	Event                            string `json:"event"` // FLAGGED, UNFLAGGED, DOWNGRADE, UPGRADE, ONBOARDING
+	Event                            string `json:"event"` // FLAGGED, UNFLAGGED, DOWNGRADE, UPGRADE, ONBOARDING, THROUGHPUT_UPGRADE
 	OldLimit                         string `json:"old_limit"`
 	CurrentLimit                     string `json:"current_limit"`
 	MaxDailyConversationsPerBusiness string `json:"max_daily_conversations_per_business"`
@@ -285,6 +329,148 @@ type AccountReviewUpdate struct {
 	Decision string `json:"decision"` // APPROVED, REJECTED, PENDING, DEFERRED
 }
 
+// AccountAlert is the value of an account_alerts change: Meta's notice about a messaging
+// limit increase (denied, deferred, more information needed), an Official Business
+// Account decision, or a lost profile photo. Shape per Meta's account_alerts reference:
+// entity_type, entity_id and alert_info{alert_severity, alert_status, alert_type,
+// alert_description}.
+type AccountAlert struct {
+	EntityType       string // BUSINESS, PHONE_NUMBER, ...
+	EntityID         string
+	AlertSeverity    string // CRITICAL, WARNING, INFORMATIONAL
+	AlertStatus      string // ACTIVE, NONE
+	AlertType        string // e.g. INCREASED_CAPABILITIES_ELIGIBILITY_DEFERRED, OBA_APPROVED
+	AlertDescription string // Meta's own words
+}
+
+// Describe is the alert in plain words for a customer, with Meta's description.
+func (a AccountAlert) Describe() string {
+	subject := "Meta sent an alert about your WhatsApp account"
+	switch a.EntityType {
+	case "PHONE_NUMBER":
+		subject = "Meta sent an alert about a phone number"
+	case "BUSINESS":
+		subject = "Meta sent an alert about your business portfolio"
+	}
+	switch a.AlertSeverity {
+	case "CRITICAL":
+		subject = "Critical: " + subject
+	case "WARNING":
+		subject = "Warning: " + subject
+	}
+	if a.AlertStatus == "NONE" {
+		subject += " (no longer active)"
+	}
+	if d := strings.TrimSpace(a.AlertDescription); d != "" {
+		return withReason(subject, d)
+	}
+	if a.AlertType != "" {
+		return withReason(subject, a.AlertType)
+	}
+	return subject + "."
+}
+
+// UnlimitedCapability is Meta's -1 in business_capability_update: no limit.
+const UnlimitedCapability = -1
+
+// BusinessCapabilityUpdate is the value of a business_capability_update change: the
+// business portfolio's limits changed. Per Meta's reference the values are integers;
+// UnlimitedCapability (-1) means unlimited, and 0 means Meta did not send the field.
+// MaxDailyConversationPerPhone is the older, per-number form Meta is retiring in
+// favour of MaxDailyConversationsPerBusiness.
+type BusinessCapabilityUpdate struct {
+	MaxDailyConversationPerPhone     int64
+	MaxDailyConversationsPerBusiness int64
+	MaxPhoneNumbersPerBusiness       int64
+	MaxPhoneNumbersPerWABA           int64
+}
+
+// DailyLimit is the portfolio's messaging limit: max_daily_conversations_per_business,
+// or for older payloads max_daily_conversation_per_phone; 0 when neither was sent.
+func (u BusinessCapabilityUpdate) DailyLimit() int64 {
+	if u.MaxDailyConversationsPerBusiness != 0 {
+		return u.MaxDailyConversationsPerBusiness
+	}
+	return u.MaxDailyConversationPerPhone
+}
+
+// Describe is the change in plain words for a customer.
+func (u BusinessCapabilityUpdate) Describe() string {
+	var parts []string
+	if limit := u.DailyLimit(); limit != 0 {
+		parts = append(parts, "your business can now message "+capabilityText(limit, "new customers a day"))
+	}
+	if u.MaxPhoneNumbersPerBusiness != 0 {
+		parts = append(parts, "your business portfolio may have "+capabilityText(u.MaxPhoneNumbersPerBusiness, "phone numbers"))
+	}
+	if u.MaxPhoneNumbersPerWABA != 0 {
+		parts = append(parts, "each WhatsApp Business Account may have "+capabilityText(u.MaxPhoneNumbersPerWABA, "phone numbers"))
+	}
+	if len(parts) == 0 {
+		return "Meta changed your business's WhatsApp limits."
+	}
+	return "Meta changed your business's WhatsApp limits: " + strings.Join(parts, "; ") + "."
+}
+
+func capabilityText(n int64, what string) string {
+	if n == UnlimitedCapability {
+		return "unlimited " + what
+	}
+	return "up to " + formatThousands(n) + " " + what
+}
+
+// formatThousands writes 100000 as "100,000".
+func formatThousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	if n < 0 {
+		return s
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// AccountAlert decodes the value of an account_alerts change.
+func (c WebhookChange) AccountAlert() (AccountAlert, error) {
+	var wire struct {
+		EntityType webhookString `json:"entity_type"`
+		EntityID   webhookString `json:"entity_id"`
+		AlertInfo  struct {
+			AlertSeverity    webhookString `json:"alert_severity"`
+			AlertStatus      webhookString `json:"alert_status"`
+			AlertType        webhookString `json:"alert_type"`
+			AlertDescription webhookString `json:"alert_description"`
+		} `json:"alert_info"`
+	}
+	err := c.decodeValue(WebhookFieldAccountAlerts, &wire)
+	return AccountAlert{
+		EntityType:       string(wire.EntityType),
+		EntityID:         string(wire.EntityID),
+		AlertSeverity:    string(wire.AlertInfo.AlertSeverity),
+		AlertStatus:      string(wire.AlertInfo.AlertStatus),
+		AlertType:        string(wire.AlertInfo.AlertType),
+		AlertDescription: string(wire.AlertInfo.AlertDescription),
+	}, err
+}
+
+// BusinessCapabilityUpdate decodes the value of a business_capability_update change.
+func (c WebhookChange) BusinessCapabilityUpdate() (BusinessCapabilityUpdate, error) {
+	var wire struct {
+		PerPhone    webhookInt64 `json:"max_daily_conversation_per_phone"`
+		PerBusiness webhookInt64 `json:"max_daily_conversations_per_business"`
+		PhonesBiz   webhookInt64 `json:"max_phone_numbers_per_business"`
+		PhonesWABA  webhookInt64 `json:"max_phone_numbers_per_waba"`
+	}
+	err := c.decodeValue(WebhookFieldBusinessCapabilityUpdate, &wire)
+	return BusinessCapabilityUpdate{
+		MaxDailyConversationPerPhone:     int64(wire.PerPhone),
+		MaxDailyConversationsPerBusiness: int64(wire.PerBusiness),
+		MaxPhoneNumbersPerBusiness:       int64(wire.PhonesBiz),
+		MaxPhoneNumbersPerWABA:           int64(wire.PhonesWABA),
+	}, err
+}
+
 // NameUpdate decodes the value of a phone_number_name_update change.
 func (c WebhookChange) NameUpdate() (NameUpdate, error) {
 	var u NameUpdate
@@ -346,6 +532,111 @@ func (c WebhookChange) DisplayPhoneNumber() string {
 	return strings.TrimPrefix(NormalizePhoneNumber(phone), "+")
 }
 
+// PhoneNumberID is the phone-number id the change names, when Meta sends one: the
+// value's phone_number_id, or metadata.phone_number_id as in message webhooks. It is
+// "" otherwise.
+func (c WebhookChange) PhoneNumberID() string {
+	var wire struct {
+		PhoneNumberID webhookString `json:"phone_number_id"`
+		Metadata      struct {
+			PhoneNumberID webhookString `json:"phone_number_id"`
+		} `json:"metadata"`
+	}
+	if len(c.Value) == 0 || json.Unmarshal(c.Value, &wire) != nil {
+		return ""
+	}
+	if wire.PhoneNumberID != "" {
+		return string(wire.PhoneNumberID)
+	}
+	return string(wire.Metadata.PhoneNumberID)
+}
+
+// WebhookChangeKey identifies one change of one delivery, so the same event delivered
+// twice (Meta retries every answer that is not 200) is acted on once: the hex SHA-256
+// of the entry id, the entry time, the field and the value with its JSON object keys
+// sorted. A value re-encoded with its keys in another order or other spacing has the
+// same key; a value that is not JSON is hashed as sent.
+func WebhookChangeKey(entryID string, entryTime int64, c WebhookChange) string {
+	h := sha256.New()
+	// Length-prefixed parts, so no choice of id or field can run into the next part.
+	for _, part := range []string{entryID, strconv.FormatInt(entryTime, 10), c.Field, string(canonicalJSON(c.Value))} {
+		fmt.Fprintf(h, "%d:%s;", len(part), part)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// canonicalJSON re-encodes raw with object keys sorted (encoding/json sorts map keys)
+// and numbers kept as written; raw that does not decode is returned trimmed.
+func canonicalJSON(raw json.RawMessage) []byte {
+	trimmed := bytes.TrimSpace(raw)
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil || dec.More() {
+		return trimmed
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return trimmed
+	}
+	return out
+}
+
+// ExplainAccountEvent is an account_update event in plain words for a customer. An
+// event this version does not know is shown as Meta sent it.
+func ExplainAccountEvent(event string) string {
+	switch canonicalAccountEvent(event) {
+	case AccountEventRestriction:
+		return "Meta restricted the WhatsApp Business Account for a while because of policy violations; some messages cannot be sent until the restriction ends."
+	case AccountEventViolation:
+		return "Meta found a policy violation on the WhatsApp Business Account; check the notice in WhatsApp Manager."
+	case AccountEventDisabled:
+		return "Meta changed whether the WhatsApp Business Account is disabled (banned, scheduled to be, or reinstated)."
+	case AccountEventDeleted:
+		return "The WhatsApp Business Account was deleted, so its numbers can no longer send messages."
+	case AccountEventPartnerAdded:
+		return "The WhatsApp Business Account was shared with a partner app."
+	case AccountEventPartnerRemoved:
+		return "The WhatsApp Business Account is no longer shared with a partner app, so that app lost access to it."
+	case AccountEventOffboarded:
+		return "The WhatsApp Business Account was offboarded from this app, so we can no longer manage it until it is connected again."
+	case AccountEventReconnected:
+		return "The WhatsApp Business Account was connected to this app again."
+	case AccountEventAuthIntlRateUpdate:
+		return "The WhatsApp Business Account became eligible for authentication-international rates in some countries."
+	case AccountEventPrimaryLocation:
+		return "The business's primary location was set for the WhatsApp Business Account."
+	case "":
+		return "Meta sent an account update without naming the event."
+	}
+	return "Meta sent the account update " + strconv.Quote(strings.TrimSpace(event)) + "."
+}
+
+// canonicalAccountEvent reads the bare RESTRICTION and VIOLATION as Meta's
+// ACCOUNT_RESTRICTION and ACCOUNT_VIOLATION, so one rule handles both spellings.
+func canonicalAccountEvent(event string) string {
+	switch event = strings.ToUpper(strings.TrimSpace(event)); event {
+	case "RESTRICTION":
+		return AccountEventRestriction
+	case "VIOLATION":
+		return AccountEventViolation
+	}
+	return event
+}
+
+// ExplainRejectionReason is a declined display name's rejection_reason in plain words.
+// Meta writes the reason itself, or sends NONE (or null) when it gives none; so
+// anything but NONE is Meta's own words, shown as sent (see the phone_number_name_update
+// reference, https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/phone_number_name_update).
+func ExplainRejectionReason(reason string) string {
+	switch r := strings.TrimSpace(reason); {
+	case r == "" || strings.EqualFold(r, "NONE") || strings.EqualFold(r, "null"):
+		return "Meta did not give a reason. Check the display name guidelines, edit the name in WhatsApp Manager, or appeal the decision."
+	default:
+		return withReason("Meta declined the display name", r) + " Edit the name in WhatsApp Manager to follow the display name guidelines, or appeal the decision."
+	}
+}
+
 // IsApprovedNameUpdate reports whether the change is Meta approving a display name:
 // the moment a stuck registration can succeed, so the caller should try at once.
 func IsApprovedNameUpdate(c WebhookChange) bool {
@@ -383,24 +674,33 @@ func NormalizePhoneNumber(s string) string {
 // ApplyWebhookChange folds one change into the stored health so the page is right
 // before the next refresh from the Graph API. It reports whether anything changed.
 //
-// A change that names a phone number other than p's is ignored: Meta sends a business
-// account's changes to every callback of that account. Per field:
+// A change that names a phone number other than p's (by display number or by
+// phone_number_id) is ignored: Meta sends a business account's changes to every
+// callback of that account, and WABA-level fields (IsWABALevelField) concern every
+// number unless they name one. Per field:
 //
-//   - phone_number_name_update: APPROVED → the name is approved (a pending name change
-//     is completed: the requested name becomes the verified name, new_name_status is
-//     cleared); REJECTED → DECLINED; PENDING, DEFERRED → PENDING_REVIEW. During a
+//   - phone_number_name_update: APPROVED → the name is approved and becomes the
+//     verified name; REJECTED → DECLINED; PENDING, DEFERRED → PENDING_REVIEW. During a
 //     name change (new_name_status set) the new name's status is updated instead of
-//     the current one, which stays valid.
-//   - phone_number_quality_update: the messaging limit becomes current_limit (both
-//     limit fields, so LimitTier agrees whichever one the UI reads); FLAGGED → status
-//     FLAGGED; UNFLAGGED → CONNECTED, but only from FLAGGED, because another status
-//     (banned, restricted) has another cause that the flag being lifted does not fix.
+//     the current one, which stays valid; an approved change leaves the old verified
+//     name in place, as Meta does until the number is registered again.
+//   - phone_number_quality_update: THROUGHPUT_UPGRADE → throughput HIGH, the limit
+//     untouched (its current_limit names the throughput, not a messaging limit); any
+//     other event sets the messaging limit from max_daily_conversations_per_business,
+//     or current_limit in older payloads, as a tier (TIER_250, TIER_2K, ...; see
+//     LimitTierOf) in both limit fields, so LimitTier agrees whichever one the UI
+//     reads; FLAGGED → status FLAGGED; UNFLAGGED → CONNECTED, but only from FLAGGED,
+//     because another status (banned, restricted) has another cause that the flag
+//     being lifted does not fix.
 //   - account_update: ACCOUNT_RESTRICTION → status RESTRICTED; DISABLED_UPDATE or
 //     ACCOUNT_VIOLATION with ban_info DISABLE (or no state) → BANNED; with REINSTATE
-//     → CONNECTED if it was BANNED. SCHEDULE_FOR_DISABLE and other events change
-//     nothing yet: the number still works until Meta acts.
-//   - account_review_update: no phone-number field reflects the business account's
-//     review, so nothing changes; the next refresh shows any effect (can_send_message).
+//     → CONNECTED if it was BANNED; ACCOUNT_DELETED → DELETED. SCHEDULE_FOR_DISABLE,
+//     partner and offboarding events change nothing: the number still works until
+//     Meta acts, and the next refresh shows what it can do.
+//   - business_capability_update: the portfolio's daily limit is every number's
+//     limit (Meta sets messaging limits per business portfolio), as a tier.
+//   - account_review_update, account_alerts: no phone-number field reflects them, so
+//     nothing changes; the next refresh shows any effect (can_send_message).
 //   - anything else, or a value that does not decode: unchanged.
 func ApplyWebhookChange(p PhoneNumber, c WebhookChange) (PhoneNumber, bool) {
 	if !webhookConcerns(p, c) {
@@ -426,6 +726,14 @@ func ApplyWebhookChange(p PhoneNumber, c WebhookChange) (PhoneNumber, bool) {
 			return before, false
 		}
 		applyAccountUpdate(&p, u)
+	case WebhookFieldBusinessCapabilityUpdate:
+		u, err := c.BusinessCapabilityUpdate()
+		if err != nil {
+			return before, false
+		}
+		if tier := LimitTierOf(strconv.FormatInt(u.DailyLimit(), 10)); tier != "" {
+			p.BusinessMessagingLimit, p.MessagingLimitTier = tier, tier
+		}
 	default:
 		return before, false
 	}
@@ -435,9 +743,42 @@ func ApplyWebhookChange(p PhoneNumber, c WebhookChange) (PhoneNumber, bool) {
 	return p, true
 }
 
-// webhookConcerns is false only when both sides name a number and they differ; a
-// change without a number (account-level) concerns every number of the account.
+// LimitTierOf turns a messaging limit as webhooks carry it into the tier vocabulary of
+// the phone node's limit fields: a TIER_* value is kept; a number of customers a day
+// (250, 1000, 2000, 10000, 100000, or -1 for unlimited, as in
+// business_capability_update) becomes its tier. Anything else is "": not a limit this
+// version can place.
+func LimitTierOf(limit string) string {
+	limit = strings.TrimSpace(limit)
+	if strings.HasPrefix(limit, "TIER_") || limit == "UNTIERED" {
+		return limit
+	}
+	switch limit {
+	case "50":
+		return "TIER_50"
+	case "250":
+		return "TIER_250"
+	case "1000":
+		return "TIER_1K"
+	case "2000":
+		return "TIER_2K"
+	case "10000":
+		return "TIER_10K"
+	case "100000":
+		return "TIER_100K"
+	case "-1":
+		return "TIER_UNLIMITED"
+	}
+	return ""
+}
+
+// webhookConcerns is false only when the change names a number (display number or
+// phone_number_id) and it is not p; a change without a number (account-level)
+// concerns every number of the account.
 func webhookConcerns(p PhoneNumber, c WebhookChange) bool {
+	if id := c.PhoneNumberID(); id != "" && p.ID != "" && id != p.ID {
+		return false
+	}
 	theirs := c.DisplayPhoneNumber()
 	ours := strings.TrimPrefix(NormalizePhoneNumber(p.DisplayPhoneNumber), "+")
 	return theirs == "" || ours == "" || theirs == ours
@@ -454,9 +795,11 @@ func applyNameDecision(p *PhoneNumber, u NameUpdate) {
 	}
 	switch u.Decision {
 	case NameDecisionApproved:
-		p.NameStatus = NameApproved
-		p.NewNameStatus = ""
-		if u.RequestedVerifiedName != "" {
+		// A registered number's approved new name shows only after a register call made
+		// after the approval (https://developers.facebook.com/documentation/business-messaging/whatsapp/business-phone-numbers/registration/):
+		// until then Meta reports new_name_status APPROVED beside the old verified name.
+		setStatus(NameApproved)
+		if !nameChangeInProgress && u.RequestedVerifiedName != "" {
 			p.VerifiedName = u.RequestedVerifiedName
 		}
 	case NameDecisionRejected:
@@ -467,10 +810,13 @@ func applyNameDecision(p *PhoneNumber, u NameUpdate) {
 }
 
 func applyQualityUpdate(p *PhoneNumber, u QualityUpdate) {
-	limit := u.CurrentLimit
-	if limit == "" && strings.HasPrefix(u.MaxDailyConversationsPerBusiness, "TIER_") {
-		// Older payloads carried the tier only here.
-		limit = u.MaxDailyConversationsPerBusiness
+	if u.Event == QualityEventThroughputUpgrade {
+		p.Throughput.Level = ThroughputHigh
+		return
+	}
+	limit := LimitTierOf(u.MaxDailyConversationsPerBusiness)
+	if limit == "" {
+		limit = LimitTierOf(u.CurrentLimit) // older payloads
 	}
 	if limit != "" {
 		p.BusinessMessagingLimit = limit
@@ -487,9 +833,11 @@ func applyQualityUpdate(p *PhoneNumber, u QualityUpdate) {
 }
 
 func applyAccountUpdate(p *PhoneNumber, u AccountUpdate) {
-	switch u.Event {
+	switch canonicalAccountEvent(u.Event) {
 	case AccountEventRestriction:
 		p.Status = "RESTRICTED"
+	case AccountEventDeleted:
+		p.Status = "DELETED"
 	case AccountEventDisabled, AccountEventViolation:
 		if u.BanInfo == nil {
 			return
@@ -511,6 +859,7 @@ func samePhoneHealth(a, b PhoneNumber) bool {
 		a.NewNameStatus == b.NewNameStatus &&
 		a.VerifiedName == b.VerifiedName &&
 		a.Status == b.Status &&
+		a.Throughput == b.Throughput &&
 		a.BusinessMessagingLimit == b.BusinessMessagingLimit &&
 		a.MessagingLimitTier == b.MessagingLimitTier
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -412,15 +413,18 @@ func TestApplyWebhookChange(t *testing.T) {
 			want:        func(p PhoneNumber) PhoneNumber { p.NameStatus = NameApproved; p.VerifiedName = "New Name"; return p },
 		},
 		{
-			name: "name APPROVED completes a name change",
+			name: "name APPROVED on a name change keeps the old name until registered again",
 			p: func(p PhoneNumber) PhoneNumber {
 				p.NameStatus = NameApproved
 				p.NewNameStatus = NamePendingReview
 				return p
 			},
-			change:      value(WebhookFieldNameUpdate, `{"decision":"APPROVED"}`),
+			change:      value(WebhookFieldNameUpdate, `{"decision":"APPROVED","requested_verified_name":"New Name"}`),
 			wantChanged: true,
-			want:        func(p PhoneNumber) PhoneNumber { p.NameStatus = NameApproved; return p },
+			want: func(p PhoneNumber) PhoneNumber {
+				p.NameStatus, p.NewNameStatus = NameApproved, NameApproved
+				return p
+			},
 		},
 		{
 			name:        "name APPROVED when already approved changes nothing",
@@ -506,8 +510,95 @@ func TestApplyWebhookChange(t *testing.T) {
 			},
 		},
 		{
-			name:   "quality update with a numeric daily maximum only",
-			change: value(WebhookFieldQualityUpdate, `{"event":"UPGRADE","max_daily_conversations_per_business":2000}`),
+			name:        "quality update with a numeric daily maximum maps to its tier",
+			change:      value(WebhookFieldQualityUpdate, `{"event":"UPGRADE","max_daily_conversations_per_business":2000}`),
+			wantChanged: true,
+			want: func(p PhoneNumber) PhoneNumber {
+				p.MessagingLimitTier, p.BusinessMessagingLimit = "TIER_2K", "TIER_2K"
+				return p
+			},
+		},
+		{
+			name:   "quality update with a daily maximum this version cannot place",
+			change: value(WebhookFieldQualityUpdate, `{"event":"UPGRADE","max_daily_conversations_per_business":1234}`),
+		},
+		{
+			name:        "max_daily_conversations_per_business wins over current_limit",
+			change:      value(WebhookFieldQualityUpdate, `{"event":"DOWNGRADE","current_limit":"TIER_10K","max_daily_conversations_per_business":"TIER_250"}`),
+			wantChanged: true,
+			want: func(p PhoneNumber) PhoneNumber {
+				p.MessagingLimitTier, p.BusinessMessagingLimit = "TIER_250", "TIER_250"
+				return p
+			},
+		},
+		{
+			name:        "THROUGHPUT_UPGRADE raises throughput, not the limit",
+			change:      value(WebhookFieldQualityUpdate, `{"event":"THROUGHPUT_UPGRADE","current_limit":"TIER_UNLIMITED","max_daily_conversations_per_business":"TIER_UNLIMITED"}`),
+			wantChanged: true,
+			want: func(p PhoneNumber) PhoneNumber {
+				p.Throughput.Level = ThroughputHigh
+				return p
+			},
+		},
+		{
+			name:        "account deleted",
+			change:      value(WebhookFieldAccountUpdate, `{"event":"ACCOUNT_DELETED"}`),
+			wantChanged: true,
+			want: func(p PhoneNumber) PhoneNumber {
+				p.Status = "DELETED"
+				return p
+			},
+		},
+		{
+			name:        "bare RESTRICTION is Meta's ACCOUNT_RESTRICTION",
+			change:      value(WebhookFieldAccountUpdate, `{"event":"RESTRICTION"}`),
+			wantChanged: true,
+			want: func(p PhoneNumber) PhoneNumber {
+				p.Status = "RESTRICTED"
+				return p
+			},
+		},
+		{
+			name:   "partner removed changes nothing yet",
+			change: value(WebhookFieldAccountUpdate, `{"event":"PARTNER_REMOVED"}`),
+		},
+		{
+			name:   "offboarded changes nothing yet",
+			change: value(WebhookFieldAccountUpdate, `{"event":"ACCOUNT_OFFBOARDED"}`),
+		},
+		{
+			name:        "business capability sets every number's limit",
+			change:      value(WebhookFieldBusinessCapabilityUpdate, `{"max_daily_conversations_per_business":10000,"max_phone_numbers_per_business":20}`),
+			wantChanged: true,
+			want: func(p PhoneNumber) PhoneNumber {
+				p.MessagingLimitTier, p.BusinessMessagingLimit = "TIER_10K", "TIER_10K"
+				return p
+			},
+		},
+		{
+			name:        "business capability unlimited, older per-phone field",
+			change:      value(WebhookFieldBusinessCapabilityUpdate, `{"max_daily_conversation_per_phone":-1}`),
+			wantChanged: true,
+			want: func(p PhoneNumber) PhoneNumber {
+				p.MessagingLimitTier, p.BusinessMessagingLimit = "TIER_UNLIMITED", "TIER_UNLIMITED"
+				return p
+			},
+		},
+		{
+			name:   "account alert changes nothing",
+			change: value(WebhookFieldAccountAlerts, `{"entity_type":"BUSINESS","entity_id":"3001","alert_info":{"alert_severity":"WARNING","alert_status":"ACTIVE","alert_type":"INCREASED_CAPABILITIES_ELIGIBILITY_DEFERRED","alert_description":"More time is needed."}}`),
+		},
+		{
+			name:   "change naming another phone_number_id is ignored",
+			p:      func(p PhoneNumber) PhoneNumber { p.ID = "1001"; return p },
+			change: value(WebhookFieldAccountUpdate, `{"event":"ACCOUNT_RESTRICTION","phone_number_id":"9999"}`),
+		},
+		{
+			name:        "change naming this phone_number_id applies",
+			p:           func(p PhoneNumber) PhoneNumber { p.ID = "1001"; return p },
+			change:      value(WebhookFieldAccountUpdate, `{"event":"ACCOUNT_RESTRICTION","phone_number_id":"1001"}`),
+			wantChanged: true,
+			want:        func(p PhoneNumber) PhoneNumber { p.Status = "RESTRICTED"; return p },
 		},
 		{
 			name:        "quality FLAGGED",
@@ -608,5 +699,178 @@ func TestApplyWebhookChange(t *testing.T) {
 				t.Errorf("ApplyWebhookChange() = %+v\nwant %+v", got, want)
 			}
 		})
+	}
+}
+
+func TestAppWebhookFieldsAndLevels(t *testing.T) {
+	want := []string{"phone_number_name_update", "phone_number_quality_update", "account_update",
+		"account_review_update", "account_alerts", "business_capability_update"}
+	if !reflect.DeepEqual(AppWebhookFields, want) {
+		t.Errorf("AppWebhookFields = %v, want %v", AppWebhookFields, want)
+	}
+	wabaLevel := map[string]bool{
+		WebhookFieldAccountUpdate: true, WebhookFieldAccountReviewUpdate: true,
+		WebhookFieldAccountAlerts: true, WebhookFieldBusinessCapabilityUpdate: true,
+	}
+	for _, f := range append(want, "messages", "") {
+		if got := IsWABALevelField(f); got != wabaLevel[f] {
+			t.Errorf("IsWABALevelField(%q) = %v, want %v", f, got, wabaLevel[f])
+		}
+	}
+}
+
+func TestWebhookChangePhoneNumberID(t *testing.T) {
+	tests := map[string]string{
+		`{"phone_number_id":"1001"}`:              "1001",
+		`{"phone_number_id":1001}`:                "1001",
+		`{"metadata":{"phone_number_id":"1002"}}`: "1002",
+		`{"display_phone_number":"14155550142"}`:  "",
+		`not json`:                                "",
+		``:                                        "",
+	}
+	for value, want := range tests {
+		c := WebhookChange{Field: "x", Value: json.RawMessage(value)}
+		if got := c.PhoneNumberID(); got != want {
+			t.Errorf("PhoneNumberID(%s) = %q, want %q", value, got, want)
+		}
+	}
+}
+
+func TestAccountAlertDecodeAndDescribe(t *testing.T) {
+	c := WebhookChange{Field: WebhookFieldAccountAlerts, Value: json.RawMessage(`{"entity_type":"PHONE_NUMBER","entity_id":1001,
+		"alert_info":{"alert_severity":"CRITICAL","alert_status":"ACTIVE","alert_type":"OBA_REJECTED","alert_description":"Your request for an Official Business Account was rejected."}}`)}
+	got, err := c.AccountAlert()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := AccountAlert{EntityType: "PHONE_NUMBER", EntityID: "1001", AlertSeverity: "CRITICAL", AlertStatus: "ACTIVE",
+		AlertType: "OBA_REJECTED", AlertDescription: "Your request for an Official Business Account was rejected."}
+	if got != want {
+		t.Errorf("AccountAlert = %+v, want %+v", got, want)
+	}
+	tests := []struct {
+		a    AccountAlert
+		want string
+	}{
+		{want, "Critical: Meta sent an alert about a phone number: Your request for an Official Business Account was rejected."},
+		{AccountAlert{EntityType: "BUSINESS", AlertSeverity: "INFORMATIONAL", AlertStatus: "NONE", AlertType: "PROFILE_PICTURE_LOST"},
+			"Meta sent an alert about your business portfolio (no longer active): PROFILE_PICTURE_LOST."},
+		{AccountAlert{}, "Meta sent an alert about your WhatsApp account."},
+	}
+	for _, tt := range tests {
+		if got := tt.a.Describe(); got != tt.want {
+			t.Errorf("Describe(%+v) = %q, want %q", tt.a, got, tt.want)
+		}
+	}
+	if _, err := (WebhookChange{Field: WebhookFieldAccountUpdate, Value: json.RawMessage(`{}`)}).AccountAlert(); err == nil {
+		t.Error("AccountAlert on another field: want an error")
+	}
+}
+
+func TestBusinessCapabilityUpdateDecodeAndDescribe(t *testing.T) {
+	c := WebhookChange{Field: WebhookFieldBusinessCapabilityUpdate, Value: json.RawMessage(
+		`{"max_daily_conversation_per_phone":2000,"max_daily_conversations_per_business":"100000","max_phone_numbers_per_business":20,"max_phone_numbers_per_waba":-1}`)}
+	got, err := c.BusinessCapabilityUpdate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := BusinessCapabilityUpdate{MaxDailyConversationPerPhone: 2000, MaxDailyConversationsPerBusiness: 100000, MaxPhoneNumbersPerBusiness: 20, MaxPhoneNumbersPerWABA: -1}
+	if got != want {
+		t.Errorf("BusinessCapabilityUpdate = %+v, want %+v", got, want)
+	}
+	if d, wantD := got.Describe(), "Meta changed your business's WhatsApp limits: your business can now message up to 100,000 new customers a day; "+
+		"your business portfolio may have up to 20 phone numbers; each WhatsApp Business Account may have unlimited phone numbers."; d != wantD {
+		t.Errorf("Describe = %q, want %q", d, wantD)
+	}
+	if d := (BusinessCapabilityUpdate{MaxDailyConversationPerPhone: UnlimitedCapability}).Describe(); !strings.Contains(d, "unlimited new customers a day") {
+		t.Errorf("older per-phone field: Describe = %q, want the unlimited limit", d)
+	}
+	if d := (BusinessCapabilityUpdate{}).Describe(); d != "Meta changed your business's WhatsApp limits." {
+		t.Errorf("empty Describe = %q", d)
+	}
+}
+
+func TestLimitTierOf(t *testing.T) {
+	tests := map[string]string{
+		"TIER_2K": "TIER_2K", "TIER_UNLIMITED": "TIER_UNLIMITED", "UNTIERED": "UNTIERED",
+		"50": "TIER_50", "250": "TIER_250", "1000": "TIER_1K", "2000": "TIER_2K", "10000": "TIER_10K",
+		"100000": "TIER_100K", "-1": "TIER_UNLIMITED", " 250 ": "TIER_250",
+		"": "", "0": "", "1234": "", "lots": "",
+	}
+	for in, want := range tests {
+		if got := LimitTierOf(in); got != want {
+			t.Errorf("LimitTierOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestExplainAccountEvent(t *testing.T) {
+	known := []string{
+		AccountEventRestriction, AccountEventViolation, AccountEventDisabled, AccountEventDeleted,
+		AccountEventPartnerAdded, AccountEventPartnerRemoved, AccountEventOffboarded, AccountEventReconnected,
+		AccountEventAuthIntlRateUpdate, AccountEventPrimaryLocation,
+	}
+	seen := map[string]string{}
+	for _, e := range known {
+		got := ExplainAccountEvent(e)
+		if got == "" || strings.Contains(got, e) {
+			t.Errorf("ExplainAccountEvent(%q) = %q, want plain words without Meta's code", e, got)
+		}
+		if other, dup := seen[got]; dup {
+			t.Errorf("%s and %s share the explanation %q", e, other, got)
+		}
+		seen[got] = e
+	}
+	if ExplainAccountEvent("RESTRICTION") != ExplainAccountEvent(AccountEventRestriction) ||
+		ExplainAccountEvent("violation") != ExplainAccountEvent(AccountEventViolation) {
+		t.Error("bare RESTRICTION/VIOLATION must read as Meta's ACCOUNT_RESTRICTION/ACCOUNT_VIOLATION")
+	}
+	if got := ExplainAccountEvent("SOMETHING_NEW"); !strings.Contains(got, `"SOMETHING_NEW"`) {
+		t.Errorf("unknown event = %q, want it shown as Meta sent it", got)
+	}
+}
+
+func TestExplainRejectionReason(t *testing.T) {
+	for _, none := range []string{"", "NONE", "none", "null", " NONE "} {
+		if got := ExplainRejectionReason(none); !strings.HasPrefix(got, "Meta did not give a reason") {
+			t.Errorf("ExplainRejectionReason(%q) = %q, want the no-reason text", none, got)
+		}
+	}
+	got := ExplainRejectionReason("The display name does not match the business name.")
+	if !strings.HasPrefix(got, "Meta declined the display name: The display name does not match the business name.") || !strings.Contains(got, "WhatsApp Manager") {
+		t.Errorf("free-form reason = %q, want Meta's words and what to do", got)
+	}
+}
+
+func TestWebhookChangeKey(t *testing.T) {
+	change := func(v string) WebhookChange {
+		return WebhookChange{Field: WebhookFieldNameUpdate, Value: json.RawMessage(v)}
+	}
+	a := change(`{"display_phone_number":"14155550142","decision":"APPROVED","n":1.50}`)
+	reordered := change(` { "decision" : "APPROVED", "n":1.50,
+		"display_phone_number":"14155550142" } `)
+	key := WebhookChangeKey("2001", 1759312800, a)
+	if len(key) != 64 || strings.Trim(key, "0123456789abcdef") != "" {
+		t.Fatalf("key = %q, want 64 lowercase hex digits", key)
+	}
+	if got := WebhookChangeKey("2001", 1759312800, reordered); got != key {
+		t.Errorf("same event with keys reordered: key %s, want %s", got, key)
+	}
+	differs := []struct {
+		name string
+		key  string
+	}{
+		{"other entry", WebhookChangeKey("2002", 1759312800, a)},
+		{"other time", WebhookChangeKey("2001", 1759312801, a)},
+		{"other field", WebhookChangeKey("2001", 1759312800, WebhookChange{Field: WebhookFieldQualityUpdate, Value: a.Value})},
+		{"other value", WebhookChangeKey("2001", 1759312800, change(`{"display_phone_number":"14155550142","decision":"REJECTED","n":1.50}`))},
+		{"other number text", WebhookChangeKey("2001", 1759312800, change(`{"display_phone_number":"14155550142","decision":"APPROVED","n":1.5}`))},
+		{"id and field run together", WebhookChangeKey("2001"+"1759312800", 0, a)},
+		{"not JSON", WebhookChangeKey("2001", 1759312800, change(`{oops`))},
+	}
+	for _, d := range differs {
+		if d.key == key {
+			t.Errorf("%s: same key as the original, want a different one", d.name)
+		}
 	}
 }

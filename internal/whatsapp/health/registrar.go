@@ -121,8 +121,8 @@ func (r Result) Explanation() whatsapp.Explanation { return r.Kind.Explain() }
 
 // RegistrarOptions tune a Registrar; zero values take defaults.
 type RegistrarOptions struct {
-	// FrontendURL is the public base URL; webhooks are subscribed at
-	// {FrontendURL}/webhooks/whatsapp/{phone_number}.
+	// FrontendURL is the public base URL: the Meta app's webhook callback should be
+	// {FrontendURL}/webhooks/whatsapp (see AppWebhookURL).
 	FrontendURL string
 	Logger      *slog.Logger
 	// Now is the clock for schedules and the 72 h window; time.Now when nil. The store's
@@ -137,6 +137,10 @@ type RegistrarOptions struct {
 	// FreshFor is how old health may be for a decision without refreshing first;
 	// DefaultFreshFor when zero.
 	FreshFor time.Duration
+	// AppID and AppSecret identify the Meta app (WHATSAPP_APP_ID, WHATSAPP_APP_SECRET):
+	// with both, the app's webhook fields are checked and the app is recognised among a
+	// business account's subscribed apps. Optional.
+	AppID, AppSecret string
 }
 
 // Registrar registers numbers with Meta exactly when it can succeed: it decides from
@@ -153,6 +157,9 @@ type Registrar struct {
 	leaseTTL    time.Duration
 	freshFor    time.Duration
 	holder      string
+	appID       string
+	appSecret   string
+	appFields   appFieldsCache
 	leaseSeq    atomic.Uint64
 
 	// background ends with Close: it cancels calls made on behalf of requests and the
@@ -198,7 +205,7 @@ func NewRegistrar(store *db.Store, graph Graph, svc *Service, opts RegistrarOpti
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Registrar{store: store, graph: graph, health: svc, frontendURL: strings.TrimRight(opts.FrontendURL, "/"),
 		log: opts.Logger, now: opts.Now, leaseTTL: opts.LeaseTTL, freshFor: opts.FreshFor, holder: opts.HolderID,
-		background: ctx, stop: cancel}
+		appID: opts.AppID, appSecret: opts.AppSecret, background: ctx, stop: cancel}
 }
 
 func defaultHolderID() string {
@@ -747,7 +754,7 @@ func (r *Registrar) subscribe(ctx context.Context, in db.Inbox) (problem string)
 	if err != nil {
 		return "The app could not be subscribed to the business account's webhooks: the inbox's access token could not be read."
 	}
-	if err := r.graph.SubscribeApp(ctx, secrets.AccessToken, in.WABAID, "", ""); err != nil {
+	if err := r.graph.SubscribeApp(ctx, secrets.AccessToken, in.WABAID); err != nil {
 		e := whatsapp.KindOf(err).Explain()
 		return fmt.Sprintf("Meta refused to subscribe the app to the business account's webhooks: %s. %s (%v)", e.Title, e.Remedy, err)
 	}
@@ -864,6 +871,7 @@ func (r *Registrar) OnSwept(ctx context.Context) {
 	if err := r.RetryDue(ctx); err != nil && ctx.Err() == nil {
 		r.log.Error("automatic registration retries", "error", err)
 	}
+	r.CheckAppSubscriptions(ctx)
 }
 
 // MarkInterrupted turns attempts left in flight by a stopped process into interrupted

@@ -288,9 +288,10 @@ func TestRegisterSuccessSubscribesWebhookAndNeverLogsSecrets(t *testing.T) {
 		t.Errorf("result health: want a snapshot saying registered, got %+v", res.Snapshot)
 	}
 	b, _ := e.sim.Business(in.WABAID)
-	wantURL := regFrontendURL + "/webhooks/whatsapp/" + in.PhoneNumber
-	if b.Subscription == nil || b.Subscription.OverrideCallbackURI != wantURL || b.Subscription.VerifyToken != in.WebhookVerifyToken {
-		t.Errorf("subscription at Meta: want %s with the inbox's verify token, got %+v", wantURL, b.Subscription)
+	// The app is subscribed without an override: Meta sends the account's webhooks to
+	// the app's own callback, and the customer's message webhooks stay where they are.
+	if b.Subscription == nil || b.Subscription.OverrideCallbackURI != "" || b.Subscription.VerifyToken != "" {
+		t.Errorf("subscription at Meta: want the app subscribed with no override, got %+v", b.Subscription)
 	}
 	pin := e.secrets(in).PIN
 	for _, secret := range []string{pin, "sim-token-acme", in.WebhookVerifyToken} {
@@ -639,17 +640,20 @@ func TestSetupRegistersAndSubscribes(t *testing.T) {
 func TestSetupReportsMissingParameters(t *testing.T) {
 	e := newRegEnv(t, "pending_provisioning")
 	in := e.inbox(pendingID)
-	reg := NewRegistrar(e.store, e.client, e.svc, RegistrarOptions{Now: e.clock.Now}) // no FRONTEND_URL
+	// Subscribing the app needs no callback URL (the App Dashboard holds it), so a
+	// registrar without FRONTEND_URL sets up all the same; missing ids still stop it.
+	reg := NewRegistrar(e.store, e.client, e.svc, RegistrarOptions{Now: e.clock.Now})
 	defer reg.Close()
-	in.PhoneNumberID = ""
+	in.PhoneNumberID, in.WABAID = "", ""
 	res, err := reg.Setup(context.Background(), in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Outcome != OutcomeFailed || !strings.Contains(res.Reason, "phone number ID is missing") || !strings.Contains(res.Reason, "FRONTEND_URL") {
+	if res.Outcome != OutcomeFailed || !strings.Contains(res.Reason, "phone number ID is missing") ||
+		!strings.Contains(res.Reason, "WhatsApp Business Account ID is missing") {
 		t.Fatalf("want a failure naming each missing parameter, got %s %q", res.Outcome, res.Reason)
 	}
-	if cur := e.reload(in); !strings.Contains(cur.WebhookSubscriptionError, "FRONTEND_URL") {
+	if cur := e.reload(in); !strings.Contains(cur.WebhookSubscriptionError, "phone number ID is missing") {
 		t.Errorf("the webhook subscription error must be shown, got %q", cur.WebhookSubscriptionError)
 	}
 	if n := len(e.sim.Requests()); n != 0 {

@@ -24,11 +24,12 @@ type Graph interface {
 	PhoneNumber(ctx context.Context, token, phoneNumberID string) (*whatsapp.PhoneNumber, error)
 	BusinessPhoneNumbers(ctx context.Context, token, wabaID string) ([]whatsapp.PhoneNumber, error)
 	Register(ctx context.Context, token, phoneNumberID, pin string) error
-	SubscribeApp(ctx context.Context, token, wabaID, callbackURL, verifyToken string) error
+	SubscribeApp(ctx context.Context, token, wabaID string) error
 	SubscribedApps(ctx context.Context, token, wabaID string) ([]whatsapp.SubscribedApp, error)
 	BusinessOwner(ctx context.Context, token, wabaID string) (businessID string, err error)
 	SetTwoStepPIN(ctx context.Context, token, phoneNumberID, pin string) error
 	Deregister(ctx context.Context, token, phoneNumberID string) error
+	AppSubscriptions(ctx context.Context, appID, appSecret string) ([]whatsapp.AppSubscription, error)
 }
 
 // Defaults for reading health.
