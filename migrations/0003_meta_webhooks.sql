@@ -8,8 +8,9 @@ ALTER TABLE webhook_events ADD COLUMN dedup_key TEXT NOT NULL DEFAULT '';
 ALTER TABLE webhook_events ADD COLUMN duplicate INTEGER NOT NULL DEFAULT 0;
 CREATE UNIQUE INDEX webhook_events_first_delivery ON webhook_events(dedup_key)
     WHERE duplicate = 0 AND dedup_key <> '';
--- "When did the last account-level event for this business account arrive?"
-CREATE INDEX webhook_events_waba_time ON webhook_events(waba_id, received_at);
+-- "When did the last account-level event for this business account arrive?": one
+-- index lookup per field.
+CREATE INDEX webhook_events_waba_field_time ON webhook_events(waba_id, field, received_at);
 
 -- A display-name change Meta approved for a number that is already registered takes
 -- effect only with a new register call made after the approval. Set at the approval,

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
@@ -224,23 +225,20 @@ func (s *Store) AddWebhookEvent(ctx context.Context, e WebhookEvent) (WebhookEve
 }
 
 // LastWebhookEventAt is when the newest event with one of the fields arrived for a
-// business account; the zero time when none did.
+// business account; the zero time when none did. Each field is one lookup in the
+// (waba_id, field, received_at) index.
 func (s *Store) LastWebhookEventAt(ctx context.Context, wabaID string, fields []string) (time.Time, error) {
 	if len(fields) == 0 {
 		return time.Time{}, nil
 	}
-	args := []any{wabaID}
-	marks := make([]byte, 0, 2*len(fields))
+	parts := make([]string, len(fields))
+	args := make([]any, 0, 2*len(fields))
 	for i, f := range fields {
-		if i > 0 {
-			marks = append(marks, ',')
-		}
-		marks = append(marks, '?')
-		args = append(args, f)
+		parts[i] = `SELECT max(received_at) AS t FROM webhook_events WHERE waba_id = ? AND field = ?`
+		args = append(args, wabaID, f)
 	}
 	var at sql.NullInt64
-	err := s.read.QueryRowContext(ctx, `SELECT max(received_at) FROM webhook_events WHERE waba_id = ? AND field IN (`+
-		string(marks)+`)`, args...).Scan(&at)
+	err := s.read.QueryRowContext(ctx, `SELECT max(t) FROM (`+strings.Join(parts, " UNION ALL ")+`)`, args...).Scan(&at)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("db: last webhook event: %w", err)
 	}

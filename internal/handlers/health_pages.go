@@ -230,6 +230,11 @@ type healthJSON struct {
 	Stale                  bool                   `json:"stale"`
 	Error                  *healthErrorJSON       `json:"error"`
 	Links                  healthLinksJSON        `json:"links"`
+	// Webhooks says where Meta sends the number's account-level events; null when
+	// the server runs without a registrar.
+	Webhooks *webhooksJSON `json:"webhooks"`
+	// IsOnBizApp is true for coexistence numbers (also on the WhatsApp Business app).
+	IsOnBizApp *bool `json:"is_on_biz_app"`
 }
 
 type throughputJSON struct {
@@ -302,6 +307,9 @@ func (h *Handler) healthResponse(c echo.Context, in db.Inbox, snap *db.HealthSna
 		Registration: h.registrationStatus(c, in, snap),
 		Links:        healthLinksJSON{WhatsAppManager: whatsapp.ManagerPhoneNumbersURL(in.BusinessID, in.WABAID)},
 	}
+	if route, ok := h.webhookRoute(c, in, snap); ok {
+		out.Webhooks = toWebhooksJSON(route)
+	}
 	if snap == nil {
 		out.Stale = true
 		out.Error = &healthErrorJSON{Kind: "not_checked", Title: "Not checked yet",
@@ -334,6 +342,7 @@ func (h *Handler) healthResponse(c echo.Context, in db.Inbox, snap *db.HealthSna
 		out.LastOnboardedTime = nullable(p.LastOnboardedTime)
 		out.PlatformType = nullable(p.PlatformType)
 		out.Status = nullable(p.Status)
+		out.IsOnBizApp = &p.IsOnBizApp
 		if p.HealthStatus != nil {
 			out.CanSendMessage = nullable(p.HealthStatus.CanSendMessage)
 			out.HealthStatus = p.HealthStatus

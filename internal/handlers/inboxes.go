@@ -167,6 +167,9 @@ func (h *Handler) showInbox(c echo.Context) error {
 	if in.WebhookSubscribedAt != nil {
 		settings.WebhookSubscribed = views.FormatTime(*in.WebhookSubscribedAt)
 	}
+	if route, ok := h.webhookRoute(c, in, snap); ok {
+		settings.Webhooks = h.webhookRoutingView(route, currentMembership(c).IsAdministrator())
+	}
 	return h.render(c, http.StatusOK, views.InboxPage(h.inboxHeader(in, snap), views.TabSettings, h.bannerFor(c, in, snap), views.SettingsTab(settings)))
 }
 

@@ -24,6 +24,7 @@ type regEnv struct {
 	store   *db.Store
 	sim     *graphsim.Server
 	reg     *health.Registrar
+	svc     *health.Service
 	srv     *httptest.Server
 	logs    *regLogBuffer
 	admin   db.NewUserResult
@@ -50,23 +51,34 @@ func (b *regLogBuffer) String() string {
 	return b.buf.String()
 }
 
+const (
+	regTestAppSecret   = "reg-test-secret"
+	regTestVerifyToken = "reg-test-verify-token"
+)
+
 func newRegEnv(t *testing.T, scenarios ...string) *regEnv {
 	t.Helper()
-	sim, client := newSimClient(t, "reg-test-secret", scenarios...)
+	sim, client := newSimClient(t, regTestAppSecret, scenarios...)
 	cipher, store := newTestStore(t, "registration-handler-tests")
 	logs := &regLogBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc := health.NewService(store, client, health.Options{Logger: logger})
 	t.Cleanup(svc.Close)
-	reg := health.NewRegistrar(store, client, svc, health.RegistrarOptions{FrontendURL: "http://reg.test", Logger: logger})
+	// The server's own address is its public URL, so the simulated Meta app's callback
+	// can point at it (the simulator verifies a callback before accepting it).
+	srv := httptest.NewUnstartedServer(nil)
+	frontendURL := "http://" + srv.Listener.Addr().String()
+	reg := health.NewRegistrar(store, client, svc, health.RegistrarOptions{FrontendURL: frontendURL, Logger: logger,
+		AppID: graphsim.AppID, AppSecret: regTestAppSecret})
 	t.Cleanup(reg.Close)
-	h := New(Config{FrontendURL: "http://reg.test", SessionAuthKey: cipher.DeriveKey("a"),
-		SessionEncryptionKey: cipher.DeriveKey("e"), Logger: logger},
+	h := New(Config{FrontendURL: frontendURL, WhatsAppAppSecret: regTestAppSecret, WhatsAppVerifyToken: regTestVerifyToken,
+		SessionAuthKey: cipher.DeriveKey("a"), SessionEncryptionKey: cipher.DeriveKey("e"), Logger: logger},
 		Deps{Store: store, Health: svc, Registrar: reg})
-	srv := httptest.NewServer(h.Routes())
+	srv.Config.Handler = h.Routes()
+	srv.Start()
 	t.Cleanup(srv.Close)
 
-	e := &regEnv{t: t, store: store, sim: sim, reg: reg, srv: srv, logs: logs, inboxes: map[string]db.Inbox{}}
+	e := &regEnv{t: t, store: store, sim: sim, reg: reg, svc: svc, srv: srv, logs: logs, inboxes: map[string]db.Inbox{}}
 	e.admin = createTestUser(t, store, "admin@reg.test", "Reg Co", db.RoleAdministrator)
 	e.agent = createTestUser(t, store, "agent@reg.test", "Reg Co", db.RoleAgent)
 	e.other = createTestUser(t, store, "admin@other.test", "Other Co", db.RoleAdministrator)
@@ -116,6 +128,23 @@ func (e *regEnv) apiPost(token, path, body string) *httptest.ResponseRecorder {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	rec := httptest.NewRecorder()
+	e.srv.Config.Handler.ServeHTTP(rec, req)
+	return rec
+}
+
+// refresh fetches the inbox's health from the simulator now.
+func (e *regEnv) refresh(in db.Inbox) {
+	e.t.Helper()
+	if _, err := e.svc.Refresh(context.Background(), in, db.SourceFetch); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// apiGetHealth reads the health API as the administrator.
+func (e *regEnv) apiGetHealth(in db.Inbox) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodGet, healthAPIPath(e.admin.AccountID, in), nil)
+	req.Header.Set(headerAPIAccessToken, e.admin.APIAccessToken)
 	rec := httptest.NewRecorder()
 	e.srv.Config.Handler.ServeHTTP(rec, req)
 	return rec
