@@ -248,6 +248,39 @@ func (s *Store) LastWebhookEventAt(ctx context.Context, wabaID string, fields []
 	return fromMillis(at.Int64), nil
 }
 
+// RecentWebhookEvents lists the newest events an inbox heard of, newest first, without
+// repeated deliveries: those linked to the inbox, and those about its whole business
+// account that no single inbox was linked to.
+func (s *Store) RecentWebhookEvents(ctx context.Context, inboxID int64, wabaID string, limit int) ([]WebhookEvent, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT id, inbox_id, phone_number, waba_id, field, payload, dedup_key, duplicate, received_at FROM (
+			SELECT * FROM (SELECT * FROM webhook_events WHERE inbox_id = ?1 AND duplicate = 0 ORDER BY received_at DESC LIMIT ?3)
+			UNION ALL
+			SELECT * FROM (SELECT * FROM webhook_events WHERE waba_id = ?2 AND inbox_id IS NULL AND duplicate = 0 ORDER BY received_at DESC LIMIT ?3)
+		) ORDER BY received_at DESC, id DESC LIMIT ?3`, inboxID, wabaID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("db: recent webhook events: %w", err)
+	}
+	defer rows.Close()
+	var out []WebhookEvent
+	for rows.Next() {
+		var e WebhookEvent
+		var inbox sql.NullInt64
+		var received int64
+		if err := rows.Scan(&e.ID, &inbox, &e.PhoneNumber, &e.WABAID, &e.Field, &e.Payload, &e.DedupKey, &e.Duplicate, &received); err != nil {
+			return nil, fmt.Errorf("db: recent webhook events: %w", err)
+		}
+		if inbox.Valid {
+			e.InboxID = &inbox.Int64
+		}
+		e.ReceivedAt = fromMillis(received)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("db: recent webhook events: %w", err)
+	}
+	return out, nil
+}
+
 // CountWebhookEvents counts stored events (all inboxes).
 func (s *Store) CountWebhookEvents(ctx context.Context) (int, error) {
 	var n int

@@ -87,3 +87,38 @@ func TestNameChangeApprovalIsClearedOnlyByALaterRegistration(t *testing.T) {
 		t.Fatalf("still waiting after a later registration: %v", got.NameChangeApprovedAt)
 	}
 }
+
+func TestRecentWebhookEventsOfAnInboxAndItsBusinessAccount(t *testing.T) {
+	s, _ := openTestStore(t)
+	ctx := context.Background()
+	u, err := s.CreateUser(ctx, "admin@example.com", "password1", "Acme", RoleAdministrator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := createTestInbox(t, s, u.AccountID, "+14155550100", "tok") // WABA waba1
+	other := createTestInbox(t, s, u.AccountID, "+14155550101", "tok")
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	add := func(e WebhookEvent) {
+		t.Helper()
+		e.Payload = "{}"
+		if _, err := s.AddWebhookEvent(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(WebhookEvent{InboxID: &in.ID, WABAID: "waba1", Field: "mine", DedupKey: "a", ReceivedAt: at})
+	add(WebhookEvent{InboxID: &in.ID, WABAID: "waba1", Field: "mine", DedupKey: "a", ReceivedAt: at.Add(time.Minute)}) // repeat
+	add(WebhookEvent{WABAID: "waba1", Field: "whole account", ReceivedAt: at.Add(2 * time.Minute)})
+	add(WebhookEvent{InboxID: &other.ID, WABAID: "waba1", Field: "other inbox", ReceivedAt: at.Add(3 * time.Minute)})
+	add(WebhookEvent{WABAID: "waba2", Field: "other account", ReceivedAt: at.Add(4 * time.Minute)})
+	got, err := s.RecentWebhookEvents(ctx, in.ID, "waba1", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields []string
+	for _, e := range got {
+		fields = append(fields, e.Field)
+	}
+	if len(fields) != 2 || fields[0] != "whole account" || fields[1] != "mine" {
+		t.Fatalf("want [whole account, mine] (newest first, no repeats, none of others), got %v", fields)
+	}
+}

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -25,6 +26,8 @@ import (
 const (
 	// historyLength is how many recent changes the tab lists.
 	historyLength = 10
+	// metaEventsLength is how many of Meta's recent webhook events the tab lists.
+	metaEventsLength = 10
 )
 
 func (h *Handler) healthRoutes(g *echo.Group) {
@@ -68,7 +71,11 @@ func (h *Handler) showHealth(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	body := views.HealthTab(h.healthPanel(c, in, snap), h.historyRows(history), h.attemptsSection(c, in))
+	events, err := h.store.RecentWebhookEvents(c.Request().Context(), in.ID, in.WABAID, metaEventsLength)
+	if err != nil {
+		return err
+	}
+	body := views.HealthTab(h.healthPanel(c, in, snap), h.historyRows(history), h.metaEventRows(events), h.attemptsSection(c, in))
 	return h.render(c, http.StatusOK, views.InboxPage(h.inboxHeader(in, snap), views.TabHealth, h.bannerFor(c, in, snap), body))
 }
 
@@ -181,6 +188,22 @@ var historyFields = map[string]string{
 	"quality_rating": "quality_rating",
 	"name_status":    "name_status",
 	"limit_tier":     "messaging_limit_tier",
+}
+
+// metaEventRows words Meta's webhook events for a customer.
+func (h *Handler) metaEventRows(events []db.WebhookEvent) []views.MetaEventRow {
+	now := h.now()
+	rows := make([]views.MetaEventRow, 0, len(events))
+	for _, e := range events {
+		var change whatsapp.WebhookChange
+		description := "Meta sent “" + e.Field + "”."
+		if json.Unmarshal([]byte(e.Payload), &change) == nil {
+			description = whatsapp.DescribeWebhookChange(change)
+		}
+		rows = append(rows, views.MetaEventRow{Ago: views.Ago(now, e.ReceivedAt), Exact: views.FormatTime(e.ReceivedAt),
+			Field: e.Field, Description: description})
+	}
+	return rows
 }
 
 func (h *Handler) historyRows(changes []db.HealthChange) []views.HealthChangeRow {

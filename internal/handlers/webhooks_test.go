@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/inboxhealth/inboxhealth/internal/db"
+	"github.com/inboxhealth/inboxhealth/internal/views"
 )
 
 const inboxConnectedOrders = "Padaria Central — Orders"
@@ -97,6 +98,13 @@ func TestAppWebhookRoutesByBusinessAccountAndNumber(t *testing.T) {
 		if got := env.latestSnapshotOf(in); got.Phone.Status != "RESTRICTED" {
 			t.Errorf("%s after ACCOUNT_RESTRICTION: want RESTRICTED, got %q", in.Name, got.Phone.Status)
 		}
+	}
+
+	// Both show on the Account Health tab in plain words.
+	_, doc, _ := env.login("admin@health.test").getDoc(views.InboxHealthURL(env.admin.AccountID, support.ID))
+	events := doc.Find(`[data-testid="meta-event"]`)
+	if events.Length() != 2 || !strings.Contains(events.Text(), "restricted") || !strings.Contains(events.Text(), "flagged") {
+		t.Errorf("Events from Meta: want the restriction and the flag in plain words, got %d rows: %q", events.Length(), events.Text())
 	}
 
 	// Another business account's event concerns none of ours: stored, answered 200.

@@ -70,6 +70,13 @@ type HealthChangeRow struct {
 	To    HealthBadge
 }
 
+// MetaEventRow is one webhook event from Meta on the Account Health tab.
+type MetaEventRow struct {
+	Ago, Exact  string
+	Field       string // Meta's field name, e.g. account_update
+	Description string // what it means, in plain words
+}
+
 // InboxHealthRefreshURL is where the Account Health tab's Refresh button posts.
 func InboxHealthRefreshURL(accountID, inboxID int64) string {
 	return InboxHealthURL(accountID, inboxID) + "/refresh"
