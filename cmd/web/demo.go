@@ -104,6 +104,13 @@ func (d *demoEnvironment) Seed(ctx context.Context, store *db.Store, registrar *
 		if err != nil {
 			return fmt.Errorf("demo: seed inbox %q: %w", n.InboxName, err)
 		}
+		if n.PlatformType == "CLOUD_API" && n.PIN != "" {
+			// A number the demo shows as registered was registered by this app earlier,
+			// so the app knows its PIN (a name change needs it for the new register call).
+			if err := store.SetPIN(ctx, in.ID, n.PIN, db.PINStateConfirmed); err != nil {
+				return fmt.Errorf("demo: seed PIN of %q: %w", n.InboxName, err)
+			}
+		}
 		if ok, problem := registrar.SubscribeWebhook(ctx, in); !ok {
 			logger.Info("demo: webhook not subscribed (shown on the inbox)", "inbox", n.InboxName, "problem", problem)
 		}
@@ -121,10 +128,12 @@ func (d *demoEnvironment) Seed(ctx context.Context, store *db.Store, registrar *
 // simulated app's callback to the app-level webhook endpoint, where Meta sends
 // account-level events (name approvals among them). The simulator verifies it with a
 // challenge, as Meta does, so the app must already be listening.
-func (d *demoEnvironment) ConnectApp(ctx context.Context, frontendURL, verifyToken string) error {
+// The app's field check is then read again, so the Settings tabs agree at once.
+func (d *demoEnvironment) ConnectApp(ctx context.Context, frontendURL, verifyToken string, registrar *health.Registrar) error {
 	if err := d.sim.SetAppCallback(ctx, health.AppWebhookURL(frontendURL), verifyToken, nil); err != nil {
 		return fmt.Errorf("demo: connect the simulated Meta app's webhook: %w", err)
 	}
+	registrar.CheckAppSubscriptions(ctx)
 	return nil
 }
 

@@ -65,7 +65,7 @@ func startTestApp(t *testing.T) *testApp {
 	srv := &http.Server{Handler: a.Echo, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	a.Start(ctx)
-	if err := demo.ConnectApp(ctx, cfg.FrontendURL, cfg.WhatsAppVerifyToken); err != nil {
+	if err := demo.ConnectApp(ctx, cfg.FrontendURL, cfg.WhatsAppVerifyToken, a.Registrar); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

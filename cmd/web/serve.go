@@ -94,7 +94,7 @@ func runServe(args []string, demo bool) error {
 	app.Start(ctx)
 	logger.Info("listening", "addr", ln.Addr().String(), "url", cfg.FrontendURL, "database", cfg.DatabasePath, "graph_api", cfg.GraphAPIURL)
 	if demo {
-		if err := demoEnv.ConnectApp(ctx, cfg.FrontendURL, cfg.WhatsAppVerifyToken); err != nil {
+		if err := demoEnv.ConnectApp(ctx, cfg.FrontendURL, cfg.WhatsAppVerifyToken, app.Registrar); err != nil {
 			return err
 		}
 		demoEnv.PrintWelcome(os.Stdout, cfg.FrontendURL)

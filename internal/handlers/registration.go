@@ -67,7 +67,7 @@ func (h *Handler) completeRegistration(c echo.Context) error {
 		res, err = h.registrar.Register(c.Request().Context(), in, req)
 	}
 	if problem := registrationRefusal(err); problem != "" {
-		return h.answerPINProblem(c, in, problem)
+		return h.answerRefusal(c, in, problem)
 	}
 	if err != nil {
 		return err
@@ -134,7 +134,7 @@ func (h *Handler) provideRegistrationPIN(c echo.Context) error {
 	p := pinRequest{PIN: c.FormValue("pin"), SetAtMeta: c.FormValue("pin_mode") == "new", Confirmed: c.FormValue("confirm_reset") == "1"}
 	res, err := h.applyPIN(c, in, p, health.Request{Trigger: db.TriggerBanner, UserID: currentUserID(c)})
 	if problem := registrationRefusal(err); problem != "" {
-		return h.answerPINProblem(c, in, problem)
+		return h.answerRefusal(c, in, problem)
 	}
 	if err != nil {
 		return err
@@ -142,7 +142,9 @@ func (h *Handler) provideRegistrationPIN(c echo.Context) error {
 	return h.answerRegistration(c, in, res)
 }
 
-func (h *Handler) answerPINProblem(c echo.Context, in db.Inbox, problem string) error {
+// answerRefusal shows why a request was refused before anything reached Meta: in the
+// banner (next to the PIN field when it is shown), or as a flash without JavaScript.
+func (h *Handler) answerRefusal(c echo.Context, in db.Inbox, problem string) error {
 	if !isHTMX(c) {
 		h.setFlash(c, problem, true)
 		return c.Redirect(http.StatusSeeOther, bannerPageURL(in, c.FormValue("from")))
@@ -165,8 +167,9 @@ func (h *Handler) answerRegistration(c echo.Context, in db.Inbox, res health.Res
 }
 
 // renderRegistrationAnswer renders the banner for the inbox as the post left it (with
-// the result it answers, or a PIN problem), plus the badges selected out of band.
-func (h *Handler) renderRegistrationAnswer(c echo.Context, in db.Inbox, res *health.Result, pinError string) error {
+// the result it answers, or why the request was refused), plus the badges selected out
+// of band.
+func (h *Handler) renderRegistrationAnswer(c echo.Context, in db.Inbox, res *health.Result, refusal string) error {
 	from := c.FormValue("from")
 	ctx := c.Request().Context()
 	in, err := h.store.InboxByID(ctx, in.ID) // the retry plan and PIN state the attempt left
@@ -181,7 +184,7 @@ func (h *Handler) renderRegistrationAnswer(c echo.Context, in db.Inbox, res *hea
 	if err != nil {
 		return err
 	}
-	b.PINError = pinError
+	b.Refusal = refusal
 	var panel, attempts templ.Component
 	if from == views.BannerOnHealth {
 		panel, attempts = h.healthPanel(c, in, snap), h.attemptsSection(c, in)

@@ -219,7 +219,7 @@ func (k Kind) Explain() Explanation {
 		return Explanation{
 			Title:   "The two-step verification PIN does not match",
 			Message: "This number already has a two-step verification PIN, and it is not the one we sent to Meta.",
-			Remedy:  "Enter the existing 6-digit PIN for this number. If nobody knows it, reset it in WhatsApp Manager first.",
+			Remedy:  "Enter the existing 6-digit PIN for this number. If nobody knows it, an administrator can set a new PIN here (the old one then stops working everywhere).",
 		}
 	case KindNeedsVerification:
 		return Explanation{
