@@ -617,6 +617,11 @@ func TestFidelityApprovedNameChangeWaitsForPIN(t *testing.T) {
 	waitFirstSweep(t, app)
 	api := newFidelityAPI(t, app)
 	in := demoInbox(t, app, demoNameChangeInbox)
+	// The demo seeds this number as registered by the app earlier, PIN known; here the
+	// number was registered elsewhere, so the app knows no PIN.
+	if err := app.Store.SetPIN(context.Background(), in.ID, "", db.PINStateNone); err != nil {
+		t.Fatal(err)
+	}
 	api.health(in)
 
 	before := len(app.Sim.Deliveries())
@@ -950,10 +955,7 @@ func TestFidelityCoexistenceSurvivesRetiredFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	if h := api.health(in); h.Registration.State != "coexistence" {
-		t.Skip("BUG: after Meta retires is_on_biz_app the client drops the field (whatsapp.Client.withPhoneFields), " +
-			"the snapshot stores IsOnBizApp=false and whatsapp.DecideWith answers " + h.Registration.State +
-			" instead of coexistence, so Complete registration and the automatic retries send POST /register for a " +
-			"number on the WhatsApp Business app; the last known is_on_biz_app=true must be kept (or the state treated as unknown, never registrable)")
+		t.Fatalf("after Meta retired is_on_biz_app: want the last known coexistence kept, got state %q", h.Registration.State)
 	}
 	api.register(in, map[string]bool{"confirm": true})
 	app.App.Registrar.Wait()
@@ -983,13 +985,6 @@ func TestFidelityNameChangeApprovedBeforeFirstRead(t *testing.T) {
 	}
 
 	res := api.pin(in, map[string]string{"pin": demoNameChangePIN})
-	if res.Outcome == "skipped" && registerCallsOf(app, in) == 0 {
-		t.Skip("BUG: a name change Meta approved before the app's first health read is never applied: " +
-			"health.Service.noteNameChange only marks NameChangeApprovedAt on a PENDING_REVIEW→APPROVED transition " +
-			"between two snapshots (whatsapp.NameChangeApproved needs prev != nil), so the first snapshot with " +
-			"new_name_status APPROVED decides 'registered'; setup and POST .../pin answer skipped, no register call is made " +
-			"and verified_name stays the old name for good")
-	}
 	if res.Outcome != "registered" || registerCallsOf(app, in) != 1 {
 		t.Fatalf("entering the PIN: want registered with exactly 1 register call, got %q with %d", res.Outcome, registerCallsOf(app, in))
 	}

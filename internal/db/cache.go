@@ -197,6 +197,10 @@ func cloneSnapshot(s HealthSnapshot) HealthSnapshot {
 	if s.Phone != nil {
 		p := *s.Phone
 		p.HealthStatus = cloneHealthStatus(p.HealthStatus)
+		if p.IsOnBizApp != nil {
+			onBizApp := *p.IsOnBizApp
+			p.IsOnBizApp = &onBizApp
+		}
 		if p.WebhookConfiguration != nil {
 			wc := *p.WebhookConfiguration
 			p.WebhookConfiguration = &wc

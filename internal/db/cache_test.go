@@ -226,6 +226,7 @@ func TestCloneSnapshotCopiesEveryReference(t *testing.T) {
 		"db.HealthSnapshot.BusinessHealth":          true,
 		"whatsapp.PhoneNumber.HealthStatus":         true,
 		"whatsapp.PhoneNumber.WebhookConfiguration": true,
+		"whatsapp.PhoneNumber.IsOnBizApp":           true,
 		"whatsapp.HealthStatus.Entities":            true,
 		"whatsapp.HealthEntity.AdditionalInfo":      true,
 		"whatsapp.HealthEntity.Errors":              true,

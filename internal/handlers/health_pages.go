@@ -365,7 +365,7 @@ func (h *Handler) healthResponse(c echo.Context, in db.Inbox, snap *db.HealthSna
 		out.LastOnboardedTime = nullable(p.LastOnboardedTime)
 		out.PlatformType = nullable(p.PlatformType)
 		out.Status = nullable(p.Status)
-		out.IsOnBizApp = &p.IsOnBizApp
+		out.IsOnBizApp = p.IsOnBizApp
 		if p.HealthStatus != nil {
 			out.CanSendMessage = nullable(p.HealthStatus.CanSendMessage)
 			out.HealthStatus = p.HealthStatus

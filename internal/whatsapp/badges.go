@@ -89,7 +89,7 @@ func HealthBadges(p PhoneNumber) []Badge {
 		FieldBadge("messaging_limit_tier", p.LimitTier()),
 		FieldBadge("account_mode", p.AccountMode),
 	}
-	if p.IsOnBizApp {
+	if p.OnBizApp() {
 		badges = append(badges, FieldBadge("is_on_biz_app", "true"))
 	}
 	return badges

@@ -188,7 +188,7 @@ func TestHealthBadgesEdgeCases(t *testing.T) {
 	t.Run("coexistence number gets a last badge, others do not", func(t *testing.T) {
 		p := readDomainPhoneFixture(t, "phone_connected.json")
 		plain := HealthBadges(p)
-		p.IsOnBizApp = true
+		p.IsOnBizApp = ptrTrue()
 		coex := HealthBadges(p)
 		if len(coex) != len(plain)+1 {
 			t.Fatalf("coexistence badges = %d, want %d", len(coex), len(plain)+1)

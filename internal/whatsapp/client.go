@@ -586,7 +586,7 @@ func isSixDigits(s string) bool {
 type wirePhoneNumber struct {
 	PhoneNumber
 	IsOfficialBusinessAccount flexBool          `json:"is_official_business_account"`
-	IsOnBizApp                flexBool          `json:"is_on_biz_app"`
+	IsOnBizApp                *flexBool         `json:"is_on_biz_app"`
 	HealthStatus              *wireHealthStatus `json:"health_status"`
 }
 
@@ -608,7 +608,10 @@ type wireHealthError struct {
 func (w wirePhoneNumber) phoneNumber() PhoneNumber {
 	p := w.PhoneNumber
 	p.IsOfficialBusinessAccount = bool(w.IsOfficialBusinessAccount)
-	p.IsOnBizApp = bool(w.IsOnBizApp)
+	if w.IsOnBizApp != nil {
+		onBizApp := bool(*w.IsOnBizApp)
+		p.IsOnBizApp = &onBizApp
+	}
 	p.HealthStatus = w.HealthStatus.healthStatus()
 	return p
 }

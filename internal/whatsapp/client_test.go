@@ -1004,11 +1004,11 @@ func TestPhoneNumberReadsCoexistenceAndWebhookConfiguration(t *testing.T) {
 		{"coexistence with overrides", `{"id":"1001","is_on_biz_app":true,"webhook_configuration":{
 			"application":"https://inbox.example.com/webhooks/whatsapp",
 			"whatsapp_business_account":"https://chat.example.com/waba","phone_number":"https://chat.example.com/number"}}`,
-			PhoneNumber{ID: "1001", IsOnBizApp: true, WebhookConfiguration: &WebhookConfiguration{
+			PhoneNumber{ID: "1001", IsOnBizApp: ptrTrue(), WebhookConfiguration: &WebhookConfiguration{
 				Application:             "https://inbox.example.com/webhooks/whatsapp",
 				WhatsAppBusinessAccount: "https://chat.example.com/waba", PhoneNumber: "https://chat.example.com/number"}}},
 		{"flag as string, app callback only", `{"id":"1001","is_on_biz_app":"false","webhook_configuration":{"application":"https://a.example/cb"}}`,
-			PhoneNumber{ID: "1001", WebhookConfiguration: &WebhookConfiguration{Application: "https://a.example/cb"}}},
+			PhoneNumber{ID: "1001", IsOnBizApp: new(bool), WebhookConfiguration: &WebhookConfiguration{Application: "https://a.example/cb"}}},
 		{"neither reported", `{"id":"1001"}`, PhoneNumber{ID: "1001"}},
 	}
 	for _, tt := range tests {

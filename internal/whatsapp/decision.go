@@ -72,7 +72,7 @@ func DecideWith(p *PhoneNumber, f RegistrationFacts) Decision {
 			Reason:         "We could not check this number with Meta just now. You can still try to complete registration.",
 		}
 	}
-	if p.IsOnBizApp {
+	if p.OnBizApp() {
 		// A coexistence number is registered through the WhatsApp Business app's own
 		// onboarding; a register call would move it off the app.
 		return Decision{
@@ -128,13 +128,16 @@ func DecideWith(p *PhoneNumber, f RegistrationFacts) Decision {
 
 // NameChangeApproved reports whether a registered number's display-name change was
 // approved between two health reads: next is registered and its new_name_status is
-// APPROVED, and prev's was not. A missing read is never a change, and neither is an
-// unregistered number: its next register call picks up the approved name anyway.
+// APPROVED, and prev's was not. With no earlier read (prev nil: a number just added, or
+// a webhook before the first check) an APPROVED new_name_status counts too: Meta
+// reports it while the approved name waits for the register call that makes it show,
+// and missing that call would leave the old name for good. An unregistered number is
+// never a name change: its first register call picks up the approved name anyway.
 func NameChangeApproved(prev, next *PhoneNumber) bool {
-	if prev == nil || next == nil || !isRegisteredOnCloudAPI(*next) {
+	if next == nil || !isRegisteredOnCloudAPI(*next) || next.NewNameStatus != NameApproved {
 		return false
 	}
-	return next.NewNameStatus == NameApproved && prev.NewNameStatus != NameApproved
+	return prev == nil || prev.NewNameStatus != NameApproved
 }
 
 // isRegisteredOnCloudAPI is the registered row of the decision table: Meta only assigns a

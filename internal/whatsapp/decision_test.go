@@ -32,17 +32,17 @@ func TestDecide(t *testing.T) {
 		// One row per row of the decision table.
 		{
 			name: "table row 0: coexistence number is never registered",
-			p:    &PhoneNumber{IsOnBizApp: true, NameStatus: NameApproved, CodeVerificationStatus: VerificationVerified, PlatformType: PlatformNotApplicable},
+			p:    &PhoneNumber{IsOnBizApp: ptrTrue(), NameStatus: NameApproved, CodeVerificationStatus: VerificationVerified, PlatformType: PlatformNotApplicable},
 			want: Decision{State: StateCoexistence},
 		},
 		{
 			name: "coexistence beats registered",
-			p:    &PhoneNumber{IsOnBizApp: true, PlatformType: PlatformCloudAPI, Throughput: cloud(ThroughputStandard)},
+			p:    &PhoneNumber{IsOnBizApp: ptrTrue(), PlatformType: PlatformCloudAPI, Throughput: cloud(ThroughputStandard)},
 			want: Decision{State: StateCoexistence},
 		},
 		{
 			name: "coexistence beats a name in review",
-			p:    &PhoneNumber{IsOnBizApp: true, NameStatus: NamePendingReview},
+			p:    &PhoneNumber{IsOnBizApp: ptrTrue(), NameStatus: NamePendingReview},
 			want: Decision{State: StateCoexistence},
 		},
 		{
@@ -201,7 +201,7 @@ func TestDecideWithNameChangeApproved(t *testing.T) {
 		{"table row 2: registered with an approved name change registers once with the stored PIN", &registered, approved,
 			Decision{State: StateNameChangeNeedsRegister, AutoRegister: true, ManualRegister: true, NeedsStoredPIN: true}},
 		{"registered without the fact stays registered", &registered, RegistrationFacts{}, Decision{State: StateRegistered}},
-		{"coexistence beats an approved name change", &PhoneNumber{IsOnBizApp: true, PlatformType: PlatformCloudAPI, Throughput: Throughput{Level: ThroughputHigh}}, approved,
+		{"coexistence beats an approved name change", &PhoneNumber{IsOnBizApp: ptrTrue(), PlatformType: PlatformCloudAPI, Throughput: Throughput{Level: ThroughputHigh}}, approved,
 			Decision{State: StateCoexistence}},
 		{"unregistered number ignores the fact: the normal register picks up the name",
 			&PhoneNumber{NameStatus: NameApproved, PlatformType: PlatformNotApplicable}, approved,
@@ -238,7 +238,8 @@ func TestNameChangeApproved(t *testing.T) {
 		{"still in review", reg(NamePendingReview), reg(NamePendingReview), false},
 		{"declined", reg(NamePendingReview), reg(NameDeclined), false},
 		{"unregistered number", &PhoneNumber{NewNameStatus: NamePendingReview}, unregistered, false},
-		{"no previous read", nil, reg(NameApproved), false},
+		{"first read of an approved change waiting for its register call", nil, reg(NameApproved), true},
+		{"first read without a change", nil, reg(""), false},
 		{"no next read", reg(NamePendingReview), nil, false},
 	}
 	for _, tt := range tests {
@@ -292,3 +293,5 @@ func TestDecideAllowsManual(t *testing.T) {
 		})
 	}
 }
+
+func ptrTrue() *bool { t := true; return &t }

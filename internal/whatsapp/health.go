@@ -156,7 +156,7 @@ func DeriveOverallStatus(p *PhoneNumber, businessHealth *HealthStatus, fetchErro
 	}
 
 	if !registered {
-		if p.IsOnBizApp {
+		if p.OnBizApp() {
 			return overallStatus(OverallCoexistence,
 				"This number is also used in the WhatsApp Business app, so it is connected through the app and never registered from here.")
 		}

@@ -51,11 +51,11 @@ func TestDeriveOverallStatus(t *testing.T) {
 		{"account locked without data", nil, nil, KindAccountLocked, OverallBlocked, ToneRed},
 		{"policy blocked", with(func(*PhoneNumber) {}), nil, KindPolicyBlocked, OverallBlocked, ToneRed},
 		{"coexistence not on the Cloud API", with(func(p *PhoneNumber) {
-			p.IsOnBizApp, p.PlatformType, p.Throughput.Level = true, PlatformNotApplicable, ThroughputNotApplicable
+			p.IsOnBizApp, p.PlatformType, p.Throughput.Level = ptrTrue(), PlatformNotApplicable, ThroughputNotApplicable
 		}), nil, KindNone, OverallCoexistence, ToneGrey},
-		{"registered coexistence number is connected", with(func(p *PhoneNumber) { p.IsOnBizApp = true }), nil, KindNone, OverallConnected, ToneGreen},
+		{"registered coexistence number is connected", with(func(p *PhoneNumber) { p.IsOnBizApp = ptrTrue() }), nil, KindNone, OverallConnected, ToneGreen},
 		{"coexistence with a declined name needs action", with(func(p *PhoneNumber) {
-			p.IsOnBizApp, p.PlatformType, p.NameStatus = true, PlatformNotApplicable, NameDeclined
+			p.IsOnBizApp, p.PlatformType, p.NameStatus = ptrTrue(), PlatformNotApplicable, NameDeclined
 		}), nil, KindNone, OverallDisplayNameActionRequired, ToneRed},
 		{"number can_send BLOCKED", with(func(p *PhoneNumber) { p.HealthStatus = &HealthStatus{CanSendMessage: CanSendBlocked} }), nil, KindNone, OverallBlocked, ToneRed},
 		{"business can_send BLOCKED", with(func(*PhoneNumber) {}), blockedBusiness, KindNone, OverallBlocked, ToneRed},

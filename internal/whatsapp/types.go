@@ -22,8 +22,9 @@ type PhoneNumber struct {
 	LastOnboardedTime         string     `json:"last_onboarded_time,omitempty"`
 	IsOfficialBusinessAccount bool       `json:"is_official_business_account,omitempty"`
 	// IsOnBizApp is true for a coexistence number: one also in use with the WhatsApp
-	// Business app. Registering it would move it off the app (see Decide).
-	IsOnBizApp bool `json:"is_on_biz_app,omitempty"`
+	// Business app. Registering it would move it off the app (see Decide). Nil when
+	// Meta did not report it (e.g. the field was retired): read it with OnBizApp.
+	IsOnBizApp *bool `json:"is_on_biz_app,omitempty"`
 	// WebhookConfiguration says where Meta sends this number's webhooks; nil when Meta
 	// did not report it.
 	WebhookConfiguration *WebhookConfiguration `json:"webhook_configuration,omitempty"`
@@ -68,6 +69,10 @@ type HealthError struct {
 	ErrorDescription string `json:"error_description,omitempty"`
 	PossibleSolution string `json:"possible_solution,omitempty"`
 }
+
+// OnBizApp reports whether Meta says the number is also used in the WhatsApp Business
+// app (a coexistence number).
+func (p PhoneNumber) OnBizApp() bool { return p.IsOnBizApp != nil && *p.IsOnBizApp }
 
 // LimitTier reads the messaging limit from the field Meta currently fills:
 // whatsapp_business_manager_messaging_limit from v24 on, messaging_limit_tier before.

@@ -290,20 +290,36 @@ func (s *Service) snapshotOf(ctx context.Context, in db.Inbox, phone *whatsapp.P
 		}
 		s.log.Warn("health fetch failed", "inbox_id", in.ID, "kind", kind, "code", snap.ErrorCode, "subcode", snap.ErrorSubcode)
 	}
-	if phone != nil && phone.NewNameStatus == whatsapp.NameApproved {
-		// Only then can a name change have been approved; the read is skipped otherwise.
+	if phone != nil && (phone.NewNameStatus == whatsapp.NameApproved || phone.IsOnBizApp == nil) {
+		// Only then does the previous read matter; it is skipped otherwise.
 		last, err := s.store.LatestSnapshot(ctx, in.ID)
 		if err != nil && !errors.Is(err, db.ErrNotFound) {
 			return db.HealthSnapshot{}, fmt.Errorf("health: record inbox %d: %w", in.ID, err)
 		}
+		var prev *whatsapp.PhoneNumber
 		if err == nil {
-			if in, err = s.noteNameChange(ctx, in, last.Phone, phone); err != nil {
-				return db.HealthSnapshot{}, err
-			}
+			prev = last.Phone
+		}
+		snap.Phone = keepCoexistence(prev, phone)
+		if in, err = s.noteNameChange(ctx, in, prev, snap.Phone); err != nil {
+			return db.HealthSnapshot{}, err
 		}
 	}
 	snap.OverallStatus, snap.RegistrationState = deriveStates(in, snap)
 	return snap, nil
+}
+
+// keepCoexistence carries the last known is_on_biz_app into a read where Meta did not
+// report it (a retired field, an answer without it): a number on the WhatsApp Business
+// app must never be registered, and an unreported flag is no news that it left the app.
+func keepCoexistence(prev, next *whatsapp.PhoneNumber) *whatsapp.PhoneNumber {
+	if next.IsOnBizApp != nil || prev == nil || prev.IsOnBizApp == nil {
+		return next
+	}
+	kept := *next
+	onBizApp := *prev.IsOnBizApp
+	kept.IsOnBizApp = &onBizApp
+	return &kept
 }
 
 // noteNameChange records on the inbox that Meta approved a display-name change of the
