@@ -627,6 +627,14 @@ func (r *Registrar) afterSuccess(ctx context.Context, in db.Inbox, res Result) (
 		if err := r.store.ClearNameChangeApproved(ctx, in.ID, res.Attempt.StartedAt); err != nil {
 			return res, err
 		}
+		// The refresh below derives the stored registration state from the inbox: with
+		// the approval still on it, a registered number would read as still needing its
+		// register call.
+		current, err := r.store.InboxByID(ctx, in.ID)
+		if err != nil {
+			return res, err
+		}
+		in = current
 	}
 	snap, err := r.health.Refresh(ctx, in, db.SourceRegistration)
 	if err != nil {
