@@ -34,8 +34,9 @@ func (h *nameApprovedHook) get() NameApprovedFunc {
 }
 
 // SetOnNameApproved installs the hook ApplyWebhook calls for a
-// phone_number_name_update with decision APPROVED (nil removes it). The registration
-// feature uses it to register the number at once.
+// phone_number_name_update with decision APPROVED that changed the inbox's health
+// (nil removes it); a replayed approval that changes nothing does not call it. The
+// registration feature uses it to register the number at once.
 //
 // The hook runs synchronously, on the webhook request's goroutine, after the new
 // health is stored, and with the request's context: it ends when the response is
@@ -61,7 +62,10 @@ func (s *Service) ApplyWebhook(ctx context.Context, in db.Inbox, change whatsapp
 	if err != nil {
 		return snap, recorded, err
 	}
-	if whatsapp.IsApprovedNameUpdate(change) {
+	// Only news starts a registration: a replayed approval (Meta delivers an event more
+	// than once) changes nothing, and calling again would step around the backoff a
+	// failed first attempt planned. The monitor's retries pick up what it leaves.
+	if recorded && whatsapp.IsApprovedNameUpdate(change) {
 		if hook := s.nameApproved.get(); hook != nil {
 			hook(ctx, in)
 		}
