@@ -544,6 +544,7 @@ func (r *Registrar) call(ctx context.Context, in db.Inbox, req Request, snap *db
 	}
 	started := r.now()
 	callErr := r.graph.Register(ctx, secrets.AccessToken, in.PhoneNumberID, pin)
+	callErr = withoutPINs(callErr, pin, secrets.PIN)
 	attempt.Duration = r.now().Sub(started)
 	res := Result{State: DecisionFor(in, snap).State, Snapshot: snap}
 	recordCallOutcome(&attempt, &res, callErr)
