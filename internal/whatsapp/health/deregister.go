@@ -72,6 +72,7 @@ func (r *Registrar) deregister(ctx context.Context, in db.Inbox, req Request) (r
 	}
 	started := r.now()
 	callErr := r.graph.Deregister(work, secrets.AccessToken, in.PhoneNumberID)
+	callErr = withoutPINs(callErr, secrets.PIN)
 	attempt.Duration = r.now().Sub(started)
 	if callErr == nil {
 		attempt.Outcome, attempt.Message = db.OutcomeDeregistered, "Deregistered, to register again after an unfinished deregistration."

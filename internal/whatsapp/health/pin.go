@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/inboxhealth/inboxhealth/internal/db"
@@ -108,6 +109,7 @@ func (r *Registrar) setPINAtMeta(ctx context.Context, in db.Inbox, pin string, r
 	}
 	started := r.now()
 	callErr := r.graph.SetTwoStepPIN(work, before.AccessToken, in.PhoneNumberID, pin)
+	callErr = withoutPINs(callErr, pin, before.PIN)
 	attempt.Duration = r.now().Sub(started)
 	if callErr == nil {
 		attempt.Outcome = db.OutcomePINSet
@@ -142,4 +144,51 @@ func (r *Registrar) restorePIN(ctx context.Context, inboxID int64, before db.Inb
 		return fmt.Errorf("health: restore PIN of inbox %d: %w", inboxID, err)
 	}
 	return nil
+}
+
+// withoutPINs is a Graph call's error with every PIN the inbox has had taken out of
+// its text and of Meta's fields. The client already removes the PIN it sent, but
+// Meta's error text may repeat another one (the PIN it holds, the one being replaced)
+// and the error is recorded in attempts, shown in results and logged.
+func withoutPINs(err error, pins ...string) error {
+	if err == nil {
+		return nil
+	}
+	pins = slices.DeleteFunc(slices.Clone(pins), func(p string) bool { return p == "" })
+	if len(pins) == 0 {
+		return err
+	}
+	scrubbed := &pinFreeError{msg: redactPINs(err.Error(), pins), cause: err}
+	if ge, ok := errors.AsType[*whatsapp.GraphError](err); ok {
+		clean := *ge
+		for _, s := range []*string{&clean.Type, &clean.Message, &clean.UserTitle, &clean.UserMessage, &clean.Details, &clean.FBTraceID} {
+			*s = redactPINs(*s, pins)
+		}
+		scrubbed.graph = &clean
+	}
+	return scrubbed
+}
+
+func redactPINs(s string, pins []string) string {
+	for _, p := range pins {
+		s = strings.ReplaceAll(s, p, "[redacted]")
+	}
+	return s
+}
+
+// pinFreeError is an error whose text holds no PIN; errors.As finds its cleaned
+// GraphError (so KindOf classifies it as before), errors.Is reaches the cause.
+type pinFreeError struct {
+	msg   string
+	graph *whatsapp.GraphError
+	cause error
+}
+
+func (e *pinFreeError) Error() string { return e.msg }
+
+func (e *pinFreeError) Unwrap() []error {
+	if e.graph != nil {
+		return []error{e.graph, e.cause}
+	}
+	return []error{e.cause}
 }

@@ -544,6 +544,7 @@ func (r *Registrar) call(ctx context.Context, in db.Inbox, req Request, snap *db
 	}
 	started := r.now()
 	callErr := r.graph.Register(ctx, secrets.AccessToken, in.PhoneNumberID, pin)
+	callErr = withoutPINs(callErr, pin, secrets.PIN)
 	attempt.Duration = r.now().Sub(started)
 	res := Result{State: DecisionFor(in, snap).State, Snapshot: snap}
 	recordCallOutcome(&attempt, &res, callErr)
@@ -627,6 +628,14 @@ func (r *Registrar) afterSuccess(ctx context.Context, in db.Inbox, res Result) (
 		if err := r.store.ClearNameChangeApproved(ctx, in.ID, res.Attempt.StartedAt); err != nil {
 			return res, err
 		}
+		// The refresh below derives the stored registration state from the inbox: with
+		// the approval still on it, a registered number would read as still needing its
+		// register call.
+		current, err := r.store.InboxByID(ctx, in.ID)
+		if err != nil {
+			return res, err
+		}
+		in = current
 	}
 	snap, err := r.health.Refresh(ctx, in, db.SourceRegistration)
 	if err != nil {

@@ -34,8 +34,9 @@ func (h *nameApprovedHook) get() NameApprovedFunc {
 }
 
 // SetOnNameApproved installs the hook ApplyWebhook calls for a
-// phone_number_name_update with decision APPROVED (nil removes it). The registration
-// feature uses it to register the number at once.
+// phone_number_name_update with decision APPROVED that changed the inbox's health
+// (nil removes it); a replayed approval that changes nothing does not call it. The
+// registration feature uses it to register the number at once.
 //
 // The hook runs synchronously, on the webhook request's goroutine, after the new
 // health is stored, and with the request's context: it ends when the response is
@@ -61,7 +62,10 @@ func (s *Service) ApplyWebhook(ctx context.Context, in db.Inbox, change whatsapp
 	if err != nil {
 		return snap, recorded, err
 	}
-	if whatsapp.IsApprovedNameUpdate(change) {
+	// Only news starts a registration: a replayed approval (Meta delivers an event more
+	// than once) changes nothing, and calling again would step around the backoff a
+	// failed first attempt planned. The monitor's retries pick up what it leaves.
+	if recorded && whatsapp.IsApprovedNameUpdate(change) {
 		if hook := s.nameApproved.get(); hook != nil {
 			hook(ctx, in)
 		}
@@ -88,7 +92,7 @@ func (s *Service) applyWebhookChange(ctx context.Context, in db.Inbox, change wh
 		s.refreshInBackground(in, db.SourceWebhook)
 		return latest, false, nil
 	}
-	phone, changed := whatsapp.ApplyWebhookChange(*latest.Phone, change)
+	phone, changed := whatsapp.ApplyWebhookChange(withMissedNameChange(*latest.Phone, change), change)
 	if !changed {
 		return latest, false, nil
 	}
@@ -106,6 +110,26 @@ func (s *Service) applyWebhookChange(ctx context.Context, in db.Inbox, change wh
 		return db.HealthSnapshot{}, false, fmt.Errorf("health: apply webhook to inbox %d: %w", in.ID, err)
 	}
 	return stored, true, nil
+}
+
+// withMissedNameChange is the phone as Meta reported it when a name-change approval
+// arrives that no health read saw requested: the number is registered under an
+// approved name, and Meta approves another one. The change was then in review
+// (new_name_status PENDING_REVIEW), so the approval lands in new_name_status and the
+// old name stays until the register call that makes the new one show, as Meta reports
+// it (https://developers.facebook.com/documentation/business-messaging/whatsapp/business-phone-numbers/registration/).
+// Any other change comes back as it is.
+func withMissedNameChange(p whatsapp.PhoneNumber, change whatsapp.WebhookChange) whatsapp.PhoneNumber {
+	if !whatsapp.IsApprovedNameUpdate(change) || whatsapp.Decide(&p).State != whatsapp.StateRegistered ||
+		p.NameStatus != whatsapp.NameApproved || (p.NewNameStatus != "" && p.NewNameStatus != whatsapp.NameNone) {
+		return p
+	}
+	u, err := change.NameUpdate()
+	if err != nil || u.RequestedVerifiedName == "" || u.RequestedVerifiedName == p.VerifiedName {
+		return p // a replay of the approval of the name the number has
+	}
+	p.NewNameStatus = whatsapp.NamePendingReview
+	return p
 }
 
 // deriveStates computes a snapshot's overall status and registration state the way
