@@ -785,7 +785,8 @@ func webhookConcerns(p PhoneNumber, c WebhookChange) bool {
 }
 
 func applyNameDecision(p *PhoneNumber, u NameUpdate) {
-	nameChangeInProgress := p.NewNameStatus != "" && p.NewNameStatus != NameNone
+	nameChangeInProgress := p.NewNameStatus != "" && p.NewNameStatus != NameNone ||
+		isUnseenNameChange(*p, u)
 	setStatus := func(status string) {
 		if nameChangeInProgress {
 			p.NewNameStatus = status
@@ -807,6 +808,16 @@ func applyNameDecision(p *PhoneNumber, u NameUpdate) {
 	case NameDecisionPending, NameDecisionDeferred:
 		setStatus(NamePendingReview)
 	}
+}
+
+// isUnseenNameChange reports a decision about a new name that no health read saw
+// requested: the number is registered under an approved name and Meta decides on
+// another. That was a name change in review, so the decision lands in new_name_status
+// and the old name stays until the register call that makes the new one show. A
+// repeat of the approval of the name the number has is not one.
+func isUnseenNameChange(p PhoneNumber, u NameUpdate) bool {
+	requested := strings.TrimSpace(u.RequestedVerifiedName)
+	return isRegisteredOnCloudAPI(p) && p.NameStatus == NameApproved && requested != "" && requested != p.VerifiedName
 }
 
 func applyQualityUpdate(p *PhoneNumber, u QualityUpdate) {

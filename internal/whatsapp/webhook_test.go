@@ -427,6 +427,21 @@ func TestApplyWebhookChange(t *testing.T) {
 			},
 		},
 		{
+			name: "name APPROVED for another name of a registered number is a name change no read saw",
+			p: func(p PhoneNumber) PhoneNumber {
+				p.NameStatus, p.VerifiedName = NameApproved, "Old Name"
+				p.PlatformType, p.Throughput = PlatformCloudAPI, Throughput{Level: ThroughputStandard}
+				return p
+			},
+			change:      value(WebhookFieldNameUpdate, `{"decision":"APPROVED","requested_verified_name":"New Name"}`),
+			wantChanged: true,
+			want: func(p PhoneNumber) PhoneNumber {
+				p.NameStatus, p.NewNameStatus, p.VerifiedName = NameApproved, NameApproved, "Old Name"
+				p.PlatformType, p.Throughput = PlatformCloudAPI, Throughput{Level: ThroughputStandard}
+				return p
+			},
+		},
+		{
 			name:        "name APPROVED when already approved changes nothing",
 			p:           func(p PhoneNumber) PhoneNumber { p.NameStatus = NameApproved; return p },
 			change:      value(WebhookFieldNameUpdate, `{"decision":"APPROVED"}`),

@@ -92,7 +92,7 @@ func (s *Service) applyWebhookChange(ctx context.Context, in db.Inbox, change wh
 		s.refreshInBackground(in, db.SourceWebhook)
 		return latest, false, nil
 	}
-	phone, changed := whatsapp.ApplyWebhookChange(withMissedNameChange(*latest.Phone, change), change)
+	phone, changed := whatsapp.ApplyWebhookChange(*latest.Phone, change)
 	if !changed {
 		return latest, false, nil
 	}
@@ -110,26 +110,6 @@ func (s *Service) applyWebhookChange(ctx context.Context, in db.Inbox, change wh
 		return db.HealthSnapshot{}, false, fmt.Errorf("health: apply webhook to inbox %d: %w", in.ID, err)
 	}
 	return stored, true, nil
-}
-
-// withMissedNameChange is the phone as Meta reported it when a name-change approval
-// arrives that no health read saw requested: the number is registered under an
-// approved name, and Meta approves another one. The change was then in review
-// (new_name_status PENDING_REVIEW), so the approval lands in new_name_status and the
-// old name stays until the register call that makes the new one show, as Meta reports
-// it (https://developers.facebook.com/documentation/business-messaging/whatsapp/business-phone-numbers/registration/).
-// Any other change comes back as it is.
-func withMissedNameChange(p whatsapp.PhoneNumber, change whatsapp.WebhookChange) whatsapp.PhoneNumber {
-	if !whatsapp.IsApprovedNameUpdate(change) || whatsapp.Decide(&p).State != whatsapp.StateRegistered ||
-		p.NameStatus != whatsapp.NameApproved || (p.NewNameStatus != "" && p.NewNameStatus != whatsapp.NameNone) {
-		return p
-	}
-	u, err := change.NameUpdate()
-	if err != nil || u.RequestedVerifiedName == "" || u.RequestedVerifiedName == p.VerifiedName {
-		return p // a replay of the approval of the name the number has
-	}
-	p.NewNameStatus = whatsapp.NamePendingReview
-	return p
 }
 
 // deriveStates computes a snapshot's overall status and registration state the way
