@@ -825,12 +825,41 @@ func (r *Registrar) RetryDue(ctx context.Context) error {
 			err = r.planFirstRetry(ctx, in)
 		case !next.After(r.now()):
 			_, err = r.Register(ctx, in, Request{Trigger: automaticTrigger(in)})
+		default:
+			var approved bool
+			if approved, err = r.nameApprovedSinceLastCall(ctx, in); approved {
+				_, err = r.Register(ctx, in, Request{Trigger: automaticTrigger(in)})
+			}
 		}
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// nameApprovedSinceLastCall reports whether a backoff that waited for Meta's display-name
+// review has lost its reason: the last register call failed because the name was not
+// ready (100/2388001), and the latest health says the number can be registered now.
+// Without the approval webhook (a Meta app whose callback is not set up yet) this is
+// how a sweep ends a wait of up to 24 hours at once.
+func (r *Registrar) nameApprovedSinceLastCall(ctx context.Context, in db.Inbox) (bool, error) {
+	recent, err := r.store.Attempts(ctx, in.ID, 10)
+	if err != nil {
+		return false, fmt.Errorf("health: retry registrations: %w", err)
+	}
+	last := callHistory{recent: recent}.lastCall()
+	if last == nil || last.ErrorKind != whatsapp.KindDisplayNameNotReady {
+		return false, nil
+	}
+	snap, err := r.store.LatestSnapshot(ctx, in.ID)
+	if errors.Is(err, db.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("health: retry registrations: %w", err)
+	}
+	return snap.CheckedAt.After(last.StartedAt) && DecisionFor(in, &snap).State == whatsapp.StatePendingRegistration, nil
 }
 
 // automaticTrigger is what a machine-started registration is recorded as: a name

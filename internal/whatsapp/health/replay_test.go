@@ -92,3 +92,44 @@ func TestReplayedNameApprovalStaysWithinBackoffAndBudget(t *testing.T) {
 		}
 	}
 }
+
+// A backoff that waited for Meta's display-name review ends with the approval even when
+// no webhook arrives (a Meta app whose callback is not set up yet): the next sweep sees
+// the approved name and registers at once, not hours later when the backoff ends.
+func TestSweepSeeingTheApprovedNameEndsTheBackoffAtOnce(t *testing.T) {
+	e := newRegEnv(t, "name_in_review")
+	in := e.inbox(inReviewID)
+	confirmed := e.person()
+	confirmed.Confirmed = true
+	if res := e.register(in, confirmed); res.Kind != whatsapp.KindDisplayNameNotReady {
+		t.Fatalf("try anyway while in review: want 2388001, got %s %s", res.Outcome, res.Kind)
+	}
+	later := e.clock.Now().Add(12 * time.Hour) // a long backoff after several refusals
+	if err := e.store.SetRegistrationSchedule(context.Background(), in.ID, &later, 6); err != nil {
+		t.Fatal(err)
+	}
+	m := e.monitor()
+	e.clock.Advance(time.Second) // the review is still open
+	e.sweep(m)
+	if n := e.registerCalls(inReviewID); n != 1 {
+		t.Fatalf("sweep while still in review: want no new call, got %d in all: %s", n, attemptsSummary(e.attempts(in)))
+	}
+
+	// Meta approves the name; the simulator has no app callback, so no webhook comes.
+	if err := e.sim.ApproveName(inReviewID); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(15 * time.Minute)
+	e.sweep(m)
+	if n := e.registerCalls(inReviewID); n != 2 {
+		t.Fatalf("first sweep after the approval: want exactly one more register call, got %d in all", n)
+	}
+	if a := e.attempts(in); a[0].Outcome != db.OutcomeRegistered || a[0].Trigger != db.TriggerAutomatic {
+		t.Errorf("want the automatic attempt registered, got %s", attemptsSummary(a))
+	}
+	e.clock.Advance(15 * time.Minute)
+	e.sweep(m)
+	if n := e.registerCalls(inReviewID); n != 2 {
+		t.Errorf("later sweeps: want no further call, got %d in all", n)
+	}
+}
