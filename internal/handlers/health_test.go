@@ -77,7 +77,7 @@ func TestHealthAPIShape(t *testing.T) {
 	if checked, _ := got["checked_at"].(string); checked == "" {
 		t.Errorf("checked_at: want the time of the first fetch, got %v", got["checked_at"])
 	}
-	if body := rec.Body.String(); strings.Contains(body, "sim-token-padaria") {
+	if body := rec.Body.String(); strings.Contains(body, "EAAsim-demo-token-padaria") {
 		t.Errorf("the access token must never be in the answer: %s", body)
 	}
 }
@@ -226,7 +226,7 @@ func TestHealthTabShowsTheFailureInPlainWords(t *testing.T) {
 	if doc.Find(`[data-testid="refresh-health"]`).Length() != 1 {
 		t.Errorf("the Refresh button must be there when the check failed")
 	}
-	if strings.Contains(doc.Text(), "sim-token-lumen") {
+	if strings.Contains(doc.Text(), "EAAsim-demo-token-lumen") {
 		t.Errorf("the access token must never be rendered")
 	}
 }

@@ -25,10 +25,10 @@ func TestTokens(t *testing.T) {
 	}{
 		{"missing token", "/v24.0/" + pendingID, "", 401, 190, 0},
 		{"unknown token", "/v24.0/" + pendingID, "not-a-token", 401, 190, 0},
-		{"expired token", "/v24.0/109876543210006", "sim-token-lumen", 401, 190, 463},
-		{"expired token on its WABA", "/v24.0/209876543210006/phone_numbers", "sim-token-lumen", 401, 190, 463},
-		{"token of another WABA", "/v24.0/" + pendingID, "sim-token-padaria", 400, 100, 33},
-		{"token of another WABA, WABA node", "/v24.0/209876543210001", "sim-token-padaria", 400, 100, 33},
+		{"expired token", "/v24.0/109876543210006", "EAAsim-demo-token-lumen", 401, 190, 463},
+		{"expired token on its WABA", "/v24.0/209876543210006/phone_numbers", "EAAsim-demo-token-lumen", 401, 190, 463},
+		{"token of another WABA", "/v24.0/" + pendingID, "EAAsim-demo-token-padaria", 400, 100, 33},
+		{"token of another WABA, WABA node", "/v24.0/209876543210001", "EAAsim-demo-token-padaria", 400, 100, 33},
 		{"unknown id", "/v24.0/999", acmeToken, 400, 100, 33},
 	}
 	for _, c := range cases {
@@ -258,14 +258,14 @@ func TestUpdateNumberAndBusiness(t *testing.T) {
 	if err := sim.UpdateNumber("109876543210003", func(n *Number) { n.QualityRating = "RED" }); err != nil {
 		t.Fatal(err)
 	}
-	a := call(t, ts, http.MethodGet, "/v24.0/109876543210003?fields=quality_rating", "sim-token-padaria", "")
+	a := call(t, ts, http.MethodGet, "/v24.0/109876543210003?fields=quality_rating", "EAAsim-demo-token-padaria", "")
 	if str(a.body["quality_rating"]) != "RED" {
 		t.Errorf("want RED after UpdateNumber, got %s", a.raw)
 	}
 	if err := sim.UpdateBusiness("209876543210003", func(b *Business) { b.TokenExpired = true }); err != nil {
 		t.Fatal(err)
 	}
-	wantError(t, call(t, ts, http.MethodGet, "/v24.0/109876543210003", "sim-token-padaria", ""), 401, 190, 463)
+	wantError(t, call(t, ts, http.MethodGet, "/v24.0/109876543210003", "EAAsim-demo-token-padaria", ""), 401, 190, 463)
 	if err := sim.UpdateNumber("109876543210003", func(n *Number) { n.WABAID = "1" }); err == nil {
 		t.Error("want an error when UpdateNumber changes the WABA, got none")
 	}

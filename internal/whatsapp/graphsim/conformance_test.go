@@ -41,16 +41,16 @@ func TestErrorEnvelopesMatchMetasFixtures(t *testing.T) {
 		fixture string
 		provoke func() answer
 	}{
-		{"error_register_display_name.json", func() answer { return register(t, ts, "109876543210005", "sim-token-northwind", "123456") }},
-		{"error_pin_mismatch.json", func() answer { return register(t, ts, pinSetID, "sim-token-harbor", "111111") }},
-		{"error_register_rate_limited.json", func() answer { return register(t, ts, limitID, "sim-token-cedar", "123456") }},
+		{"error_register_display_name.json", func() answer { return register(t, ts, "109876543210005", "EAAsim-demo-token-northwind", "123456") }},
+		{"error_pin_mismatch.json", func() answer { return register(t, ts, pinSetID, "EAAsim-demo-token-harbor", "111111") }},
+		{"error_register_rate_limited.json", func() answer { return register(t, ts, limitID, "EAAsim-demo-token-cedar", "123456") }},
 		{"error_token_expired.json", func() answer {
-			return call(t, ts, http.MethodGet, "/v24.0/109876543210006", "sim-token-lumen", "")
+			return call(t, ts, http.MethodGet, "/v24.0/109876543210006", "EAAsim-demo-token-lumen", "")
 		}},
 		{"error_rate_limit_80008.json", func() answer {
 			sim.RateLimitBusiness("209876543210003", 7)
 			defer sim.RateLimitBusiness("209876543210003", 0)
-			return call(t, ts, http.MethodGet, "/v24.0/209876543210003/phone_numbers", "sim-token-padaria", "")
+			return call(t, ts, http.MethodGet, "/v24.0/209876543210003/phone_numbers", "EAAsim-demo-token-padaria", "")
 		}},
 	}
 	clock.Advance(time.Minute)
@@ -80,8 +80,8 @@ func TestErrorEnvelopesMatchMetasFixtures(t *testing.T) {
 
 func TestNumberNodeHasTheFixturesShape(t *testing.T) {
 	for _, c := range []struct{ fixture, scenario, id, token string }{
-		{"phone_connected.json", "connected", "109876543210003", "sim-token-padaria"},
-		{"phone_flagged_blocked.json", "flagged_blocked", "109876543210004", "sim-token-quickloans"},
+		{"phone_connected.json", "connected", "109876543210003", "EAAsim-demo-token-padaria"},
+		{"phone_flagged_blocked.json", "flagged_blocked", "109876543210004", "EAAsim-demo-token-quickloans"},
 		{"phone_name_in_review.json", "name_in_review", inReviewID, acmeToken},
 		{"phone_pending_provisioning.json", "pending_provisioning", pendingID, acmeToken},
 	} {

@@ -124,7 +124,7 @@ func TestRateLimitFaultAndPerBusinessLimit(t *testing.T) {
 	if st := mustNumber(t, sim, pendingID); st.RegisterCalls != 0 {
 		t.Errorf("want a rate-limited register not counted, got %d", st.RegisterCalls)
 	}
-	wantOK(t, call(t, ts, http.MethodGet, "/v24.0/109876543210003", "sim-token-padaria", ""))
+	wantOK(t, call(t, ts, http.MethodGet, "/v24.0/109876543210003", "EAAsim-demo-token-padaria", ""))
 	clock.Advance(90 * time.Second)
 	a = call(t, ts, http.MethodGet, "/v24.0/209876543210001/phone_numbers", acmeToken, "")
 	if h := a.header.Get("X-Business-Use-Case-Usage"); !strings.Contains(h, `"estimated_time_to_regain_access":2`) {

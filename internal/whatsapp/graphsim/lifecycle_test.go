@@ -54,7 +54,7 @@ func TestStrictFields(t *testing.T) {
 
 func TestSetPINThenRegisterWithIt(t *testing.T) {
 	sim, ts, _ := newSim(t, "pin_already_set")
-	const token = "sim-token-harbor"
+	const token = "EAAsim-demo-token-harbor"
 	wantError(t, register(t, ts, pinSetID, token, "111111"), 400, 133005, 0)
 	for _, body := range []string{`{"pin":"12345"}`, `{"pin":""}`, `{"pin":"abcdef"}`, `{}`, `{not json`} {
 		wantError(t, call(t, ts, http.MethodPost, "/v24.0/"+pinSetID, token, body), 400, 100, 0)
@@ -233,11 +233,11 @@ func TestInjectedFailures(t *testing.T) {
 func TestDemoCoexistenceAndNameChangeNumbers(t *testing.T) {
 	sim, ts, clock := newSim(t, "demo")
 	const bakeryID, outfittersID = "109876543210014", "109876543210015"
-	a := call(t, ts, http.MethodGet, "/v24.0/"+bakeryID+"?fields=is_on_biz_app,platform_type", "sim-token-corner-bakery", "")
+	a := call(t, ts, http.MethodGet, "/v24.0/"+bakeryID+"?fields=is_on_biz_app,platform_type", "EAAsim-demo-token-corner-bakery", "")
 	if a.body["is_on_biz_app"] != true || str(a.body["platform_type"]) != "NOT_APPLICABLE" {
 		t.Errorf("Corner Bakery: want a pending-looking coexistence number, got %s", a.raw)
 	}
-	wantError(t, register(t, ts, bakeryID, "sim-token-corner-bakery", "123456"), 400, 100, 0)
+	wantError(t, register(t, ts, bakeryID, "EAAsim-demo-token-corner-bakery", "123456"), 400, 100, 0)
 
 	st := mustNumber(t, sim, outfittersID)
 	if st.InboxName != "Northwind Outfitters (name change)" || st.PlatformType != "CLOUD_API" ||
@@ -249,7 +249,7 @@ func TestDemoCoexistenceAndNameChangeNumbers(t *testing.T) {
 	if st := mustNumber(t, sim, outfittersID); !st.NameChangeAwaitingRegister || st.VerifiedName != "Northwind Outfitters" {
 		t.Fatalf("after review: want the approved name awaiting register, got %+v", st)
 	}
-	wantOK(t, register(t, ts, outfittersID, "sim-token-outfitters", "271828"))
+	wantOK(t, register(t, ts, outfittersID, "EAAsim-demo-token-outfitters", "271828"))
 	if st := mustNumber(t, sim, outfittersID); st.VerifiedName != "Northwind Outfitters & Co" {
 		t.Errorf("want the new name after register, got %q", st.VerifiedName)
 	}

@@ -10,7 +10,7 @@ import (
 )
 
 const (
-	acmeToken    = "sim-token-acme"
+	acmeToken    = "EAAsim-demo-token-acme"
 	pendingID    = "109876543210001"
 	inReviewID   = "109876543210002"
 	pinSetID     = "109876543210007"
@@ -38,7 +38,7 @@ func TestRegisterFailsWhileDisplayNameNotApproved(t *testing.T) {
 
 func TestRegisterDeclinedNameFails(t *testing.T) {
 	_, ts, _ := newSim(t, "name_declined")
-	wantError(t, register(t, ts, "109876543210005", "sim-token-northwind", "123456"), http.StatusBadRequest, 100, 2388001)
+	wantError(t, register(t, ts, "109876543210005", "EAAsim-demo-token-northwind", "123456"), http.StatusBadRequest, 100, 2388001)
 }
 
 func TestRegisterSucceedsWhenNameApproved(t *testing.T) {
@@ -68,7 +68,7 @@ func TestRegisterSucceedsWhenNameApproved(t *testing.T) {
 
 func TestRegisterPINMismatchKeepsMetasPIN(t *testing.T) {
 	sim, ts, _ := newSim(t, "pin_already_set")
-	a := register(t, ts, pinSetID, "sim-token-harbor", "111111")
+	a := register(t, ts, pinSetID, "EAAsim-demo-token-harbor", "111111")
 	e := wantError(t, a, http.StatusBadRequest, 133005, 0)
 	if !strings.Contains(str(e["message"]), "Two step verification PIN Mismatch") {
 		t.Errorf("want the PIN mismatch message, got %q", e["message"])
@@ -80,14 +80,14 @@ func TestRegisterPINMismatchKeepsMetasPIN(t *testing.T) {
 	if got := sim.ReceivedPIN(pinSetID); got != "111111" {
 		t.Errorf("want ReceivedPIN 111111, got %q", got)
 	}
-	wantOK(t, register(t, ts, pinSetID, "sim-token-harbor", "246810"))
+	wantOK(t, register(t, ts, pinSetID, "EAAsim-demo-token-harbor", "246810"))
 	if st := mustNumber(t, sim, pinSetID); st.Status != "CONNECTED" {
 		t.Errorf("want CONNECTED after the right PIN, got %s", st.Status)
 	}
 }
 
 func TestRegisterEleventhCallIn72HoursIsRefused(t *testing.T) {
-	const id, token = "109876543210005", "sim-token-northwind" // name DECLINED, no review scheduled
+	const id, token = "109876543210005", "EAAsim-demo-token-northwind" // name DECLINED, no review scheduled
 	sim, ts, clock := newSim(t, "name_declined")
 	for range RegisterLimit {
 		wantError(t, register(t, ts, id, token, "123456"), http.StatusBadRequest, 100, 2388001)
@@ -111,11 +111,11 @@ func TestRegisterEleventhCallIn72HoursIsRefused(t *testing.T) {
 
 func TestRegisterLimitReachedScenarioFreesAfter72Hours(t *testing.T) {
 	sim, ts, clock := newSim(t, "register_limit_reached")
-	wantError(t, register(t, ts, limitID, "sim-token-cedar", "123456"), http.StatusBadRequest, 133016, 0)
+	wantError(t, register(t, ts, limitID, "EAAsim-demo-token-cedar", "123456"), http.StatusBadRequest, 133016, 0)
 	clock.Advance(RegisterWindow - time.Second)
-	wantError(t, register(t, ts, limitID, "sim-token-cedar", "123456"), http.StatusBadRequest, 133016, 0)
+	wantError(t, register(t, ts, limitID, "EAAsim-demo-token-cedar", "123456"), http.StatusBadRequest, 133016, 0)
 	clock.Advance(time.Second)
-	wantOK(t, register(t, ts, limitID, "sim-token-cedar", "123456"))
+	wantOK(t, register(t, ts, limitID, "EAAsim-demo-token-cedar", "123456"))
 	if st := mustNumber(t, sim, limitID); st.RegisterCallsInWindow != 1 {
 		t.Errorf("want 1 call in the window after it freed, got %d", st.RegisterCallsInWindow)
 	}
@@ -123,7 +123,7 @@ func TestRegisterLimitReachedScenarioFreesAfter72Hours(t *testing.T) {
 
 func TestRegisterLockedAndUnverified(t *testing.T) {
 	_, ts, _ := newSim(t, "demo")
-	wantError(t, register(t, ts, lockedID, "sim-token-summit", "123456"), http.StatusBadRequest, 131031, 0)
+	wantError(t, register(t, ts, lockedID, "EAAsim-demo-token-summit", "123456"), http.StatusBadRequest, 131031, 0)
 	wantError(t, register(t, ts, unverifiedID, acmeToken, "123456"), http.StatusBadRequest, 133006, 0)
 }
 

@@ -14,7 +14,7 @@ import (
 
 const (
 	padariaWABA  = "209876543210003"
-	padariaToken = "sim-token-padaria"
+	padariaToken = "EAAsim-demo-token-padaria"
 	connectedID  = "109876543210003" // registered on the Cloud API, PIN 424242
 )
 

@@ -153,7 +153,7 @@ func TestLoadRejectsBadScenarioWithoutChangingState(t *testing.T) {
 
 func TestDefaultFieldsLeaveOutHealthStatus(t *testing.T) {
 	_, ts, _ := newSim(t, "connected")
-	a := call(t, ts, http.MethodGet, "/v24.0/109876543210003", "sim-token-padaria", "")
+	a := call(t, ts, http.MethodGet, "/v24.0/109876543210003", "EAAsim-demo-token-padaria", "")
 	wantOK(t, a)
 	if _, has := a.body["health_status"]; has {
 		t.Errorf("want no health_status without fields, got %s", a.raw)
@@ -161,7 +161,7 @@ func TestDefaultFieldsLeaveOutHealthStatus(t *testing.T) {
 	if str(a.body["verified_name"]) != "Padaria Central" {
 		t.Errorf("want default fields to include verified_name, got %s", a.raw)
 	}
-	a = call(t, ts, http.MethodGet, "/v24.0/109876543210003?fields=status,health_status{can_send_message}", "sim-token-padaria", "")
+	a = call(t, ts, http.MethodGet, "/v24.0/109876543210003?fields=status,health_status{can_send_message}", "EAAsim-demo-token-padaria", "")
 	wantOK(t, a)
 	if len(a.body) != 3 || a.body["health_status"] == nil || str(a.body["status"]) != "CONNECTED" {
 		t.Errorf("want exactly id, status and health_status, got %s", a.raw)
@@ -170,7 +170,7 @@ func TestDefaultFieldsLeaveOutHealthStatus(t *testing.T) {
 
 func TestBusinessHealthOfBlockedAccount(t *testing.T) {
 	_, ts, _ := newSim(t, "flagged_blocked")
-	a := call(t, ts, http.MethodGet, "/v24.0/209876543210004?fields=health_status", "sim-token-quickloans", "")
+	a := call(t, ts, http.MethodGet, "/v24.0/209876543210004?fields=health_status", "EAAsim-demo-token-quickloans", "")
 	wantOK(t, a)
 	hs, _ := a.body["health_status"].(map[string]any)
 	if str(a.body["id"]) != "209876543210004" || str(hs["can_send_message"]) != "BLOCKED" {
@@ -183,7 +183,7 @@ func TestBusinessHealthOfBlockedAccount(t *testing.T) {
 		t.Errorf("want first entity WABA with error 141006, got %v", ents[0])
 	}
 
-	a = call(t, ts, http.MethodGet, "/v24.0/109876543210004?fields=health_status,status,quality_rating", "sim-token-quickloans", "")
+	a = call(t, ts, http.MethodGet, "/v24.0/109876543210004?fields=health_status,status,quality_rating", "EAAsim-demo-token-quickloans", "")
 	wantOK(t, a)
 	hs, _ = a.body["health_status"].(map[string]any)
 	if str(hs["can_send_message"]) != "BLOCKED" || str(a.body["status"]) != "FLAGGED" || str(a.body["quality_rating"]) != "RED" {

@@ -203,7 +203,7 @@ func TestSendWebhookSignsArbitraryEvents(t *testing.T) {
 	if err := sim.SendWebhook("209876543210003", "phone_number_quality_update", map[string]string{"event": "DOWNGRADE"}); err == nil {
 		t.Error("want an error without a subscription, got none")
 	}
-	subscribe(t, sim, ts, "209876543210003", "sim-token-padaria", hook.URL)
+	subscribe(t, sim, ts, "209876543210003", "EAAsim-demo-token-padaria", hook.URL)
 	err := sim.SendWebhook("209876543210003", "phone_number_quality_update", map[string]string{
 		"display_phone_number": "12125550199", "event": "DOWNGRADE", "current_limit": "TIER_250"})
 	if err != nil {
@@ -220,7 +220,7 @@ func TestSendWebhookSignsArbitraryEvents(t *testing.T) {
 	}
 
 	failing, _ := receiver(t, http.StatusInternalServerError)
-	subscribe(t, sim, ts, "209876543210003", "sim-token-padaria", failing.URL)
+	subscribe(t, sim, ts, "209876543210003", "EAAsim-demo-token-padaria", failing.URL)
 	if err := sim.SendWebhook("209876543210003", "account_update", map[string]string{}); err == nil {
 		t.Error("want an error when the receiver answers 500, got none")
 	}

@@ -294,7 +294,7 @@ func TestRegisterSuccessSubscribesWebhookAndNeverLogsSecrets(t *testing.T) {
 		t.Errorf("subscription at Meta: want the app subscribed with no override, got %+v", b.Subscription)
 	}
 	pin := e.secrets(in).PIN
-	for _, secret := range []string{pin, "sim-token-acme", in.WebhookVerifyToken} {
+	for _, secret := range []string{pin, "EAAsim-demo-token-acme", in.WebhookVerifyToken} {
 		if strings.Contains(e.logs.String(), secret) {
 			t.Errorf("logs must never hold a PIN, token or verify token; found %q in:\n%s", secret, e.logs.String())
 		}
