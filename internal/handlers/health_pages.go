@@ -75,8 +75,9 @@ func (h *Handler) showHealth(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	body := views.HealthTab(h.healthPanel(c, in, snap), h.historyRows(history), h.metaEventRows(events), h.attemptsSection(c, in))
-	return h.render(c, http.StatusOK, views.InboxPage(h.inboxHeader(in, snap), views.TabHealth, h.bannerFor(c, in, snap), body))
+	advice := h.adviceFor(c, in, snap, nil)
+	body := views.HealthTab(healthPanelView(in, snap, advice, h.now()), h.historyRows(history), h.metaEventRows(events), h.attemptsSection(c, in))
+	return h.render(c, http.StatusOK, views.InboxPage(h.inboxHeader(in, snap), views.TabHealth, bannerOf(in, advice, views.BannerOnHealth), body))
 }
 
 // refreshHealth asks Meta now. htmx gets the new panel (and the header's status out of
@@ -94,22 +95,24 @@ func (h *Handler) refreshHealth(c echo.Context) error {
 	if !isHTMX(c) {
 		return c.Redirect(http.StatusSeeOther, views.InboxHealthURL(in.AccountID, in.ID))
 	}
+	advice := h.adviceFor(c, in, &snap, nil)
 	return h.render(c, http.StatusOK, templ.Join(
-		h.healthPanel(c, in, &snap),
-		views.InboxStatusOOB(statusBadge(health.OverallOf(&snap))),
+		healthPanelView(in, &snap, advice, h.now()),
+		views.InboxStatusOOB(statusBadge(advice.Overall)),
 	))
 }
 
-// healthPanel renders the badges panel (element id "health-panel") for an inbox.
-func (h *Handler) healthPanel(c echo.Context, in db.Inbox, snap *db.HealthSnapshot) templ.Component {
-	return views.HealthPanelView(healthPanelData(in, snap, h.now()))
+// healthPanelView renders the badges panel (element id "health-panel") for an inbox,
+// with the advice's overall status and health-check problem.
+func healthPanelView(in db.Inbox, snap *db.HealthSnapshot, a health.Advice, now time.Time) templ.Component {
+	return views.HealthPanelView(healthPanelData(in, snap, a, now))
 }
 
-func healthPanelData(in db.Inbox, snap *db.HealthSnapshot, now time.Time) views.HealthPanel {
+func healthPanelData(in db.Inbox, snap *db.HealthSnapshot, a health.Advice, now time.Time) views.HealthPanel {
 	p := views.HealthPanel{
 		RefreshURL: views.InboxHealthRefreshURL(in.AccountID, in.ID),
 		ManagerURL: whatsapp.ManagerPhoneNumbersURL(in.BusinessID, in.WABAID),
-		Overall:    statusBadge(health.OverallOf(snap)),
+		Overall:    statusBadge(a.Overall),
 	}
 	if snap == nil {
 		return p
@@ -118,9 +121,9 @@ func healthPanelData(in db.Inbox, snap *db.HealthSnapshot, now time.Time) views.
 	p.CheckedAgo = views.Ago(now, snap.CheckedAt)
 	p.CheckedAtExact = snap.CheckedAt.UTC().Format("2006-01-02 15:04:05 UTC")
 	p.CheckedAtISO = snap.CheckedAt.UTC().Format(time.RFC3339Nano)
-	if !snap.OK {
+	if fp := a.FetchProblem; fp != nil {
 		p.Stale = true
-		p.Problem = healthProblem(snap)
+		p.Problem = &views.HealthProblem{Title: fp.Title, Message: fp.Message, Remedy: fp.Remedy, Detail: snap.ErrorMessage}
 	}
 	if snap.Phone != nil {
 		p.HasData = true
@@ -131,15 +134,6 @@ func healthPanelData(in db.Inbox, snap *db.HealthSnapshot, now time.Time) views.
 	}
 	p.Entities = troubledEntities(snap)
 	return p
-}
-
-func healthProblem(snap *db.HealthSnapshot) *views.HealthProblem {
-	kind := snap.ErrorKind
-	if kind == whatsapp.KindNone {
-		kind = whatsapp.KindUnknown
-	}
-	ex := kind.Explain()
-	return &views.HealthProblem{Title: ex.Title, Message: ex.Message, Remedy: ex.Remedy, Detail: snap.ErrorMessage}
 }
 
 func viewBadge(b whatsapp.Badge) views.HealthBadge {
@@ -277,11 +271,20 @@ type registrationJSON struct {
 	// CanComplete: an administrator may press "Complete registration" now.
 	CanComplete bool `json:"can_complete"`
 	// NeedsConfirmation: pressing it needs an explicit "try anyway" (name in review).
-	NeedsConfirmation bool                     `json:"needs_confirmation"`
-	Reason            string                   `json:"reason"`
-	LastAttempt       *registrationAttemptJSON `json:"last_attempt"`
-	NextRetryAt       *string                  `json:"next_retry_at"`
-	AttemptsLeft      *int                     `json:"attempts_left"`
+	NeedsConfirmation bool `json:"needs_confirmation"`
+	// Title, Reason, Remedy and Next are the advice in plain words, as the banner says it.
+	Title        string                   `json:"title"`
+	Reason       string                   `json:"reason"`
+	Remedy       string                   `json:"remedy"`
+	Next         string                   `json:"next"`
+	LastAttempt  *registrationAttemptJSON `json:"last_attempt"`
+	NextRetryAt  *string                  `json:"next_retry_at"`
+	AttemptsLeft *int                     `json:"attempts_left"`
+	// Actions are what the caller may do now (register, try_anyway, enter_pin,
+	// set_new_pin, deregister_and_register, reconnect, refresh); AskAdministrator that an
+	// administrator could do more.
+	Actions          []health.Action `json:"actions"`
+	AskAdministrator bool            `json:"ask_administrator"`
 }
 
 // registrationAttemptJSON is one registration attempt as the API shows it.
@@ -322,12 +325,14 @@ func (h *Handler) apiHealth(c echo.Context) error {
 }
 
 func (h *Handler) healthResponse(c echo.Context, in db.Inbox, snap *db.HealthSnapshot) healthJSON {
-	overall := health.OverallOf(snap)
+	input := h.adviceInput(c, in, snap, nil)
+	advice := health.Advise(input)
+	overall := advice.Overall
 	out := healthJSON{
 		InboxID: in.ID, PhoneNumber: in.PhoneNumber, PhoneNumberID: in.PhoneNumberID, WABAID: in.WABAID,
 		BusinessID:   nullable(in.BusinessID),
 		Overall:      overallJSON{Code: overall.Code, Label: overall.Label, Tone: string(overall.Tone), Summary: overall.Summary},
-		Registration: h.registrationStatus(c, in, snap),
+		Registration: registrationStatus(input, advice),
 		Links:        healthLinksJSON{WhatsAppManager: whatsapp.ManagerPhoneNumbersURL(in.BusinessID, in.WABAID)},
 	}
 	if route, ok := h.webhookRoute(c, in, snap); ok {
@@ -335,19 +340,17 @@ func (h *Handler) healthResponse(c echo.Context, in db.Inbox, snap *db.HealthSna
 	}
 	if snap == nil {
 		out.Stale = true
-		out.Error = &healthErrorJSON{Kind: "not_checked", Title: "Not checked yet",
-			Message: "Meta has not answered the first health check of this number yet.",
-			Remedy:  "Try again in a minute."}
+		nc := health.NotCheckedYet
+		out.Error = &healthErrorJSON{Kind: "not_checked", Title: nc.Title, Message: nc.Message, Remedy: nc.Remedy}
 		return out
 	}
 	checked := snap.CheckedAt.UTC().Format(time.RFC3339)
 	out.CheckedAt = &checked
 	out.BusinessHealthStatus = snap.BusinessHealth
-	if !snap.OK {
+	if fp := advice.FetchProblem; fp != nil {
 		out.Stale = true
-		p := healthProblem(snap)
 		out.Error = &healthErrorJSON{Kind: string(snap.ErrorKind), Code: snap.ErrorCode, Subcode: snap.ErrorSubcode,
-			Title: p.Title, Message: p.Message, Remedy: p.Remedy, Detail: p.Detail}
+			Title: fp.Title, Message: fp.Message, Remedy: fp.Remedy, Detail: snap.ErrorMessage}
 		if snap.ErrorKind == whatsapp.KindNone {
 			out.Error.Kind = string(whatsapp.KindUnknown)
 		}
@@ -374,33 +377,35 @@ func (h *Handler) healthResponse(c echo.Context, in db.Inbox, snap *db.HealthSna
 	return out
 }
 
-// registrationStatus is the registration part of the health API, from the registration
-// decision on the latest snapshot (a failed fetch decides "unknown", as it does when
-// the snapshot is recorded).
-func (h *Handler) registrationStatus(c echo.Context, in db.Inbox, snap *db.HealthSnapshot) registrationJSON {
-	d := health.DecisionFor(in, snap)
-	out := registrationJSON{State: string(d.State), CanComplete: d.ManualRegister && in.PINState != db.PINStateMismatch,
-		NeedsConfirmation: d.NeedsConfirmation, Reason: d.Reason}
-	if in.RegistrationNextRetryAt != nil && d.State != whatsapp.StateRegistered {
-		next := in.RegistrationNextRetryAt.UTC().Format(time.RFC3339)
+// registrationStatus is the registration part of the health API: the advice for the
+// caller, and whether an administrator may start a registration now (can_complete).
+func registrationStatus(input health.AdviceInput, a health.Advice) registrationJSON {
+	asAdmin := a
+	if !input.Administrator {
+		input.Administrator = true
+		asAdmin = health.Advise(input)
+	}
+	out := registrationJSON{State: string(a.State), Title: a.Title, Reason: a.Reason, Remedy: a.Remedy, Next: a.Next,
+		CanComplete:       asAdmin.Offers(health.ActionRegister) || asAdmin.Offers(health.ActionTryAnyway),
+		NeedsConfirmation: asAdmin.NeedsConfirmation,
+		Actions:           a.Actions, AskAdministrator: a.AskAdministrator}
+	if out.Actions == nil {
+		out.Actions = []health.Action{}
+	}
+	if a.NextRetryAt != nil && !a.Done {
+		next := a.NextRetryAt.UTC().Format(time.RFC3339)
 		out.NextRetryAt = &next
 	}
-	if h.registrar == nil {
+	if !input.HasStatus {
 		return out
 	}
-	st, err := h.registrar.Status(c.Request().Context(), in)
-	if err != nil {
-		h.log.Warn("registration status", "inbox_id", in.ID, "error", err)
-		return out
-	}
-	left := st.AttemptsLeft
+	left := input.Status.AttemptsLeft
 	out.AttemptsLeft = &left
-	out.CanComplete = out.CanComplete && st.BlockedUntil == nil
-	if a := st.LastAttempt; a != nil {
-		out.LastAttempt = &registrationAttemptJSON{StartedAt: a.StartedAt.UTC().Format(time.RFC3339), Trigger: a.Trigger,
-			Outcome: a.Outcome, Code: a.GraphCode, Subcode: a.GraphSubcode, Message: a.Message}
-		if a.FinishedAt != nil {
-			finished := a.FinishedAt.UTC().Format(time.RFC3339)
+	if at := input.Status.LastAttempt; at != nil {
+		out.LastAttempt = &registrationAttemptJSON{StartedAt: at.StartedAt.UTC().Format(time.RFC3339), Trigger: at.Trigger,
+			Outcome: at.Outcome, Code: at.GraphCode, Subcode: at.GraphSubcode, Message: at.Message}
+		if at.FinishedAt != nil {
+			finished := at.FinishedAt.UTC().Format(time.RFC3339)
 			out.LastAttempt.FinishedAt = &finished
 		}
 	}

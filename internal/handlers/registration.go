@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/a-h/templ"
@@ -162,7 +161,7 @@ func (h *Handler) answerRegistration(c echo.Context, in db.Inbox, res health.Res
 	if res.NeedsConfirmation {
 		to += "?" + confirmQuery + "=1"
 	}
-	h.setFlash(c, flashFor(res), res.Outcome == health.OutcomeFailed)
+	h.setFlash(c, flashFor(h.adviceFor(c, in, res.Snapshot, &res)), res.Outcome == health.OutcomeFailed)
 	return c.Redirect(http.StatusSeeOther, to)
 }
 
@@ -180,29 +179,23 @@ func (h *Handler) renderRegistrationAnswer(c echo.Context, in db.Inbox, res *hea
 	if err != nil {
 		return err
 	}
-	b, _, err := h.bannerModel(c, in, snap, res, from)
-	if err != nil {
-		return err
-	}
+	advice := h.adviceFor(c, in, snap, res)
+	b := bannerView(in, advice, from)
 	b.Refusal = refusal
 	var panel, attempts templ.Component
 	if from == views.BannerOnHealth {
-		panel, attempts = h.healthPanel(c, in, snap), h.attemptsSection(c, in)
+		panel, attempts = healthPanelView(in, snap, advice, h.now()), h.attemptsSection(c, in)
 	}
-	return h.render(c, http.StatusOK, views.RegistrationAnswer(b, statusBadge(health.OverallOf(snap)), panel, attempts))
+	return h.render(c, http.StatusOK, views.RegistrationAnswer(b, statusBadge(advice.Overall), panel, attempts))
 }
 
-func flashFor(res health.Result) string {
-	switch {
-	case res.Outcome == health.OutcomeRegistered && res.WebhookError != "":
-		return "Registered. But: " + res.WebhookError
-	case res.Outcome == health.OutcomeRegistered:
-		return "Registered: this number can send messages now."
-	case res.Kind != whatsapp.KindNone:
-		e := res.Explanation()
-		return e.Title + ". " + res.Reason
+// flashFor is the one-line answer to a post without JavaScript: the advice's title and
+// reason.
+func flashFor(a health.Advice) string {
+	if a.Done && a.Remedy != "" {
+		return a.Title + ". But: " + a.Remedy
 	}
-	return res.Reason
+	return a.Title + ". " + a.Reason
 }
 
 // bannerPageURL is the page a banner was posted from; only the two known pages.
@@ -221,232 +214,63 @@ func currentUserID(c echo.Context) *int64 {
 	return &u.ID
 }
 
-// bannerFor is the "Complete registration" banner (element id "registration-banner"),
-// or nil when the number is registered.
-func (h *Handler) bannerFor(c echo.Context, in db.Inbox, snap *db.HealthSnapshot) templ.Component {
-	b, show, err := h.bannerModel(c, in, snap, nil, pageOf(c))
-	if err != nil {
-		h.log.Warn("registration banner", "inbox_id", in.ID, "error", err)
-	}
-	if !show {
+// bannerOf is the "Complete registration" banner (element id "registration-banner") on
+// page from, or nil when the number is registered.
+func bannerOf(in db.Inbox, a health.Advice, from string) templ.Component {
+	if a.Done {
 		return nil
 	}
-	return views.RegistrationBannerView(b)
+	return views.RegistrationBannerView(bannerView(in, a, from))
 }
 
-// pageOf says which inbox page is rendering, so the banner's answer goes back there.
-func pageOf(c echo.Context) string {
-	if strings.HasSuffix(c.Request().URL.Path, "/health") {
-		return views.BannerOnHealth
-	}
-	return views.BannerOnSettings
+// adviceFor is what the person making the request is told about the inbox (and, after a
+// post, the result it answers).
+func (h *Handler) adviceFor(c echo.Context, in db.Inbox, snap *db.HealthSnapshot, res *health.Result) health.Advice {
+	return health.Advise(h.adviceInput(c, in, snap, res))
 }
 
-// bannerModel builds the banner for the inbox's current state and, after a post, the
-// result it answers. show is false when there is nothing to say (registered, and not
-// answering a post). A registrar that cannot be read still yields a banner from health.
-func (h *Handler) bannerModel(c echo.Context, in db.Inbox, snap *db.HealthSnapshot, res *health.Result, from string) (b views.RegistrationBanner, show bool, err error) {
-	d := health.DecisionFor(in, snap)
-	if res == nil && d.State == whatsapp.StateRegistered {
-		return b, false, nil
-	}
-	var st health.Status
+// adviceInput gathers what the advice is decided from. A registration status that
+// cannot be read is logged and the advice is decided from health alone.
+func (h *Handler) adviceInput(c echo.Context, in db.Inbox, snap *db.HealthSnapshot, res *health.Result) health.AdviceInput {
+	input := health.AdviceInput{Inbox: in, Snapshot: snap, Result: res, Now: h.now(),
+		Administrator: currentMembership(c).IsAdministrator(), Confirming: c.QueryParam(confirmQuery) == "1"}
 	if h.registrar != nil {
-		st, err = h.registrar.Status(c.Request().Context(), in)
+		st, err := h.registrar.Status(c.Request().Context(), in)
+		if err != nil {
+			h.log.Warn("registration status", "inbox_id", in.ID, "error", err)
+		} else {
+			input.Status, input.HasStatus = st, true
+		}
 	}
-	admin := currentMembership(c).IsAdministrator()
-	text := describeRegistration(d, st, res, in.PINState, h.now())
-	if snap == nil && res == nil {
-		text.title = "Not checked with Meta yet"
-		text.message = "The first health check of this number has not finished; its registration status shows here once it has."
-	}
-	b = views.RegistrationBanner{
-		AccountID: in.AccountID, InboxID: in.ID, State: string(d.State),
-		Tone: text.tone, Title: text.title, Message: text.message, Remedy: text.remedy, NextStep: text.nextStep,
+	return input
+}
+
+// bannerView renders the advice as the banner on page from.
+func bannerView(in db.Inbox, a health.Advice, from string) views.RegistrationBanner {
+	b := views.RegistrationBanner{
+		AccountID: in.AccountID, InboxID: in.ID, State: string(a.State), Outcome: string(a.Outcome),
+		Tone: string(a.Tone), Title: a.Title, Message: a.Reason, Remedy: a.Remedy, NextStep: a.Next,
 		From: from, SelectOOB: "#inbox-status",
+		CanRegister:   a.Offers(health.ActionRegister) || a.Offers(health.ActionTryAnyway),
+		Confirm:       a.Offers(health.ActionTryAnyway),
+		ButtonLabel:   a.RegisterLabel,
+		ConfirmNote:   a.ConfirmNote,
+		ShowPINForm:   a.Offers(health.ActionEnterPIN),
+		PINPrompt:     a.PINPrompt,
+		CanDeregister: a.Offers(health.ActionDeregisterAndRegister),
+		AdminOnlyNote: a.AskAdministrator,
+	}
+	if a.Done {
+		b.Message, b.Remedy = a.Reason, ""
+		b.WebhookError = a.Remedy
 	}
 	if from == views.BannerOnHealth {
 		b.SelectOOB += ",#health-panel,#registration-attempts"
 	}
-	if res != nil {
-		b.Outcome, b.WebhookError = string(res.Outcome), res.WebhookError
-	}
-	if text.managerFix {
+	if a.FixInWhatsAppManager {
 		b.ManagerURL = whatsapp.ManagerPhoneNumbersURL(in.BusinessID, in.WABAID)
 	}
-	if text.done {
-		return b, true, err
-	}
-	confirming := (res != nil && res.NeedsConfirmation) || c.QueryParam(confirmQuery) == "1"
-	setActions(&b, d, st, text.kind, in.PINState, res, admin, confirming)
-	return b, true, err
-}
-
-// setActions decides what the banner offers: the PIN form, the registration button
-// (with the "Try anyway" step while the name is in review), or a note for agents.
-func setActions(b *views.RegistrationBanner, d whatsapp.Decision, st health.Status, kind whatsapp.Kind, pinState string, res *health.Result, admin, confirming bool) {
-	needsPIN := pinState == db.PINStateMismatch || (res != nil && res.NeedsPIN) || (d.NeedsStoredPIN && !db.PINUsable(pinState))
-	hopeless := personMustActFirst(kind)
-	canClick := d.ManualRegister && !needsPIN && !hopeless && st.BlockedUntil == nil
-	canDeregister := kind == whatsapp.KindDeregistrationIncomplete && st.BlockedUntil == nil && st.AttemptsLeft >= 2
-	if !admin {
-		b.AdminOnlyNote = canClick || needsPIN || canDeregister
-		return
-	}
-	b.ShowPINForm = needsPIN
-	if needsPIN && d.NeedsStoredPIN {
-		b.PINPrompt = "Meta approved the new display name. Enter the number's two-step verification PIN (or set a new one) so it can be registered again; the new name shows only after that."
-	}
-	b.CanRegister = canClick
-	b.CanDeregister = canDeregister
-	switch {
-	case !d.NeedsConfirmation:
-		b.ButtonLabel = "Complete registration"
-	case confirming:
-		b.ButtonLabel, b.Confirm = "Try anyway", true
-		b.ConfirmNote = "This will very likely fail while Meta reviews the name, and it uses one of the 10 attempts Meta allows per 72 hours."
-	default:
-		b.ButtonLabel = "Complete registration (display name still in review)"
-	}
-}
-
-// personMustActFirst reports whether a failure of this kind needs a person to fix
-// something before another register call could succeed.
-func personMustActFirst(kind whatsapp.Kind) bool {
-	switch kind {
-	case whatsapp.KindTokenExpired, whatsapp.KindAccountLocked, whatsapp.KindPermissionMissing,
-		whatsapp.KindPolicyBlocked, whatsapp.KindDeregistrationIncomplete:
-		return true
-	}
-	return false
-}
-
-// registrationText is the banner's words.
-type registrationText struct {
-	tone, title, message, remedy, nextStep string
-	kind                                   whatsapp.Kind // the failure explained, if any
-	managerFix                             bool          // the fix is in WhatsApp Manager
-	done                                   bool          // registered: nothing left to do
-}
-
-// describeRegistration says in plain words what is wrong and what happens next.
-func describeRegistration(d whatsapp.Decision, st health.Status, res *health.Result, pinState string, now time.Time) registrationText {
-	if t, ok := describeDone(d, res); ok {
-		return t
-	}
-	t := registrationText{kind: failureToExplain(d, st, res, pinState)}
-	if t.kind != whatsapp.KindNone {
-		e := t.kind.Explain()
-		t.title, t.message, t.remedy = e.Title, e.Message, e.Remedy
-		t.tone = "amber"
-		if !t.kind.Retryable() {
-			t.tone = "red"
-		}
-	} else {
-		t.title, t.tone = stateTitle(d.State)
-		t.message = d.Reason
-	}
-	if res != nil && res.Reason != "" && res.Kind == whatsapp.KindNone {
-		t.message = res.Reason // e.g. "already in progress"
-	}
-	if last := st.LastAttempt; res == nil && last != nil && last.Outcome == db.OutcomeInterrupted {
-		t.title, t.tone = "The last registration attempt was interrupted", "amber"
-		t.message = last.Message
-	}
-	t.nextStep = nextStep(d, st, t.kind, now)
-	t.managerFix = managerFixes(d.State, t.kind)
-	return t
-}
-
-func describeDone(d whatsapp.Decision, res *health.Result) (registrationText, bool) {
-	switch {
-	case res != nil && res.Outcome == health.OutcomeRegistered:
-		return registrationText{tone: "green", title: "Registered", done: true,
-			message: "This number is registered with the WhatsApp Cloud API and can send messages now."}, true
-	case d.State == whatsapp.StateRegistered || (res != nil && res.State == whatsapp.StateRegistered):
-		msg := d.Reason
-		if res != nil && res.Reason != "" {
-			msg = res.Reason
-		}
-		return registrationText{tone: "green", title: "Already registered", message: msg, done: true}, true
-	}
-	return registrationText{}, false
-}
-
-// failureToExplain is the failure the banner leads with: the answer's, else a PIN
-// Meta does not accept, else the spent limit, else the last attempt's while the number
-// still waits for registration (otherwise the state tells the newer story).
-func failureToExplain(d whatsapp.Decision, st health.Status, res *health.Result, pinState string) whatsapp.Kind {
-	switch {
-	case res != nil:
-		return res.Kind
-	case pinState == db.PINStateMismatch:
-		return whatsapp.KindPINMismatch
-	case st.BlockedUntil != nil:
-		return whatsapp.KindRegisterRateLimited
-	case st.LastAttempt != nil && st.LastAttempt.Outcome != db.OutcomeRegistered &&
-		(d.State == whatsapp.StatePendingRegistration || d.State == whatsapp.StateUnknown):
-		return st.LastAttempt.ErrorKind
-	}
-	return whatsapp.KindNone
-}
-
-func stateTitle(s whatsapp.RegistrationState) (title, tone string) {
-	switch s {
-	case whatsapp.StateWaitingForDisplayName:
-		return "Meta is still reviewing your display name", "amber"
-	case whatsapp.StateDisplayNameActionRequired:
-		return "The display name needs your attention", "red"
-	case whatsapp.StateOnPremise:
-		return "This number uses the On-Premises API", "grey"
-	case whatsapp.StatePendingRegistration:
-		return "This number is not registered with WhatsApp yet", "amber"
-	case whatsapp.StateCoexistence:
-		return "This number is also used in the WhatsApp Business app", "grey"
-	case whatsapp.StateNameChangeNeedsRegister:
-		return "The new display name needs one more registration", "amber"
-	}
-	return "We could not check this number with Meta just now", "grey"
-}
-
-// nextStep says when the next automatic attempt happens and how many are left.
-func nextStep(d whatsapp.Decision, st health.Status, kind whatsapp.Kind, now time.Time) string {
-	left := attemptsLeftText(st.AttemptsLeft)
-	switch {
-	case st.BlockedUntil != nil:
-		return "Registration can be tried again after " + views.ClockTime(now, *st.BlockedUntil) + "."
-	case kind != whatsapp.KindNone && !kind.Retryable():
-		return "No automatic retries until this is fixed."
-	case st.NextRetryAt != nil && st.NextRetryAt.After(now):
-		return "We will retry automatically at " + views.ClockTime(now, *st.NextRetryAt) + " — " + left + "."
-	case st.NextRetryAt != nil:
-		return "We will retry automatically within minutes — " + left + "."
-	case d.State == whatsapp.StateWaitingForDisplayName:
-		return "We will register it automatically as soon as Meta approves the name — " + left + "."
-	case d.ManualRegister:
-		return fmt.Sprintf("%d of Meta's %d attempts per 72 hours are left.", st.AttemptsLeft, health.RegisterLimit)
-	}
-	return ""
-}
-
-func attemptsLeftText(n int) string {
-	if n == 1 {
-		return "1 attempt left this window"
-	}
-	return fmt.Sprintf("%d attempts left this window", n)
-}
-
-// managerFixes reports whether the fix is in WhatsApp Manager.
-func managerFixes(s whatsapp.RegistrationState, kind whatsapp.Kind) bool {
-	switch s {
-	case whatsapp.StateWaitingForDisplayName, whatsapp.StateDisplayNameActionRequired, whatsapp.StateOnPremise:
-		return true
-	}
-	switch kind {
-	case whatsapp.KindPINMismatch, whatsapp.KindNeedsVerification, whatsapp.KindAccountLocked, whatsapp.KindDisplayNameNotReady:
-		return true
-	}
-	return false
+	return b
 }
 
 // attemptsSection is the registration attempts table on the Account Health tab.

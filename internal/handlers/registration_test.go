@@ -7,12 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/inboxhealth/inboxhealth/internal/db"
-	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp/graphsim"
-	"github.com/inboxhealth/inboxhealth/internal/whatsapp/health"
 )
 
 // Inboxes of the simulator's scenarios.
@@ -338,35 +334,5 @@ func TestNewInboxIsSetUpInTheBackground(t *testing.T) {
 	}
 	if len(attempts) != 1 || attempts[0].Trigger != "setup" || attempts[0].Outcome != "registered" {
 		t.Errorf("want one registered attempt by setup, got %+v", attempts)
-	}
-}
-
-func TestRegistrationBannerWords(t *testing.T) {
-	now := time.Date(2025, 10, 1, 13, 20, 0, 0, time.UTC)
-	retry := time.Date(2025, 10, 1, 14, 5, 0, 0, time.UTC)
-	inReview := whatsapp.Decide(&whatsapp.PhoneNumber{NameStatus: whatsapp.NamePendingReview,
-		PlatformType: whatsapp.PlatformNotApplicable, Throughput: whatsapp.Throughput{Level: whatsapp.ThroughputNotApplicable}})
-	got := describeRegistration(inReview, health.Status{NextRetryAt: &retry, AttemptsLeft: 7}, nil, db.PINStateNone, now)
-	if got.title != "Meta is still reviewing your display name" {
-		t.Errorf("title: want the plain-language state, got %q", got.title)
-	}
-	if want := "We will retry automatically at 14:05 UTC — 7 attempts left this window."; got.nextStep != want {
-		t.Errorf("next step:\n want %q\n  got %q", want, got.nextStep)
-	}
-	if !got.managerFix {
-		t.Error("a name in review is fixed (if declined) in WhatsApp Manager: want the link")
-	}
-
-	pending := whatsapp.Decide(&whatsapp.PhoneNumber{NameStatus: whatsapp.NameApproved, PlatformType: whatsapp.PlatformNotApplicable})
-	locked := &db.RegistrationAttempt{Outcome: db.OutcomeFailed, GraphCalled: true, ErrorKind: whatsapp.KindAccountLocked}
-	got = describeRegistration(pending, health.Status{LastAttempt: locked, AttemptsLeft: 9}, nil, db.PINStateGenerated, now)
-	if got.tone != "red" || got.nextStep != "No automatic retries until this is fixed." || !got.managerFix {
-		t.Errorf("locked account: want red, no retries and the WhatsApp Manager link, got %+v", got)
-	}
-
-	blockedUntil := retry.Add(48 * time.Hour)
-	got = describeRegistration(pending, health.Status{BlockedUntil: &blockedUntil}, nil, db.PINStateGenerated, now)
-	if got.kind != whatsapp.KindRegisterRateLimited || got.nextStep != "Registration can be tried again after 2025-10-03 14:05 UTC." {
-		t.Errorf("limit reached: want when it frees, got %+v", got)
 	}
 }

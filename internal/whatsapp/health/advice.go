@@ -1,0 +1,350 @@
+package health
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/inboxhealth/inboxhealth/internal/db"
+	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
+)
+
+// Advice is everything a person is told about an inbox's number, and what they may do:
+// the one value the banner, the Account Health panel, the inbox list, the health API
+// and alerts render. It is decided in one place, Advise, so two screens never tell two
+// stories about the same number.
+
+// Action is something a person may do about the number now.
+type Action string
+
+// Actions, as offered to the person the advice is for.
+const (
+	// ActionRegister is "Complete registration": one register call.
+	ActionRegister Action = "register"
+	// ActionTryAnyway is the explicit "Try anyway" while Meta reviews the display name:
+	// one register call that will very likely fail.
+	ActionTryAnyway Action = "try_anyway"
+	// ActionEnterPIN asks for the two-step PIN Meta already holds.
+	ActionEnterPIN Action = "enter_pin"
+	// ActionSetNewPIN sets a new two-step PIN at Meta (after a confirmation).
+	ActionSetNewPIN Action = "set_new_pin"
+	// ActionDeregisterAndRegister is Meta's way out of 133000 (two calls).
+	ActionDeregisterAndRegister Action = "deregister_and_register"
+	// ActionReconnect replaces the inbox's access token.
+	ActionReconnect Action = "reconnect"
+	// ActionRefresh reads the number's health from Meta now.
+	ActionRefresh Action = "refresh"
+)
+
+// Advice is what a person is told about an inbox's number and may do about it.
+type Advice struct {
+	// Overall is the one status a person reads first (badge on every page and in the list).
+	Overall whatsapp.OverallStatus
+	// State is the registration state the advice was decided on.
+	State whatsapp.RegistrationState
+	// Tone is the severity of the registration message (green: nothing to do; amber:
+	// in progress or waiting; red: a person must act; grey: not applicable or unknown).
+	Tone whatsapp.Tone
+	// Title, Reason and Remedy say what is wrong, why, and how to fix it.
+	Title, Reason, Remedy string
+	// Kind is the failure the advice explains (KindNone when there is none).
+	Kind whatsapp.Kind
+	// Next says what happens next by itself (an automatic retry and the attempts left, or
+	// "no automatic retries until this is fixed"); "" when nothing is planned to say.
+	Next string
+	// NextRetryAt is the planned automatic attempt (nil: none planned).
+	NextRetryAt *time.Time
+	// AttemptsLeft is how many of Meta's 10 calls per 72 hours are left (-1: not known).
+	AttemptsLeft int
+	// FixInWhatsAppManager: the fix is in WhatsApp Manager (link to the number there).
+	FixInWhatsAppManager bool
+	// Actions are what the person may do now, in the order to offer them.
+	Actions []Action
+	// AskAdministrator: an administrator could act where this person (an agent) cannot.
+	AskAdministrator bool
+	// Labels for the offered actions.
+	RegisterLabel string
+	// ConfirmNote says what "Try anyway" costs.
+	ConfirmNote string
+	// PINPrompt says why the PIN is asked for ("" for the usual 133005 case).
+	PINPrompt string
+	// NeedsConfirmation: registering now needs the explicit "Try anyway" (the name is
+	// in review, and a call will very likely fail).
+	NeedsConfirmation bool
+	// Done: the number is registered; the advice then only answers an action just taken.
+	Done bool
+	// Outcome is the result of the action just taken ("" when not answering one).
+	Outcome Outcome
+	// FetchProblem explains a failed health check (nil when the last check worked).
+	FetchProblem *whatsapp.Explanation
+
+	// kindIsCurrent: Kind comes from the latest health check or the action just taken,
+	// not from an older attempt (which a person may have fixed since).
+	kindIsCurrent bool
+}
+
+// NotCheckedYet explains a number whose first health check has not finished.
+var NotCheckedYet = whatsapp.Explanation{Title: "Not checked yet",
+	Message: "Meta has not answered the first health check of this number yet.",
+	Remedy:  "Try again in a minute."}
+
+// Offers reports whether the advice offers the action.
+func (a Advice) Offers(action Action) bool { return slices.Contains(a.Actions, action) }
+
+// AdviceInput is what the advice is decided from.
+type AdviceInput struct {
+	Inbox db.Inbox
+	// Snapshot is the latest health (nil: never checked).
+	Snapshot *db.HealthSnapshot
+	// Status is the registration status (attempts, budget, retry plan); HasStatus says
+	// whether it could be read.
+	Status    Status
+	HasStatus bool
+	// Result is the action just taken, when the advice answers one.
+	Result *Result
+	// Administrator: the person may change things (agents only look and refresh).
+	Administrator bool
+	// Confirming: the person is at the "Try anyway" step.
+	Confirming bool
+	Now        time.Time
+}
+
+// Advise decides what a person is told about an inbox's number and may do now. It is
+// pure: the same input always gives the same advice.
+func Advise(in AdviceInput) Advice {
+	d := DecisionFor(in.Inbox, in.Snapshot)
+	a := Advice{Overall: OverallOf(in.Snapshot), State: d.State, AttemptsLeft: -1}
+	if in.HasStatus {
+		a.AttemptsLeft = in.Status.AttemptsLeft
+	}
+	if in.Result != nil {
+		a.Outcome = in.Result.Outcome
+	}
+	if s := in.Snapshot; s != nil && !s.OK {
+		ex := fetchKind(s).Explain()
+		a.FetchProblem = &ex
+	}
+	if describeDone(&a, d, in.Result) {
+		a.Actions = []Action{ActionRefresh}
+		return a
+	}
+	describeProblem(&a, d, in)
+	a.Next = nextStep(d, in, a.Kind)
+	a.NextRetryAt = in.Status.NextRetryAt
+	a.FixInWhatsAppManager = fixInManager(d.State, a.Kind)
+	offerActions(&a, d, in)
+	return a
+}
+
+// fetchKind is the kind of a failed fetch (unknown when it was not classified).
+func fetchKind(s *db.HealthSnapshot) whatsapp.Kind {
+	if s.ErrorKind == whatsapp.KindNone {
+		return whatsapp.KindUnknown
+	}
+	return s.ErrorKind
+}
+
+// describeDone fills the advice for a registered number; false when it is not.
+func describeDone(a *Advice, d whatsapp.Decision, res *Result) bool {
+	switch {
+	case res != nil && res.Outcome == OutcomeRegistered:
+		a.Tone, a.Title, a.Done, a.State = whatsapp.ToneGreen, "Registered", true, whatsapp.StateRegistered
+		a.Reason = "This number is registered with the WhatsApp Cloud API and can send messages now."
+		if res.WebhookError != "" {
+			a.Remedy = res.WebhookError
+		}
+	case d.State == whatsapp.StateRegistered || (res != nil && res.State == whatsapp.StateRegistered):
+		a.Tone, a.Title, a.Done, a.State = whatsapp.ToneGreen, "Already registered", true, whatsapp.StateRegistered
+		a.Reason = d.Reason
+		if res != nil && res.Reason != "" {
+			a.Reason = res.Reason
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// describeProblem says what stands in the way, leading with what a person must fix
+// first: a health check that failed for a reason no registration gets past (the same
+// story the overall status tells), the failure just answered, a PIN Meta refused, the
+// spent window, the last failed attempt, and otherwise the registration state.
+func describeProblem(a *Advice, d whatsapp.Decision, in AdviceInput) {
+	a.Kind, a.kindIsCurrent = problemKind(d, in)
+	if a.Kind != whatsapp.KindNone {
+		e := a.Kind.Explain()
+		a.Title, a.Reason, a.Remedy = e.Title, e.Message, e.Remedy
+		a.Tone = whatsapp.ToneAmber
+		if !a.Kind.Retryable() {
+			a.Tone = whatsapp.ToneRed
+		}
+	} else {
+		a.Title, a.Tone = stateTitle(d.State)
+		a.Reason = d.Reason
+	}
+	if res := in.Result; res != nil && res.Reason != "" && res.Kind == whatsapp.KindNone {
+		a.Reason = res.Reason // e.g. "already in progress", "enter the PIN for the new name"
+	}
+	if last := in.Status.LastAttempt; in.Result == nil && a.Kind == whatsapp.KindNone && last != nil && last.Outcome == db.OutcomeInterrupted {
+		a.Title, a.Tone = "The last registration attempt was interrupted", whatsapp.ToneAmber
+		a.Reason = last.Message
+	}
+	if in.Snapshot == nil && in.Result == nil {
+		a.Title, a.Tone = "Not checked with Meta yet", whatsapp.ToneGrey
+		a.Reason = "The first health check of this number has not finished; its registration status shows here once it has."
+	}
+}
+
+// problemKind is the failure the advice leads with (KindNone: the state tells it), and
+// whether it is current: the latest health check's, the action's just taken, or a fact
+// that still holds (a PIN Meta refused, the spent window) rather than an older
+// attempt's.
+func problemKind(d whatsapp.Decision, in AdviceInput) (whatsapp.Kind, bool) {
+	if s := in.Snapshot; s != nil && !s.OK && personMustActFirst(fetchKind(s)) {
+		return fetchKind(s), true
+	}
+	switch st := in.Status; {
+	case in.Result != nil:
+		return in.Result.Kind, true
+	case in.Inbox.PINState == db.PINStateMismatch:
+		return whatsapp.KindPINMismatch, true
+	case st.BlockedUntil != nil:
+		return whatsapp.KindRegisterRateLimited, true
+	case st.LastAttempt != nil && st.LastAttempt.Outcome == db.OutcomeFailed &&
+		(d.State == whatsapp.StatePendingRegistration || d.State == whatsapp.StateUnknown):
+		return st.LastAttempt.ErrorKind, false
+	}
+	return whatsapp.KindNone, false
+}
+
+// personMustActFirst reports whether a failure of this kind needs a person to fix
+// something before any register call could succeed.
+func personMustActFirst(kind whatsapp.Kind) bool {
+	switch kind {
+	case whatsapp.KindTokenExpired, whatsapp.KindAccountLocked, whatsapp.KindPermissionMissing,
+		whatsapp.KindPolicyBlocked, whatsapp.KindDeregistrationIncomplete, whatsapp.KindNeedsVerification:
+		return true
+	}
+	return false
+}
+
+func stateTitle(s whatsapp.RegistrationState) (string, whatsapp.Tone) {
+	switch s {
+	case whatsapp.StateWaitingForDisplayName:
+		return "Meta is still reviewing your display name", whatsapp.ToneAmber
+	case whatsapp.StateDisplayNameActionRequired:
+		return "The display name needs your attention", whatsapp.ToneRed
+	case whatsapp.StateOnPremise:
+		return "This number uses the On-Premises API", whatsapp.ToneGrey
+	case whatsapp.StatePendingRegistration:
+		return "This number is not registered with WhatsApp yet", whatsapp.ToneAmber
+	case whatsapp.StateCoexistence:
+		return "This number is also used in the WhatsApp Business app", whatsapp.ToneGrey
+	case whatsapp.StateNameChangeNeedsRegister:
+		return "The new display name needs one more registration", whatsapp.ToneAmber
+	}
+	return "We could not check this number with Meta just now", whatsapp.ToneGrey
+}
+
+// nextStep says what happens next by itself, and only what is planned.
+func nextStep(d whatsapp.Decision, in AdviceInput, kind whatsapp.Kind) string {
+	st, now := in.Status, in.Now
+	switch {
+	case st.BlockedUntil != nil:
+		return "Registration can be tried again after " + clockTime(now, *st.BlockedUntil) + "."
+	case kind != whatsapp.KindNone && !kind.Retryable():
+		return "No automatic retries until this is fixed."
+	case d.State == whatsapp.StateCoexistence || d.State == whatsapp.StateOnPremise ||
+		d.State == whatsapp.StateDisplayNameActionRequired:
+		return ""
+	case !in.HasStatus:
+		return ""
+	case st.NextRetryAt != nil && st.NextRetryAt.After(now):
+		return "We will retry automatically at " + clockTime(now, *st.NextRetryAt) + " — " + attemptsLeftText(st.AttemptsLeft) + "."
+	case st.NextRetryAt != nil:
+		return "We will retry automatically within minutes — " + attemptsLeftText(st.AttemptsLeft) + "."
+	case d.State == whatsapp.StateWaitingForDisplayName:
+		return "We will register it automatically as soon as Meta approves the name — " + attemptsLeftText(st.AttemptsLeft) + "."
+	case d.ManualRegister:
+		return fmt.Sprintf("%d of Meta's %d attempts per 72 hours are left.", st.AttemptsLeft, RegisterLimit)
+	}
+	return ""
+}
+
+func attemptsLeftText(n int) string {
+	if n == 1 {
+		return "1 attempt left this window"
+	}
+	return fmt.Sprintf("%d attempts left this window", n)
+}
+
+// clockTime renders t for a sentence: only the time when it is today (UTC), else the
+// date and time.
+func clockTime(now, t time.Time) string {
+	t, now = t.UTC(), now.UTC()
+	if t.Format(time.DateOnly) == now.Format(time.DateOnly) {
+		return t.Format("15:04") + " UTC"
+	}
+	return t.Format("2006-01-02 15:04") + " UTC"
+}
+
+// fixInManager reports whether the fix is in WhatsApp Manager.
+func fixInManager(s whatsapp.RegistrationState, kind whatsapp.Kind) bool {
+	switch s {
+	case whatsapp.StateWaitingForDisplayName, whatsapp.StateDisplayNameActionRequired, whatsapp.StateOnPremise:
+		return true
+	}
+	switch kind {
+	case whatsapp.KindPINMismatch, whatsapp.KindNeedsVerification, whatsapp.KindAccountLocked,
+		whatsapp.KindDisplayNameNotReady, whatsapp.KindPolicyBlocked:
+		return true
+	}
+	return false
+}
+
+// offerActions decides what the person may do now: administrators get the actions,
+// agents a note that an administrator can act.
+func offerActions(a *Advice, d whatsapp.Decision, in AdviceInput) {
+	needsPIN := in.Inbox.PINState == db.PINStateMismatch || (in.Result != nil && in.Result.NeedsPIN) ||
+		(d.NeedsStoredPIN && !db.PINUsable(in.Inbox.PINState))
+	// A failure a person must fix first hides "Complete registration" while it is
+	// current; one an older attempt met is shown, but the button stays for whoever fixed
+	// it since — except an unfinished deregistration, which only deregistering ends.
+	blocked := (personMustActFirst(a.Kind) && a.kindIsCurrent) || a.Kind == whatsapp.KindDeregistrationIncomplete ||
+		in.Status.BlockedUntil != nil
+	var admin []Action
+	if needsPIN {
+		admin = append(admin, ActionEnterPIN, ActionSetNewPIN)
+		if d.NeedsStoredPIN {
+			a.PINPrompt = "Meta approved the new display name. Enter the number's two-step verification PIN (or set a new one) so it can be registered again; the new name shows only after that."
+		}
+	}
+	if d.ManualRegister && !needsPIN && !blocked {
+		confirming := in.Confirming || (in.Result != nil && in.Result.NeedsConfirmation)
+		a.NeedsConfirmation = d.NeedsConfirmation
+		switch {
+		case !d.NeedsConfirmation:
+			admin = append(admin, ActionRegister)
+			a.RegisterLabel = "Complete registration"
+		case confirming:
+			admin = append(admin, ActionTryAnyway)
+			a.RegisterLabel = "Try anyway"
+			a.ConfirmNote = "This will very likely fail while Meta reviews the name, and it uses one of the 10 attempts Meta allows per 72 hours."
+		default:
+			admin = append(admin, ActionRegister)
+			a.RegisterLabel = "Complete registration (display name still in review)"
+		}
+	}
+	if a.Kind == whatsapp.KindDeregistrationIncomplete && in.Status.BlockedUntil == nil && in.Status.AttemptsLeft >= 2 {
+		admin = append(admin, ActionDeregisterAndRegister)
+	}
+	if a.Kind == whatsapp.KindTokenExpired || a.Kind == whatsapp.KindPermissionMissing {
+		admin = append(admin, ActionReconnect)
+	}
+	if in.Administrator {
+		a.Actions = admin
+	} else {
+		a.AskAdministrator = len(admin) > 0
+	}
+	a.Actions = append(a.Actions, ActionRefresh) // reading health is for everyone
+}
