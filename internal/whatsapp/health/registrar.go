@@ -1,5 +1,9 @@
 package health
 
+// registrar.go holds the Registrar, its options and constructor, the Request, Result
+// and Outcome types, and Register, the entry point, with the decision (gate) it
+// makes before any register call.
+
 import (
 	"context"
 	"errors"
