@@ -30,15 +30,6 @@ const (
 	metaEventsLength = 10
 )
 
-func (h *Handler) healthRoutes(g *echo.Group) {
-	g.GET("/inboxes/:id/health", h.showHealth)
-	g.POST("/inboxes/:id/health/refresh", h.refreshHealth)
-}
-
-func (h *Handler) healthAPIRoutes(g *echo.Group) {
-	g.GET("/inboxes/:id/health", h.apiHealth)
-}
-
 // currentHealth reads the inbox's latest snapshot (waiting, bounded, for the first
 // fetch of a never-checked inbox); nil when there is still nothing.
 func (h *Handler) currentHealth(c echo.Context, in db.Inbox) (*db.HealthSnapshot, error) {

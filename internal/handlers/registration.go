@@ -28,16 +28,6 @@ import (
 // confirmQuery brings a no-JavaScript browser back to the "Try anyway" step.
 const confirmQuery = "confirm_registration"
 
-func (h *Handler) registrationRoutes(g *echo.Group) {
-	g.POST("/inboxes/:id/registration", h.completeRegistration, requireAdministrator)
-	g.POST("/inboxes/:id/pin", h.provideRegistrationPIN, requireAdministrator)
-}
-
-func (h *Handler) registrationAPIRoutes(g *echo.Group) {
-	g.POST("/inboxes/:id/registration", h.apiRegister, requireAdministrator)
-	g.POST("/inboxes/:id/pin", h.apiPIN, requireAdministrator)
-}
-
 // afterInboxCreated starts the setup flow of a new inbox in the background, detached
 // from the request; the registrar tracks it so shutdown and tests can wait for it.
 func (h *Handler) afterInboxCreated(c echo.Context, in db.Inbox) {

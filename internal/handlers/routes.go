@@ -54,16 +54,23 @@ func (h *Handler) Routes() *echo.Echo {
 	acct.GET("/inboxes/new", h.newInboxForm, requireAdministrator)
 	acct.POST("/inboxes", h.createInbox, requireAdministrator)
 	acct.GET("/inboxes/:id", h.showInbox)
-	h.healthRoutes(acct)
-	h.registrationRoutes(acct)
+	acct.GET("/inboxes/:id/health", h.showHealth)
+	acct.POST("/inboxes/:id/health/refresh", h.refreshHealth)
+	acct.POST("/inboxes/:id/registration", h.completeRegistration, requireAdministrator)
+	acct.POST("/inboxes/:id/pin", h.provideRegistrationPIN, requireAdministrator)
 
 	api := e.Group("/api/v1/accounts/:account_id", h.apiAuth, h.requireAccount)
 	api.GET("/inboxes", h.apiListInboxes)
 	api.POST("/inboxes", h.apiCreateInbox, requireAdministrator)
-	h.healthAPIRoutes(api)
-	h.registrationAPIRoutes(api)
+	api.GET("/inboxes/:id/health", h.apiHealth)
+	api.POST("/inboxes/:id/registration", h.apiRegister, requireAdministrator)
+	api.POST("/inboxes/:id/pin", h.apiPIN, requireAdministrator)
 
-	h.webhookRoutes(e)
+	// Meta's webhooks: the app-level callback, and per-number callbacks set up before it.
+	e.GET("/webhooks/whatsapp", h.verifyAppWebhook)
+	e.POST("/webhooks/whatsapp", h.receiveWebhook)
+	e.GET("/webhooks/whatsapp/:phone_number", h.verifyNumberWebhook)
+	e.POST("/webhooks/whatsapp/:phone_number", h.receiveWebhook)
 	return e
 }
 

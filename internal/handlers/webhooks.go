@@ -39,13 +39,6 @@ const (
 	webhookApplyWait = 3 * time.Second
 )
 
-func (h *Handler) webhookRoutes(e *echo.Echo) {
-	e.GET("/webhooks/whatsapp", h.verifyAppWebhook)
-	e.POST("/webhooks/whatsapp", h.receiveWebhook)
-	e.GET("/webhooks/whatsapp/:phone_number", h.verifyNumberWebhook)
-	e.POST("/webhooks/whatsapp/:phone_number", h.receiveWebhook)
-}
-
 var errWebhookVerification = &APIError{Status: http.StatusForbidden, Type: "forbidden",
 	Message: "Webhook verification failed: wrong verify token."}
 
