@@ -149,7 +149,7 @@ func troubledEntities(snap *db.HealthSnapshot) []views.HealthEntity {
 				continue
 			}
 			seen[key] = true
-			ve := views.HealthEntity{Type: e.EntityType, ID: e.ID, Info: e.AdditionalInfo,
+			ve := views.HealthEntity{Type: e.EntityType, ID: e.ID, Title: whatsapp.EntityTitle(e.EntityType, e.ID), Info: e.AdditionalInfo,
 				Verdict: viewBadge(whatsapp.FieldBadge("can_send_message", e.CanSendMessage))}
 			for _, he := range e.Errors {
 				ve.Reasons = append(ve.Reasons, views.HealthReason{Code: he.ErrorCode, Description: he.ErrorDescription, Solution: he.PossibleSolution})

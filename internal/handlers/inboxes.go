@@ -160,7 +160,7 @@ func (h *Handler) showInbox(c echo.Context) error {
 		PhoneNumberID: in.PhoneNumberID, WABAID: in.WABAID, BusinessID: in.BusinessID,
 		WebhookURL:               health.AppWebhookURL(h.cfg.FrontendURL),
 		WebhookSubscriptionError: in.WebhookSubscriptionError,
-		PINState:                 in.PINState,
+		PINText:                  health.DescribePINState(in.PINState),
 		CreatedAt:                views.FormatTime(in.CreatedAt),
 		ManagerURL:               whatsapp.ManagerPhoneNumbersURL(in.BusinessID, in.WABAID),
 	}

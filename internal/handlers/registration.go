@@ -3,7 +3,6 @@ package handlers
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -55,61 +54,13 @@ func (h *Handler) completeRegistration(c echo.Context) error {
 	} else {
 		res, err = h.registrar.Register(c.Request().Context(), in, req)
 	}
-	if problem := registrationRefusal(err); problem != "" {
+	if problem := health.Refusal(err); problem != "" {
 		return h.answerRefusal(c, in, problem)
 	}
 	if err != nil {
 		return err
 	}
 	return h.answerRegistration(c, in, res)
-}
-
-// registrationRefusal words the errors that refuse a person's request before any call
-// to Meta ("" for other errors).
-func registrationRefusal(err error) string {
-	switch {
-	case errors.Is(err, health.ErrInvalidPIN):
-		return "Enter the PIN as exactly 6 digits."
-	case errors.Is(err, health.ErrRegistrationInProgress):
-		return "A registration is in progress right now. Wait a moment and try again."
-	case errors.Is(err, health.ErrNoDeregistrationPending):
-		return "Deregistering is only offered after Meta said a previous deregistration did not finish."
-	case errors.Is(err, health.ErrNotEnoughCallsLeft):
-		return "Deregistering and registering again needs two of Meta's 10 attempts per 72 hours, and fewer are left."
-	case errors.Is(err, errResetNotConfirmed):
-		return "To set a new PIN, tick the box confirming that the old PIN stops working everywhere."
-	}
-	return ""
-}
-
-// errResetNotConfirmed is a "set a new PIN" request without the confirmation.
-var errResetNotConfirmed = errors.New("a new PIN was asked for without confirming that the old one stops working")
-
-// pinRequest is what the PIN form and the PIN API ask for.
-type pinRequest struct {
-	PIN string
-	// SetAtMeta: set this as a new PIN at Meta (the old one stops working), then
-	// register; otherwise it is the PIN Meta already holds.
-	SetAtMeta bool
-	// Confirmed: the person confirmed what a new PIN does (the API's set_at_meta is the
-	// confirmation itself).
-	Confirmed bool
-}
-
-// applyPIN stores the PIN Meta holds, or sets a new one at Meta, then registers.
-func (h *Handler) applyPIN(c echo.Context, in db.Inbox, p pinRequest, req health.Request) (health.Result, error) {
-	ctx := c.Request().Context()
-	if p.SetAtMeta {
-		if !p.Confirmed {
-			return health.Result{}, errResetNotConfirmed
-		}
-		return h.registrar.ResetPIN(ctx, in, p.PIN, req)
-	}
-	u, _ := currentUser(c)
-	if err := h.registrar.SetPIN(ctx, in, p.PIN, u.ID); err != nil {
-		return health.Result{}, err
-	}
-	return h.registrar.Register(ctx, in, req)
 }
 
 func (h *Handler) provideRegistrationPIN(c echo.Context) error {
@@ -120,9 +71,9 @@ func (h *Handler) provideRegistrationPIN(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p := pinRequest{PIN: c.FormValue("pin"), SetAtMeta: c.FormValue("pin_mode") == "new", Confirmed: c.FormValue("confirm_reset") == "1"}
-	res, err := h.applyPIN(c, in, p, health.Request{Trigger: db.TriggerBanner, UserID: currentUserID(c)})
-	if problem := registrationRefusal(err); problem != "" {
+	p := health.PINChange{PIN: c.FormValue("pin"), SetAtMeta: c.FormValue("pin_mode") == "new", Confirmed: c.FormValue("confirm_reset") == "1"}
+	res, err := h.registrar.ApplyPIN(c.Request().Context(), in, p, health.Request{Trigger: db.TriggerBanner, UserID: currentUserID(c)})
+	if problem := health.Refusal(err); problem != "" {
 		return h.answerRefusal(c, in, problem)
 	}
 	if err != nil {
@@ -286,69 +237,10 @@ func (h *Handler) attemptsSection(c echo.Context, in db.Inbox) templ.Component {
 }
 
 func attemptRow(a db.RegistrationAttempt) views.RegistrationAttemptRow {
-	row := views.RegistrationAttemptRow{At: views.FormatTime(a.StartedAt), AtISO: a.StartedAt.UTC().Format(time.RFC3339),
-		Trigger: triggerText(a.Trigger), Who: a.UserEmail, Outcome: a.Outcome}
-	row.OutcomeText, row.OutcomeTone = outcomeText(a.Outcome)
-	switch {
-	case a.Outcome == db.OutcomeRegistered:
-		row.Reason = "Meta accepted the registration."
-	case a.Outcome == db.OutcomeInterrupted || !a.GraphCalled:
-		row.Reason = a.Message
-	case a.ErrorKind != whatsapp.KindNone:
-		row.Reason = a.ErrorKind.Explain().Title
-	default:
-		row.Reason = a.Message
-	}
-	if a.GraphCode != 0 {
-		row.Detail = fmt.Sprintf("Meta error %d", a.GraphCode)
-		if a.GraphSubcode != 0 {
-			row.Detail += fmt.Sprintf("/%d", a.GraphSubcode)
-		}
-	}
-	if !a.GraphCalled && a.Outcome != db.OutcomeInFlight {
-		row.Detail = "No call to Meta was made."
-	}
-	return row
-}
-
-func triggerText(trigger string) string {
-	switch trigger {
-	case db.TriggerBanner:
-		return "Complete registration button"
-	case db.TriggerAPI:
-		return "API"
-	case db.TriggerAutomatic:
-		return "Automatic retry"
-	case db.TriggerWebhook:
-		return "Display name approved (webhook)"
-	case db.TriggerSetup:
-		return "Inbox setup"
-	case db.TriggerNameChange:
-		return "Display name change approved"
-	}
-	return trigger
-}
-
-func outcomeText(outcome string) (text, tone string) {
-	switch outcome {
-	case db.OutcomeRegistered:
-		return "Registered", "green"
-	case db.OutcomeFailed:
-		return "Failed", "red"
-	case db.OutcomeInterrupted:
-		return "Interrupted", "amber"
-	case db.OutcomeInFlight:
-		return "In progress", "grey"
-	case db.OutcomeDeregistered:
-		return "Deregistered", "amber"
-	case db.OutcomePINSet:
-		return "New PIN set", "green"
-	case string(health.OutcomeDeferred):
-		return "Not tried now", "amber"
-	case string(health.OutcomeSkipped):
-		return "Not needed", "grey"
-	}
-	return outcome, "grey"
+	d := health.DescribeAttempt(a)
+	return views.RegistrationAttemptRow{At: views.FormatTime(a.StartedAt), AtISO: a.StartedAt.UTC().Format(time.RFC3339),
+		Trigger: d.Trigger, Who: a.UserEmail, Outcome: a.Outcome, OutcomeText: d.Outcome, OutcomeTone: string(d.Tone),
+		Reason: d.Reason, Detail: d.Detail}
 }
 
 // registrationRequestBody is the API's optional body.
@@ -448,8 +340,9 @@ func (h *Handler) apiPIN(c echo.Context) error {
 	if err := decodeJSON(c, &body); err != nil {
 		return err
 	}
-	p := pinRequest{PIN: body.PIN, SetAtMeta: body.SetAtMeta, Confirmed: body.SetAtMeta}
-	res, err := h.applyPIN(c, in, p, health.Request{Trigger: db.TriggerAPI, UserID: currentUserID(c)})
+	// The API's set_at_meta is the confirmation itself.
+	p := health.PINChange{PIN: body.PIN, SetAtMeta: body.SetAtMeta, Confirmed: body.SetAtMeta}
+	res, err := h.registrar.ApplyPIN(c.Request().Context(), in, p, health.Request{Trigger: db.TriggerAPI, UserID: currentUserID(c)})
 	return h.answerRegistrationAPI(c, in, res, err)
 }
 
@@ -458,11 +351,11 @@ func (h *Handler) apiPIN(c echo.Context) error {
 func (h *Handler) answerRegistrationAPI(c echo.Context, in db.Inbox, res health.Result, err error) error {
 	switch {
 	case errors.Is(err, health.ErrInvalidPIN):
-		return &APIError{Status: http.StatusUnprocessableEntity, Type: "invalid_pin", Message: registrationRefusal(err)}
+		return &APIError{Status: http.StatusUnprocessableEntity, Type: "invalid_pin", Message: health.Refusal(err)}
 	case errors.Is(err, health.ErrRegistrationInProgress):
-		return &APIError{Status: http.StatusConflict, Type: "in_progress", Message: registrationRefusal(err)}
+		return &APIError{Status: http.StatusConflict, Type: "in_progress", Message: health.Refusal(err)}
 	case errors.Is(err, health.ErrNoDeregistrationPending), errors.Is(err, health.ErrNotEnoughCallsLeft):
-		return &APIError{Status: http.StatusConflict, Type: "not_allowed", Message: registrationRefusal(err)}
+		return &APIError{Status: http.StatusConflict, Type: "not_allowed", Message: health.Refusal(err)}
 	case err != nil:
 		return err
 	}

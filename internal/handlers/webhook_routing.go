@@ -122,16 +122,10 @@ func (h *Handler) webhookRoutingView(w health.WebhookRoute, admin bool) views.We
 	if w.LastAccountEventAt != nil {
 		v.LastEvent = views.FormatTime(*w.LastAccountEventAt)
 	}
-	switch f := w.Fields; {
-	case f == nil:
-		v.Fields, v.FieldsNote = "unchecked", "set WHATSAPP_APP_ID (with WHATSAPP_APP_SECRET) so this app can read the Meta app's fields"
-	case f.Problem != "":
-		v.Fields, v.FieldsNote = "unchecked", f.Problem
-	case len(f.Missing) > 0:
-		v.Fields, v.MissingFields = "missing", f.Missing
-	default:
-		v.Fields = "ok"
+	v.Fields, v.FieldsNote = w.FieldsVerdict()
+	if w.Fields != nil {
+		v.MissingFields = w.Fields.Missing
 	}
-	v.ShowSetup = admin && ((w.Reported && !v.CallbackOK) || v.Fields == "missing")
+	v.ShowSetup = admin && w.NeedsSetup()
 	return v
 }

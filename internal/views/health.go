@@ -1,7 +1,5 @@
 package views
 
-import "fmt"
-
 // HealthBadge is one health field drawn as a badge: colour (Tone) and text, with a
 // tooltip that says what the field and the value mean.
 type HealthBadge struct {
@@ -18,6 +16,7 @@ type HealthBadge struct {
 type HealthEntity struct {
 	Type    string // PHONE_NUMBER, WABA, BUSINESS, APP, as Meta sends it
 	ID      string
+	Title   string      // "WhatsApp Business Account 2098..."
 	Verdict HealthBadge // its can_send_message
 	Reasons []HealthReason
 	Info    []string // Meta's additional_info
@@ -83,19 +82,3 @@ func InboxHealthRefreshURL(accountID, inboxID int64) string {
 }
 
 func tipID(field string) string { return "tip-" + field }
-
-func entityTitle(e HealthEntity) string {
-	name := map[string]string{
-		"PHONE_NUMBER": "Phone number",
-		"WABA":         "WhatsApp Business Account",
-		"BUSINESS":     "Business portfolio",
-		"APP":          "App",
-	}[e.Type]
-	if name == "" {
-		name = e.Type
-	}
-	if e.ID == "" {
-		return name
-	}
-	return fmt.Sprintf("%s %s", name, e.ID)
-}

@@ -105,7 +105,7 @@ func TestHealthPanelNeverCheckedOffersRefresh(t *testing.T) {
 func TestHealthPanelStaleShowsTheProblemAndEntities(t *testing.T) {
 	doc := renderDoc(t, HealthPanelView(HealthPanel{Checked: true, HasData: true, Stale: true,
 		Problem: &HealthProblem{Title: "Meta could not be reached", Message: "Meta's service did not answer properly.", Remedy: "Nothing to do."},
-		Entities: []HealthEntity{{Type: "WABA", ID: "2001", Verdict: HealthBadge{Tone: "red", Text: "Blocked"},
+		Entities: []HealthEntity{{Type: "WABA", ID: "2001", Title: "WhatsApp Business Account 2001", Verdict: HealthBadge{Tone: "red", Text: "Blocked"},
 			Reasons: []HealthReason{{Code: 141006, Description: "There is an error with the payment method.", Solution: "Add a valid payment method."}},
 			Info:    []string{"Contact support."}}}}))
 	warning := doc.Find(`[data-testid="stale-warning"]`).Text()

@@ -28,7 +28,7 @@ type InboxSettings struct {
 	WebhookURL               string
 	WebhookSubscribed        string // when, or "" if not yet
 	WebhookSubscriptionError string
-	PINState                 string
+	PINText                  string // what is known of the two-step PIN (never the PIN)
 	CreatedAt                string
 	ManagerURL               string
 	Webhooks                 WebhookRouting
@@ -372,9 +372,9 @@ func SettingsTab(s InboxSettings) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var16 string
-		templ_7745c5c3_Var16, templ_7745c5c3_Err = templ.JoinStringErrs(pinStateText(s.PINState))
+		templ_7745c5c3_Var16, templ_7745c5c3_Err = templ.JoinStringErrs(s.PINText)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `inbox.templ`, Line: 101, Col: 66}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `inbox.templ`, Line: 101, Col: 51}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var16))
 		if templ_7745c5c3_Err != nil {
@@ -738,21 +738,6 @@ func webhookSetupWarning(w WebhookRouting) templ.Component {
 		}
 		return nil
 	})
-}
-
-func pinStateText(state string) string {
-	switch state {
-	case "generated":
-		return "Set by Inbox Health (stored encrypted)"
-	case "provided":
-		return "Provided by an administrator (stored encrypted)"
-	case "confirmed":
-		return "Confirmed by Meta (stored encrypted)"
-	case "mismatch":
-		return "Meta holds a different PIN — an administrator must enter it"
-	default:
-		return "None yet — one is made when the number is registered"
-	}
 }
 
 var _ = templruntime.GeneratedTemplate

@@ -209,3 +209,21 @@ func joinSentences(parts ...string) string {
 	}
 	return out
 }
+
+// EntityTitle names a health_status entity for a person: "WhatsApp Business Account
+// 209876543210001". An entity type this version does not know is named as Meta sent it.
+func EntityTitle(entityType, id string) string {
+	name := map[string]string{
+		"PHONE_NUMBER": "Phone number",
+		"WABA":         "WhatsApp Business Account",
+		"BUSINESS":     "Business portfolio",
+		"APP":          "App",
+	}[entityType]
+	if name == "" {
+		name = entityType
+	}
+	if id == "" {
+		return name
+	}
+	return name + " " + id
+}

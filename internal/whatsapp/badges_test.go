@@ -212,3 +212,15 @@ func TestHealthBadgesEdgeCases(t *testing.T) {
 		}
 	})
 }
+
+func TestEntityTitleNamesMetasEntities(t *testing.T) {
+	for _, tc := range []struct{ typ, id, want string }{
+		{"WABA", "2001", "WhatsApp Business Account 2001"},
+		{"PHONE_NUMBER", "", "Phone number"},
+		{"NEW_KIND", "7", "NEW_KIND 7"},
+	} {
+		if got := EntityTitle(tc.typ, tc.id); got != tc.want {
+			t.Errorf("EntityTitle(%q, %q) = %q, want %q", tc.typ, tc.id, got, tc.want)
+		}
+	}
+}

@@ -64,6 +64,39 @@ func isSixDigits(s string) bool {
 	return true
 }
 
+// ErrNewPINNotConfirmed is a request for a new PIN without the confirmation that the
+// old one stops working everywhere.
+var ErrNewPINNotConfirmed = errors.New("a new PIN was asked for without confirming that the old one stops working")
+
+// PINChange is what an administrator asks of the two-step PIN.
+type PINChange struct {
+	PIN string
+	// SetAtMeta: set PIN as a new PIN at Meta (the old one stops working), then register;
+	// otherwise PIN is the one Meta already holds.
+	SetAtMeta bool
+	// Confirmed: the person confirmed what a new PIN does.
+	Confirmed bool
+}
+
+// ApplyPIN stores the PIN Meta holds, or sets a new one at Meta (only when confirmed),
+// then registers. The errors of SetPIN and ResetPIN refuse it before any call.
+func (r *Registrar) ApplyPIN(ctx context.Context, in db.Inbox, p PINChange, req Request) (Result, error) {
+	if p.SetAtMeta {
+		if !p.Confirmed {
+			return Result{}, ErrNewPINNotConfirmed
+		}
+		return r.ResetPIN(ctx, in, p.PIN, req)
+	}
+	var userID int64
+	if req.UserID != nil {
+		userID = *req.UserID
+	}
+	if err := r.SetPIN(ctx, in, p.PIN, userID); err != nil {
+		return Result{}, err
+	}
+	return r.Register(ctx, in, req)
+}
+
 // ResetPIN sets a new two-step PIN at Meta for the inbox's number, then registers with
 // it: the new PIN is stored (encrypted) before Meta is called, so Meta never holds a
 // PIN the app could lose, and the change is recorded as an attempt. The old PIN stops

@@ -55,6 +55,35 @@ func (w WebhookRoute) CallbackMatches() bool {
 	return w.Reported && w.AppCallback == w.ExpectedCallback
 }
 
+// Verdicts of the Meta app's webhook-field check.
+const (
+	FieldsOK        = "ok"
+	FieldsMissing   = "missing"
+	FieldsUnchecked = "unchecked"
+)
+
+// FieldsVerdict says whether the Meta app subscribes the fields this app needs, and
+// when it cannot be told, why.
+func (w WebhookRoute) FieldsVerdict() (verdict, note string) {
+	switch f := w.Fields; {
+	case f == nil:
+		return FieldsUnchecked, "set WHATSAPP_APP_ID (with WHATSAPP_APP_SECRET) so this app can read the Meta app's fields"
+	case f.Problem != "":
+		return FieldsUnchecked, f.Problem
+	case len(f.Missing) > 0:
+		return FieldsMissing, ""
+	}
+	return FieldsOK, ""
+}
+
+// NeedsSetup reports whether an administrator must change the Meta app's settings for
+// account-level events to reach this app: Meta reports another callback (or none), or
+// the app lacks fields.
+func (w WebhookRoute) NeedsSetup() bool {
+	verdict, _ := w.FieldsVerdict()
+	return (w.Reported && !w.CallbackMatches()) || verdict == FieldsMissing
+}
+
 // AppFieldsCheck is what GET /{app-id}/subscriptions said about the app's fields.
 type AppFieldsCheck struct {
 	CheckedAt time.Time
