@@ -172,6 +172,20 @@ func (s *Server) subscribeLocked(bs *bizState, r *http.Request, body []byte, rec
 	if f, valid := s.checkOverrideLocked(bs, uri, token); !valid {
 		return s.failed(f)
 	}
+	return s.afterVerifyingOverride(uri, token, func() result {
+		if bs.sub == nil { // unsubscribed while Meta verified
+			return s.failed(errOverrideBeforeSubscription())
+		}
+		bs.sub.OverrideCallbackURI, bs.sub.VerifyToken = uri, token
+		s.logger.Info("graphsim WABA webhook override set", "waba_id", bs.b.WABAID, "callback", uri)
+		return ok(map[string]bool{"success": true})
+	})
+}
+
+// afterVerifyingOverride answers an override request the way Meta does: the callback is
+// verified with a challenge first (without holding the lock), and only then is set
+// applied, under the lock.
+func (s *Server) afterVerifyingOverride(uri, token string, set func() result) result {
 	return result{finish: func(ctx context.Context) result {
 		verifyErr := s.verifyCallback(ctx, uri, token)
 		s.mu.Lock()
@@ -179,12 +193,7 @@ func (s *Server) subscribeLocked(bs *bizState, r *http.Request, body []byte, rec
 		if verifyErr != nil {
 			return s.failed(errCallbackVerification(verifyErr))
 		}
-		if bs.sub == nil { // unsubscribed while Meta verified
-			return s.failed(errOverrideBeforeSubscription())
-		}
-		bs.sub.OverrideCallbackURI, bs.sub.VerifyToken = uri, token
-		s.logger.Info("graphsim WABA webhook override set", "waba_id", bs.b.WABAID, "callback", uri)
-		return ok(map[string]bool{"success": true})
+		return set()
 	}}
 }
 
@@ -247,17 +256,11 @@ func (s *Server) updateNumberLocked(ns *numState, r *http.Request, body []byte, 
 		if f, valid := s.checkOverrideLocked(ns.biz, uri, token); !valid {
 			return s.failed(f)
 		}
-		return result{finish: func(ctx context.Context) result {
-			verifyErr := s.verifyCallback(ctx, uri, token)
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			if verifyErr != nil {
-				return s.failed(errCallbackVerification(verifyErr))
-			}
+		return s.afterVerifyingOverride(uri, token, func() result {
 			ns.overrideURI = uri
 			s.logger.Info("graphsim phone number webhook override set", "phone_number_id", ns.n.PhoneNumberID, "callback", uri)
 			return ok(map[string]bool{"success": true})
-		}}
+		})
 	default:
 		return s.failed(errParam("The parameter pin is required.", ""))
 	}
