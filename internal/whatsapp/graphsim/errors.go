@@ -53,6 +53,8 @@ const (
 	CodePINMismatch        = 133005  // two-step verification PIN mismatch
 	CodeNeedsVerification  = 133006  // phone number needs re-verification
 	CodeRegisterRateLimit  = 133016  // 10 register calls per number per moving 72 h
+	CodeRequestCode        = 136024  // request_code: the code could not be sent
+	CodeVerifyCode         = 136025  // verify_code: the code is wrong, used or expired
 	SubcodeUnknownObject   = 33      // object does not exist or is not visible to the token
 	SubcodeTokenExpired    = 463     // access token has expired
 	SubcodeDisplayName     = 2388001 // display name not processed yet ("Cannot Create Certificate")
@@ -298,6 +300,32 @@ func errPairRateLimit() failure {
 	}}
 }
 
+// errCodeNotSent is 136024, "Request code error" in the error table of Meta's
+// request_code reference
+// (https://developers.facebook.com/docs/graph-api/reference/whats-app-business-account-to-number-current-status/request_code/);
+// the details, the simulator's own words, say which of its causes applies.
+func errCodeNotSent(details string) failure {
+	return failure{status: http.StatusBadRequest, err: GraphError{
+		Message:   "(#136024) Request code error",
+		Type:      oauthException,
+		Code:      CodeRequestCode,
+		ErrorData: whatsappDetails(details),
+	}}
+}
+
+// errCodeWrong is 136025, the answer of verify_code
+// (step 3 of https://developers.facebook.com/documentation/business-messaging/whatsapp/solution-providers/registering-phone-numbers/)
+// to a code that is not the one outstanding. The title follows the request_code
+// reference's "Request code error"; the pages found give no text of their own for it.
+func errCodeWrong() failure {
+	return failure{status: http.StatusBadRequest, err: GraphError{
+		Message:   "(#136025) Verify code error",
+		Type:      oauthException,
+		Code:      CodeVerifyCode,
+		ErrorData: whatsappDetails("The verification code is incorrect, was already used or has expired. Request a new code and try again."),
+	}}
+}
+
 // errCoexistenceRegister refuses register on a number that is on the WhatsApp Business
 // app. Meta's coexistence page
 // (https://developers.facebook.com/documentation/business-messaging/whatsapp/embedded-signup/onboarding-business-app-users)
@@ -369,3 +397,7 @@ func FailurePolicyBlocked() Failure                  { return exported(errPolicy
 func FailurePairRateLimit() Failure                  { return exported(errPairRateLimit()) }
 func FailurePINMismatch() Failure                    { return exported(errPINMismatch()) }
 func FailureDisplayNameNotReady() Failure            { return exported(errDisplayNameNotReady()) }
+func FailureCodeNotSent() Failure {
+	return exported(errCodeNotSent("A verification code cannot be sent to this phone number."))
+}
+func FailureCodeWrong() Failure { return exported(errCodeWrong()) }

@@ -12,12 +12,18 @@
 //	POST   /{phone-number-id}                       {"pin":"123456"} or {"webhook_configuration":{...}}
 //	POST   /{phone-number-id}/register              {"messaging_product":"whatsapp","pin":"123456"}
 //	POST   /{phone-number-id}/deregister
+//	POST   /{phone-number-id}/request_code          {"code_method":"SMS","language":"en_US"} (or query/form)
+//	POST   /{phone-number-id}/verify_code           {"code":"123456"}
 //	GET    /{waba-id}?fields=...                    the WABA node (id, name, health_status, ...)
 //	GET    /{waba-id}/phone_numbers?fields=&limit=&after=&before=
 //	POST   /{waba-id}/subscribed_apps               no body; or {"override_callback_uri","verify_token"}
 //	GET    /{waba-id}/subscribed_apps
 //	DELETE /{waba-id}/subscribed_apps
 //	GET    /{app-id}/subscriptions                  app access token "APP_ID|APP_SECRET" only
+//
+// Outside the version prefix, GET /_sim/codes (CodesPath) is an HTML page listing each
+// number's valid verification code: the simulator's stand-in for Meta's SMS or call,
+// for demo visitors. It needs no token and is not in the request log.
 //
 // Every rule cites the Meta page it comes from, next to the code that plays it.
 //
@@ -265,6 +271,10 @@ const maxBody = 1 << 20
 
 // ServeHTTP answers one Graph API request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == CodesPath {
+		s.serveCodes(w, r)
+		return
+	}
 	path, versionOK := strings.CutPrefix(r.URL.Path, s.prefix)
 	if !versionOK || (path != "" && path[0] != '/') {
 		path, versionOK = r.URL.Path, false
@@ -472,7 +482,11 @@ func (s *Server) routeLocked(r *http.Request, segs []string, body []byte, rec *R
 			return s.registerLocked(ns, r, body, now)
 		case edge == "deregister" && r.Method == http.MethodPost:
 			return s.deregisterLocked(ns, now)
-		case edge == "" || edge == "register" || edge == "deregister":
+		case edge == "request_code" && r.Method == http.MethodPost:
+			return s.requestCodeLocked(ns, r, body, now)
+		case edge == "verify_code" && r.Method == http.MethodPost:
+			return s.verifyCodeLocked(ns, r, body, now)
+		case edge == "" || edge == "register" || edge == "deregister" || edge == "request_code" || edge == "verify_code":
 			return s.failed(errUnknownObject(r.Method, id))
 		default:
 			return s.failed(errNonexistingField(edge, phoneNumberNode.nodeType))

@@ -114,6 +114,9 @@ type Number struct {
 	RequestedVerifiedName string `json:"requested_verified_name,omitempty"`
 	// DeregistrationIncomplete makes register answer 133000 until a deregister call.
 	DeregistrationIncomplete bool `json:"deregistration_incomplete,omitempty"`
+	// CodeRequestFails makes request_code answer 136024 for the number, as Meta does
+	// when it cannot send a code to it (a number type that cannot receive SMS or calls).
+	CodeRequestFails bool `json:"code_request_fails,omitempty"`
 }
 
 // NumberState is a copy of a number's current state, for tests and tools.
@@ -132,6 +135,10 @@ type NumberState struct {
 	NameChangeAwaitingRegister bool
 	// OverrideCallbackURI is the number's own webhook override ("" if none).
 	OverrideCallbackURI string
+	// CodeRequests counts request_code calls that sent a code, since loading.
+	CodeRequests int
+	// CodeMethod and CodeLanguage are those of the last code sent ("" if none).
+	CodeMethod, CodeLanguage string
 }
 
 // BusinessState is a copy of a business account's current state.
@@ -188,6 +195,8 @@ type numState struct {
 	nameChangeApproved bool
 	// override is the number's webhook override (webhook_configuration.phone_number).
 	overrideURI string
+	// verification is the state of request_code and verify_code (verify.go).
+	verification verification
 }
 
 type tokenEntry struct {
@@ -566,6 +575,10 @@ func (s *Server) Number(id string) (NumberState, bool) {
 		Deregistrations:            ns.deregistrations,
 		NameChangeAwaitingRegister: ns.nameChangeApproved,
 		OverrideCallbackURI:        ns.overrideURI,
+
+		CodeRequests: ns.verification.sent,
+		CodeMethod:   ns.verification.method,
+		CodeLanguage: ns.verification.language,
 	}
 	st.RegisterCallsInWindow = ns.callsInWindow(now)
 	st.HealthStatus = s.numberHealthLocked(ns)
