@@ -117,6 +117,10 @@ func ClassifyError(httpStatus int, code, subcode int64, texts ...string) Kind {
 		return KindDeregistrationIncomplete
 	case 133010:
 		return KindNotRegistered
+	case 136024:
+		return KindCodeNotSent
+	case 136025:
+		return KindCodeWrong
 	case 0, 190:
 		return KindTokenExpired
 	case 10, 200:
@@ -263,6 +267,18 @@ func (k Kind) Explain() Explanation {
 			Message: "Meta reports that this number is not registered with the WhatsApp Cloud API, so it cannot send messages.",
 			Remedy:  "Complete registration for this number; we also try it automatically.",
 		}
+	case KindCodeNotSent:
+		return Explanation{
+			Title:   "Meta could not send the verification code",
+			Message: "Meta did not send a code to this number. Either the number cannot receive a code this way (for example a landline by SMS), or codes were requested too often in a short time.",
+			Remedy:  "Try the other way (a voice call instead of SMS, or the reverse). If codes were requested several times in a row, wait a while before asking again; Meta does not say how long.",
+		}
+	case KindCodeWrong:
+		return Explanation{
+			Title:   "The verification code is wrong or expired",
+			Message: "Meta did not accept the code. It may have a typo, be from an older request, or have expired; each code works only once.",
+			Remedy:  "Enter the 6-digit code from the latest SMS or call again, or request a new code.",
+		}
 	case KindTokenExpired:
 		return Explanation{
 			Title:   "The connection to Meta has expired",
@@ -316,7 +332,8 @@ func (k Kind) Explain() Explanation {
 // transient faults), or the number is simply not registered yet, which a register
 // call fixes. RetryDelay says how long to wait first. False means a person must act
 // (wrong PIN, re-verification, locked account, expired token, missing permission,
-// an unfinished deregistration, a bad request), Meta blocks the action until a time it
+// an unfinished deregistration, a bad request, a verification code not sent or not
+// accepted: each new request sends a real SMS or call), Meta blocks the action until a time it
 // sets (policy block), or the failure is not understood.
 func (k Kind) Retryable() bool {
 	switch k {

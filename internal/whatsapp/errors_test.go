@@ -19,6 +19,7 @@ import (
 var everyKind = []Kind{
 	KindNone, KindDisplayNameNotReady, KindPINMismatch, KindNeedsVerification, KindTooManyPINAttempts,
 	KindRecentlyDeleted, KindRegisterRateLimited, KindDeregistrationIncomplete, KindNotRegistered,
+	KindCodeNotSent, KindCodeWrong,
 	KindAccountLocked, KindTokenExpired, KindPermissionMissing, KindPolicyBlocked, KindRateLimited,
 	KindTransient, KindInvalidRequest, KindUnknown,
 }
@@ -49,6 +50,10 @@ func TestClassifyErrorTable(t *testing.T) {
 		{400, 131031, 0, []string{"Shipping locked"}, KindAccountLocked}, // "pin" inside a word is not the PIN
 		{400, 133000, 0, nil, KindDeregistrationIncomplete},
 		{400, 133010, 0, nil, KindNotRegistered},
+		{400, 136024, 0, nil, KindCodeNotSent},
+		{400, 136024, 0, []string{"(#136024) Request code error", "", "Too many verification code requests"}, KindCodeNotSent},
+		{400, 136025, 0, nil, KindCodeWrong},
+		{500, 136025, 0, nil, KindCodeWrong}, // a specific code wins over the status
 		{401, 190, 0, nil, KindTokenExpired},
 		{400, 190, 463, nil, KindTokenExpired},
 		{400, 0, 0, nil, KindTokenExpired},   // Meta's AuthException

@@ -3,7 +3,11 @@ package whatsapp
 // Kind classifies a Graph API failure by what the product should do about it.
 // Each kind maps to a row of the error table in DESIGN.md; the codes are Meta's, from
 // https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes/
-// and, for the Graph API's own codes (0, 10, 190, 200, 368), Graph API error handling.
+// and, for the Graph API's own codes (0, 10, 190, 200, 368), Graph API error handling;
+// 136024 is listed on the request_code reference,
+// https://developers.facebook.com/docs/graph-api/reference/whats-app-business-account-to-number-current-status/request_code/
+// and 136025 answers verify_code (step 3 of
+// https://developers.facebook.com/documentation/business-messaging/whatsapp/solution-providers/registering-phone-numbers/).
 type Kind string
 
 const (
@@ -16,6 +20,8 @@ const (
 	KindRegisterRateLimited      Kind = "register_rate_limited"     // 133016
 	KindDeregistrationIncomplete Kind = "deregistration_incomplete" // 133000
 	KindNotRegistered            Kind = "not_registered"            // 133010
+	KindCodeNotSent              Kind = "code_not_sent"             // 136024 (request_code)
+	KindCodeWrong                Kind = "code_wrong"                // 136025 (verify_code)
 	KindAccountLocked            Kind = "account_locked"            // 131031 (business account locked)
 	KindTokenExpired             Kind = "token_expired"             // 0, 190
 	KindPermissionMissing        Kind = "permission_missing"        // 10, 200
