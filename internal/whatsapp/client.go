@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -249,6 +250,62 @@ func (c *Client) SetTwoStepPIN(ctx context.Context, token, phoneNumberID, pin st
 		PIN string `json:"pin"`
 	}{pin}
 	return wrap(op, c.postExpectingSuccess(ctx, token, payload, []string{pin}, phoneNumberID))
+}
+
+// Ways Meta can deliver a verification code, for RequestCode.
+const (
+	CodeMethodSMS   = "SMS"
+	CodeMethodVoice = "VOICE"
+)
+
+var (
+	errCodeMethod     = errors.New(`verification code method must be "SMS" or "VOICE"`)
+	errCodeLanguage   = errors.New(`verification code language must be a locale such as "en_US" or "en"`)
+	errCodeFormat     = errors.New("verification code must be exactly 6 digits")
+	localeCodePattern = regexp.MustCompile(`^[a-z]{2,3}(_[A-Z]{2})?$`)
+)
+
+// RequestCode asks Meta to send a phone number's verification code by SMS or voice
+// call (method CodeMethodSMS or CodeMethodVoice) in a language such as "en_US": POST
+// /{phone-number-id}/request_code, whose reference makes both parameters required and
+// lists 136024 (KindCodeNotSent) as its own error
+// (https://developers.facebook.com/docs/graph-api/reference/whats-app-business-account-to-number-current-status/request_code/).
+// It is step 2 of "Registering business phone numbers"
+// (https://developers.facebook.com/documentation/business-messaging/whatsapp/solution-providers/registering-phone-numbers/).
+// It is never retried: each call sends a real SMS or call, and Meta refuses too many. A
+// method or language that does not fit fails before any call.
+func (c *Client) RequestCode(ctx context.Context, token, phoneNumberID, method, language string) error {
+	const op = "request verification code"
+	if method != CodeMethodSMS && method != CodeMethodVoice {
+		return wrap(op, errCodeMethod)
+	}
+	if !localeCodePattern.MatchString(language) {
+		return wrap(op, errCodeLanguage)
+	}
+	payload := struct {
+		CodeMethod string `json:"code_method"`
+		Language   string `json:"language"`
+	}{method, language}
+	return wrap(op, c.postExpectingSuccess(ctx, token, payload, nil, phoneNumberID, "request_code"))
+}
+
+// VerifyCode sends the 6-digit code Meta delivered after RequestCode: POST
+// /{phone-number-id}/verify_code {"code":"NNNNNN"}, step 3 of "Registering business
+// phone numbers"
+// (https://developers.facebook.com/documentation/business-messaging/whatsapp/solution-providers/registering-phone-numbers/).
+// On success the number's code_verification_status is VERIFIED and Register may follow;
+// a wrong, used or expired code is 136025 (KindCodeWrong). It is never retried, and a
+// code that is not 6 digits fails before any call. The code, like a PIN, never appears
+// in errors or logs, even when Meta echoes it.
+func (c *Client) VerifyCode(ctx context.Context, token, phoneNumberID, code string) error {
+	const op = "verify phone number code"
+	if !isSixDigits(code) {
+		return wrap(op, errCodeFormat)
+	}
+	payload := struct {
+		Code string `json:"code"`
+	}{code}
+	return wrap(op, c.postExpectingSuccess(ctx, token, payload, []string{code}, phoneNumberID, "verify_code"))
 }
 
 // Deregister undoes a phone number's registration: POST
