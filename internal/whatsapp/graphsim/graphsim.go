@@ -91,7 +91,8 @@ type Config struct {
 	// Logger receives one debug line per request and info lines for state changes.
 	// Tokens and PINs are never logged.
 	Logger *slog.Logger
-	// Seed seeds the random source of fault injection, so runs are repeatable.
+	// Seed seeds the random source of fault injection and of verification codes, so
+	// runs are repeatable.
 	// Zero means 1.
 	Seed uint64
 	// AppID is the id of the app the simulator pretends to be (subscribed_apps, the APP
