@@ -27,6 +27,9 @@ type config struct {
 	// Meta app subscribes (GET /{app-id}/subscriptions); optional.
 	WhatsAppAppID         string
 	HealthRefreshInterval time.Duration
+	// DemoCodesURL is set in demo mode only: the simulator's page of the verification
+	// codes it "sent", which stands in for the SMS.
+	DemoCodesURL string
 }
 
 const (

@@ -74,6 +74,7 @@ func startDemo(ctx context.Context, cfg *config, logger *slog.Logger) (*demoEnvi
 	go srv.Serve(ln)
 	sim.Start(ctx)
 	cfg.GraphAPIURL = "http://" + ln.Addr().String() + sim.Prefix()
+	cfg.DemoCodesURL = "http://" + ln.Addr().String() + graphsim.CodesPath
 	logger.Info("demo: Graph API simulator started", "url", cfg.GraphAPIURL, "scenario", demoScenario)
 	return &demoEnvironment{sim: sim, srv: srv, scenario: sc}, nil
 }

@@ -149,6 +149,7 @@ func buildApp(cfg config, store *db.Store, cipher *db.Cipher, logger *slog.Logge
 	h := handlers.New(handlers.Config{
 		DemoMode:             demo,
 		DemoLogins:           demoLogins(demo),
+		DemoCodesURL:         cfg.DemoCodesURL,
 		FrontendURL:          cfg.FrontendURL,
 		WhatsAppAppSecret:    cfg.WhatsAppAppSecret,
 		WhatsAppVerifyToken:  cfg.WhatsAppVerifyToken,

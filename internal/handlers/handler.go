@@ -20,6 +20,9 @@ type Config struct {
 	DemoMode bool
 	// DemoLogins are shown on the login page in demo mode ("email / password").
 	DemoLogins []string
+	// DemoCodesURL (demo mode) is the simulator's page showing the verification codes it
+	// "sent", linked from the code form.
+	DemoCodesURL string
 	// FrontendURL is the public base URL (webhook callbacks, Secure cookies on https).
 	FrontendURL string
 	// WhatsAppAppSecret verifies X-Hub-Signature-256 on webhooks.

@@ -68,7 +68,7 @@ func (h *Handler) showHealth(c echo.Context) error {
 	}
 	advice := h.adviceFor(c, in, snap, nil)
 	body := views.HealthTab(healthPanelView(in, snap, advice, h.now()), h.historyRows(history), h.metaEventRows(events), h.attemptsSection(c, in))
-	return h.render(c, http.StatusOK, views.InboxPage(h.inboxHeader(in, snap), views.TabHealth, bannerOf(in, advice, views.BannerOnHealth), body))
+	return h.render(c, http.StatusOK, views.InboxPage(h.inboxHeader(in, snap), views.TabHealth, h.bannerOf(c, in, advice, views.BannerOnHealth), body))
 }
 
 // refreshHealth asks Meta now. htmx gets the new panel (and the header's status out of

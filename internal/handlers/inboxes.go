@@ -170,7 +170,7 @@ func (h *Handler) showInbox(c echo.Context) error {
 	if route, ok := h.webhookRoute(c, in, snap); ok {
 		settings.Webhooks = h.webhookRoutingView(route, currentMembership(c).IsAdministrator())
 	}
-	banner := bannerOf(in, h.adviceFor(c, in, snap, nil), views.BannerOnSettings)
+	banner := h.bannerOf(c, in, h.adviceFor(c, in, snap, nil), views.BannerOnSettings)
 	return h.render(c, http.StatusOK, views.InboxPage(h.inboxHeader(in, snap), views.TabSettings, banner, views.SettingsTab(settings)))
 }
 

@@ -82,6 +82,16 @@ func (h *Handler) provideRegistrationPIN(c echo.Context) error {
 	return h.answerRegistration(c, in, res)
 }
 
+// answerNotice confirms what a request did, in the banner (or as a flash without
+// JavaScript).
+func (h *Handler) answerNotice(c echo.Context, in db.Inbox, notice string) error {
+	if !isHTMX(c) {
+		h.setFlash(c, notice, false)
+		return c.Redirect(http.StatusSeeOther, bannerPageURL(in, c.FormValue("from")))
+	}
+	return h.renderBanner(c, in, nil, "", notice)
+}
+
 // answerRefusal shows why a request was refused before anything reached Meta: in the
 // banner (next to the PIN field when it is shown), or as a flash without JavaScript.
 func (h *Handler) answerRefusal(c echo.Context, in db.Inbox, problem string) error {
@@ -89,14 +99,14 @@ func (h *Handler) answerRefusal(c echo.Context, in db.Inbox, problem string) err
 		h.setFlash(c, problem, true)
 		return c.Redirect(http.StatusSeeOther, bannerPageURL(in, c.FormValue("from")))
 	}
-	return h.renderRegistrationAnswer(c, in, nil, problem)
+	return h.renderBanner(c, in, nil, problem, "")
 }
 
 // answerRegistration shows the result: to htmx the new banner with the badges, to a
 // plain form a flash on the page it came from (post-redirect-get).
 func (h *Handler) answerRegistration(c echo.Context, in db.Inbox, res health.Result) error {
 	if isHTMX(c) {
-		return h.renderRegistrationAnswer(c, in, &res, "")
+		return h.renderBanner(c, in, &res, "", "")
 	}
 	to := bannerPageURL(in, c.FormValue("from"))
 	if res.NeedsConfirmation {
@@ -106,10 +116,10 @@ func (h *Handler) answerRegistration(c echo.Context, in db.Inbox, res health.Res
 	return c.Redirect(http.StatusSeeOther, to)
 }
 
-// renderRegistrationAnswer renders the banner for the inbox as the post left it (with
-// the result it answers, or why the request was refused), plus the badges selected out
+// renderBanner renders the banner for the inbox as the post left it (with the result it
+// answers, why the request was refused, or what it did), plus the badges selected out
 // of band.
-func (h *Handler) renderRegistrationAnswer(c echo.Context, in db.Inbox, res *health.Result, refusal string) error {
+func (h *Handler) renderBanner(c echo.Context, in db.Inbox, res *health.Result, refusal, notice string) error {
 	from := c.FormValue("from")
 	ctx := c.Request().Context()
 	in, err := h.store.InboxByID(ctx, in.ID) // the retry plan and PIN state the attempt left
@@ -121,8 +131,11 @@ func (h *Handler) renderRegistrationAnswer(c echo.Context, in db.Inbox, res *hea
 		return err
 	}
 	advice := h.adviceFor(c, in, snap, res)
-	b := bannerView(in, advice, from)
-	b.Refusal = refusal
+	b := h.bannerView(c, in, advice, from)
+	b.Refusal, b.Notice = refusal, notice
+	if b.ShowCodeForm && refusal != "" && c.FormValue("code") != "" {
+		b.CodeError, b.Refusal = refusal, ""
+	}
 	var panel, attempts templ.Component
 	if from == views.BannerOnHealth {
 		panel, attempts = healthPanelView(in, snap, advice, h.now()), h.attemptsSection(c, in)
@@ -157,11 +170,11 @@ func currentUserID(c echo.Context) *int64 {
 
 // bannerOf is the "Complete registration" banner (element id "registration-banner") on
 // page from, or nil when the number is registered.
-func bannerOf(in db.Inbox, a health.Advice, from string) templ.Component {
+func (h *Handler) bannerOf(c echo.Context, in db.Inbox, a health.Advice, from string) templ.Component {
 	if a.Done {
 		return nil
 	}
-	return views.RegistrationBannerView(bannerView(in, a, from))
+	return views.RegistrationBannerView(h.bannerView(c, in, a, from))
 }
 
 // adviceFor is what the person making the request is told about the inbox (and, after a
@@ -186,20 +199,27 @@ func (h *Handler) adviceInput(c echo.Context, in db.Inbox, snap *db.HealthSnapsh
 	return input
 }
 
-// bannerView renders the advice as the banner on page from.
-func bannerView(in db.Inbox, a health.Advice, from string) views.RegistrationBanner {
+// bannerView renders the advice as the banner on page from, for the request's browser
+// (the language a verification code is sent in) and deployment (demo links).
+func (h *Handler) bannerView(c echo.Context, in db.Inbox, a health.Advice, from string) views.RegistrationBanner {
 	b := views.RegistrationBanner{
 		AccountID: in.AccountID, InboxID: in.ID, State: string(a.State), Outcome: string(a.Outcome),
 		Tone: string(a.Tone), Title: a.Title, Message: a.Reason, Remedy: a.Remedy, NextStep: a.Next,
 		From: from, SelectOOB: "#inbox-status",
-		CanRegister:   a.Offers(health.ActionRegister) || a.Offers(health.ActionTryAnyway),
-		Confirm:       a.Offers(health.ActionTryAnyway),
-		ButtonLabel:   a.RegisterLabel,
-		ConfirmNote:   a.ConfirmNote,
-		ShowPINForm:   a.Offers(health.ActionEnterPIN),
-		PINPrompt:     a.PINPrompt,
-		CanDeregister: a.Offers(health.ActionDeregisterAndRegister),
-		AdminOnlyNote: a.AskAdministrator,
+		CanRegister:     a.Offers(health.ActionRegister) || a.Offers(health.ActionTryAnyway),
+		Confirm:         a.Offers(health.ActionTryAnyway),
+		ButtonLabel:     a.RegisterLabel,
+		ConfirmNote:     a.ConfirmNote,
+		ShowPINForm:     a.Offers(health.ActionEnterPIN),
+		PINPrompt:       a.PINPrompt,
+		CanDeregister:   a.Offers(health.ActionDeregisterAndRegister),
+		ShowCodeRequest: a.Offers(health.ActionRequestCode),
+		CodeWait:        seconds(a.CodeWait),
+		CodeNote:        a.CodeNote,
+		ShowCodeForm:    a.Offers(health.ActionEnterCode),
+		CodeLanguage:    health.CodeLanguage(c.Request().Header.Get("Accept-Language")),
+		DemoCodesURL:    h.cfg.DemoCodesURL,
+		AdminOnlyNote:   a.AskAdministrator,
 	}
 	if a.Done {
 		b.Message, b.Remedy = a.Reason, ""
@@ -207,6 +227,9 @@ func bannerView(in db.Inbox, a health.Advice, from string) views.RegistrationBan
 	}
 	if from == views.BannerOnHealth {
 		b.SelectOOB += ",#health-panel,#registration-attempts"
+	}
+	if a.Kind == whatsapp.KindCodeWrong && b.ShowCodeForm {
+		b.CodeError = a.Reason
 	}
 	if a.FixInWhatsAppManager {
 		b.ManagerURL = whatsapp.ManagerPhoneNumbersURL(in.BusinessID, in.WABAID)

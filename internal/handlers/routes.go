@@ -58,6 +58,8 @@ func (h *Handler) Routes() *echo.Echo {
 	acct.POST("/inboxes/:id/health/refresh", h.refreshHealth)
 	acct.POST("/inboxes/:id/registration", h.completeRegistration, requireAdministrator)
 	acct.POST("/inboxes/:id/pin", h.provideRegistrationPIN, requireAdministrator)
+	acct.POST("/inboxes/:id/verification", h.requestVerificationCode, requireAdministrator)
+	acct.POST("/inboxes/:id/verification/code", h.submitVerificationCode, requireAdministrator)
 
 	api := e.Group("/api/v1/accounts/:account_id", h.apiAuth, h.requireAccount)
 	api.GET("/inboxes", h.apiListInboxes)
@@ -65,6 +67,8 @@ func (h *Handler) Routes() *echo.Echo {
 	api.GET("/inboxes/:id/health", h.apiHealth)
 	api.POST("/inboxes/:id/registration", h.apiRegister, requireAdministrator)
 	api.POST("/inboxes/:id/pin", h.apiPIN, requireAdministrator)
+	api.POST("/inboxes/:id/verification", h.apiRequestVerificationCode, requireAdministrator)
+	api.POST("/inboxes/:id/verification/code", h.apiSubmitVerificationCode, requireAdministrator)
 
 	// Meta's webhooks: the app-level callback, and per-number callbacks set up before it.
 	e.GET("/webhooks/whatsapp", h.verifyAppWebhook)

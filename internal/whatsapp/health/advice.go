@@ -34,6 +34,10 @@ const (
 	ActionReconnect Action = "reconnect"
 	// ActionRefresh reads the number's health from Meta now.
 	ActionRefresh Action = "refresh"
+	// ActionRequestCode asks Meta to send a verification code by SMS or voice call.
+	ActionRequestCode Action = "request_code"
+	// ActionEnterCode sends the verification code the person received.
+	ActionEnterCode Action = "enter_code"
 )
 
 // Advice is what a person is told about an inbox's number and may do about it.
@@ -68,6 +72,10 @@ type Advice struct {
 	ConfirmNote string
 	// PINPrompt says why the PIN is asked for ("" for the usual 133005 case).
 	PINPrompt string
+	// CodeWait is how long until another verification code may be requested (0: now);
+	// CodeNote says what a request does and, while waiting, when the next is possible.
+	CodeWait time.Duration
+	CodeNote string
 	// NeedsConfirmation: registering now needs the explicit "Try anyway" (the name is
 	// in review, and a call will very likely fail).
 	NeedsConfirmation bool
@@ -178,6 +186,9 @@ func describeProblem(a *Advice, d whatsapp.Decision, in AdviceInput) {
 		if !a.Kind.Retryable() {
 			a.Tone = whatsapp.ToneRed
 		}
+	} else if needsVerification(in.Snapshot) {
+		a.Title, a.Tone = "Verify this number first", whatsapp.ToneAmber
+		a.Reason = "Meta needs proof that this number is yours before it can be registered. Meta can send a 6-digit code to it by SMS or voice call."
 	} else {
 		a.Title, a.Tone = stateTitle(d.State)
 		a.Reason = d.Reason
@@ -215,6 +226,24 @@ func problemKind(d whatsapp.Decision, in AdviceInput) (whatsapp.Kind, bool) {
 		return st.LastAttempt.ErrorKind, false
 	}
 	return whatsapp.KindNone, false
+}
+
+// needsVerification reports whether Meta says the number's ownership is not (or no
+// longer) verified.
+func needsVerification(s *db.HealthSnapshot) bool {
+	if s == nil || s.Phone == nil {
+		return false
+	}
+	switch s.Phone.CodeVerificationStatus {
+	case whatsapp.VerificationNotVerified, whatsapp.VerificationExpired:
+		return true
+	}
+	return false
+}
+
+// verificationKind reports failures the verification flow answers.
+func verificationKind(k whatsapp.Kind) bool {
+	return k == whatsapp.KindNeedsVerification || k == whatsapp.KindCodeWrong || k == whatsapp.KindCodeNotSent
 }
 
 // personMustActFirst reports whether a failure of this kind needs a person to fix
@@ -319,7 +348,11 @@ func offerActions(a *Advice, d whatsapp.Decision, in AdviceInput) {
 			a.PINPrompt = "Meta approved the new display name. Enter the number's two-step verification PIN (or set a new one) so it can be registered again; the new name shows only after that."
 		}
 	}
-	if d.ManualRegister && !needsPIN && !blocked {
+	verify := needsVerification(in.Snapshot) || verificationKind(a.Kind)
+	if verify {
+		offerVerification(a, &admin, in)
+	}
+	if d.ManualRegister && !needsPIN && !blocked && !verify {
 		confirming := in.Confirming || (in.Result != nil && in.Result.NeedsConfirmation)
 		a.NeedsConfirmation = d.NeedsConfirmation
 		switch {
@@ -343,8 +376,29 @@ func offerActions(a *Advice, d whatsapp.Decision, in AdviceInput) {
 	}
 	if in.Administrator {
 		a.Actions = admin
+	} else if verify {
+		a.AskAdministrator = true
+		a.CodeNote = ""
 	} else {
 		a.AskAdministrator = len(admin) > 0
 	}
 	a.Actions = append(a.Actions, ActionRefresh) // reading health is for everyone
+}
+
+// offerVerification offers a code request (spaced a minute apart, five an hour) and,
+// after a recent request, the field for the code.
+func offerVerification(a *Advice, admin *[]Action, in AdviceInput) {
+	reqs := codeRequests{times: in.Status.CodeRequests}
+	wait, hourly := reqs.wait(in.Now)
+	a.CodeWait = wait
+	switch {
+	case wait > 0:
+		a.CodeNote = (&CodeRequestWaitError{Wait: wait, Hourly: hourly}).Error() + "."
+	default:
+		a.CodeNote = "Each request sends a real SMS or voice call to the number."
+	}
+	*admin = append(*admin, ActionRequestCode)
+	if last := reqs.last(); !last.IsZero() && in.Now.Sub(last) < codeRecentFor {
+		*admin = append(*admin, ActionEnterCode)
+	}
 }

@@ -129,9 +129,10 @@ func TestAdviceForEveryDemoNumber(t *testing.T) {
 				actions: refreshOnly, manager: true},
 			adviceWant{outcome: OutcomeSkipped, actions: refreshOnly, manager: true}, false},
 		{"Acme Sales", "109876543210012",
-			adviceWant{state: whatsapp.StatePendingRegistration, actions: registerRefresh},
+			adviceWant{state: whatsapp.StatePendingRegistration, title: "Verify this number first", tone: whatsapp.ToneAmber,
+				actions: []Action{ActionRequestCode, ActionRefresh}},
 			adviceWant{outcome: OutcomeFailed, title: "The phone number must be verified again", tone: whatsapp.ToneRed,
-				actions: refreshOnly, manager: true, next: "No automatic retries"}, true},
+				actions: []Action{ActionRequestCode, ActionRefresh}, manager: true, next: "No automatic retries"}, true},
 		{"Corner Bakery (Business app)", "109876543210014",
 			adviceWant{state: whatsapp.StateCoexistence, title: "This number is also used in the WhatsApp Business app",
 				tone: whatsapp.ToneGrey, actions: refreshOnly},
@@ -168,6 +169,7 @@ var allKinds = []whatsapp.Kind{
 	whatsapp.KindDeregistrationIncomplete, whatsapp.KindNotRegistered, whatsapp.KindAccountLocked,
 	whatsapp.KindTokenExpired, whatsapp.KindPermissionMissing, whatsapp.KindPolicyBlocked,
 	whatsapp.KindRateLimited, whatsapp.KindTransient, whatsapp.KindInvalidRequest, whatsapp.KindUnknown,
+	whatsapp.KindCodeNotSent, whatsapp.KindCodeWrong,
 }
 
 func TestAdviceForEveryErrorKind(t *testing.T) {
@@ -201,7 +203,7 @@ func TestAdviceForEveryErrorKind(t *testing.T) {
 				if !k.Retryable() && a.Next != "No automatic retries until this is fixed." {
 					t.Errorf("%s: a failure no retry helps must say so, got next %q", who, a.Next)
 				}
-				mustFixFirst := personMustActFirst(k) || k == whatsapp.KindPINMismatch
+				mustFixFirst := personMustActFirst(k) || k == whatsapp.KindPINMismatch || verificationKind(k)
 				if admin && a.Offers(ActionRegister) == mustFixFirst {
 					t.Errorf("%s: offers Complete registration %v, want %v (a person must fix it first: %v)", who, a.Offers(ActionRegister), !mustFixFirst, mustFixFirst)
 				}
@@ -220,6 +222,10 @@ func TestAdviceForEveryErrorKind(t *testing.T) {
 				case whatsapp.KindDeregistrationIncomplete:
 					if admin && !a.Offers(ActionDeregisterAndRegister) {
 						t.Errorf("133000: want deregister-and-register offered, got %v", a.Actions)
+					}
+				case whatsapp.KindNeedsVerification, whatsapp.KindCodeWrong, whatsapp.KindCodeNotSent:
+					if admin && !a.Offers(ActionRequestCode) {
+						t.Errorf("%s: want a verification code offered, got %v", k, a.Actions)
 					}
 				}
 			}

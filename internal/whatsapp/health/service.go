@@ -30,6 +30,8 @@ type Graph interface {
 	SetTwoStepPIN(ctx context.Context, token, phoneNumberID, pin string) error
 	Deregister(ctx context.Context, token, phoneNumberID string) error
 	AppSubscriptions(ctx context.Context, appID, appSecret string) ([]whatsapp.AppSubscription, error)
+	RequestCode(ctx context.Context, token, phoneNumberID, method, language string) error
+	VerifyCode(ctx context.Context, token, phoneNumberID, code string) error
 }
 
 // Defaults for reading health.

@@ -25,6 +25,8 @@ type Status struct {
 	Recent []db.RegistrationAttempt
 	// BlockedUntil is when a person may call again if the limit is reached (nil: now).
 	BlockedUntil *time.Time
+	// CodeRequests are the verification-code requests of the last hour, oldest first.
+	CodeRequests []time.Time
 }
 
 // Status reads an inbox's registration status.
@@ -53,6 +55,7 @@ func (r *Registrar) Status(ctx context.Context, in db.Inbox) (Status, error) {
 		st.LastAttempt = &last
 	}
 	st.Recent = append([]db.RegistrationAttempt(nil), st.Recent...)
+	st.CodeRequests = append([]time.Time(nil), st.CodeRequests...)
 	return st, nil
 }
 
@@ -61,7 +64,11 @@ func (r *Registrar) readStatus(ctx context.Context, inboxID int64) (Status, erro
 	if err != nil {
 		return Status{}, fmt.Errorf("health: registration status of inbox %d: %w", inboxID, err)
 	}
-	st := Status{Recent: h.recent}
+	codes, err := r.codeRequests(ctx, inboxID)
+	if err != nil {
+		return Status{}, fmt.Errorf("health: registration status of inbox %d: %w", inboxID, err)
+	}
+	st := Status{Recent: h.recent, CodeRequests: codes.times}
 	if len(h.recent) > 0 {
 		st.LastAttempt = &h.recent[0]
 	}
