@@ -118,11 +118,20 @@ func DecideWith(p *PhoneNumber, f RegistrationFacts) Decision {
 			Reason: "This number is registered with the On-Premises API, so it cannot be registered with the Cloud API from here.",
 		}
 	}
+	if p.CodeVerificationStatus == VerificationNotVerified || p.CodeVerificationStatus == VerificationExpired {
+		// Meta refuses to register a number whose ownership is not verified (133006), so
+		// the monitor waits for the verification instead of spending one of the ten calls.
+		return Decision{
+			State:          StatePendingRegistration,
+			ManualRegister: true,
+			Reason:         "This number is not registered with the WhatsApp Cloud API yet, and Meta first needs proof that it is yours.",
+		}
+	}
 	return Decision{
 		State:          StatePendingRegistration,
 		AutoRegister:   true,
 		ManualRegister: true,
-		Reason:         "This number is not registered with the WhatsApp Cloud API yet, so it cannot send messages. Registration is retried automatically.",
+		Reason:         "This number is not registered with the WhatsApp Cloud API yet; until it is, Meta limits what it can send. Registration is retried automatically.",
 	}
 }
 

@@ -152,14 +152,14 @@ func TestDecide(t *testing.T) {
 
 		// Row 5 edge cases.
 		{
-			name: "number not verified is pending registration",
+			name: "number not verified is pending registration, not retried by machines",
 			p:    &PhoneNumber{CodeVerificationStatus: VerificationNotVerified, NameStatus: NameApproved},
-			want: Decision{State: StatePendingRegistration, AutoRegister: true, ManualRegister: true},
+			want: Decision{State: StatePendingRegistration, ManualRegister: true},
 		},
 		{
-			name: "verification expired is pending registration",
+			name: "verification expired is pending registration, not retried by machines",
 			p:    &PhoneNumber{CodeVerificationStatus: VerificationExpired, NameStatus: NameApproved},
-			want: Decision{State: StatePendingRegistration, AutoRegister: true, ManualRegister: true},
+			want: Decision{State: StatePendingRegistration, ManualRegister: true},
 		},
 		{
 			name: "every field empty is pending registration",

@@ -286,6 +286,8 @@ func nextStep(d whatsapp.Decision, in AdviceInput, kind whatsapp.Kind) string {
 	case d.State == whatsapp.StateCoexistence || d.State == whatsapp.StateOnPremise ||
 		d.State == whatsapp.StateDisplayNameActionRequired:
 		return ""
+	case needsVerification(in.Snapshot):
+		return "Nothing is tried automatically until the number is verified; registration follows as soon as the code is entered."
 	case !in.HasStatus:
 		return ""
 	case st.NextRetryAt != nil && st.NextRetryAt.After(now):
