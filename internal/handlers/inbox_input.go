@@ -52,13 +52,22 @@ func (in *inboxInput) validate() map[string]string {
 	checkMetaID(errs, "phone_number_id", in.PhoneNumberID, true, "Enter the phone number ID shown in WhatsApp Manager (digits only).")
 	checkMetaID(errs, "waba_id", in.WABAID, true, "Enter the WhatsApp Business Account ID (digits only).")
 	checkMetaID(errs, "business_id", in.BusinessID, false, "The business portfolio ID is digits only; leave it empty if you do not know it.")
-	switch {
-	case in.AccessToken == "":
-		errs["access_token"] = "Paste the access token of a system user with whatsapp_business_management and whatsapp_business_messaging."
-	case len(in.AccessToken) < 20 || len(in.AccessToken) > 4096 || strings.IndexFunc(in.AccessToken, notTokenRune) >= 0:
-		errs["access_token"] = "This does not look like a Meta access token (20 to 4096 printable characters, no spaces)."
+	if problem := accessTokenProblem(in.AccessToken); problem != "" {
+		errs["access_token"] = problem
 	}
 	return errs
+}
+
+// accessTokenProblem says what is wrong with a pasted access token ("" when it looks
+// like one Meta issues).
+func accessTokenProblem(token string) string {
+	switch {
+	case token == "":
+		return "Paste the access token of a system user with whatsapp_business_management and whatsapp_business_messaging."
+	case len(token) < 20 || len(token) > 4096 || strings.IndexFunc(token, notTokenRune) >= 0:
+		return "This does not look like a Meta access token (20 to 4096 printable characters, no spaces)."
+	}
+	return ""
 }
 
 func checkMetaID(errs map[string]string, field, value string, required bool, message string) {

@@ -152,10 +152,17 @@ func (h *Handler) showInbox(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return h.showInboxWith(c, in, http.StatusOK, "")
+}
+
+// showInboxWith renders the Settings tab, with a problem next to the reconnect form's
+// token field when a reconnect was refused.
+func (h *Handler) showInboxWith(c echo.Context, in db.Inbox, status int, reconnectError string) error {
 	snap, err := h.latestSnapshot(c, in.ID)
 	if err != nil {
 		return err
 	}
+	admin := currentMembership(c).IsAdministrator()
 	settings := views.InboxSettings{
 		PhoneNumberID: in.PhoneNumberID, WABAID: in.WABAID, BusinessID: in.BusinessID,
 		WebhookURL:               health.AppWebhookURL(h.cfg.FrontendURL),
@@ -163,15 +170,18 @@ func (h *Handler) showInbox(c echo.Context) error {
 		PINText:                  health.DescribePINState(in.PINState),
 		CreatedAt:                views.FormatTime(in.CreatedAt),
 		ManagerURL:               whatsapp.ManagerPhoneNumbersURL(in.BusinessID, in.WABAID),
+		CanReconnect:             admin && h.registrar != nil,
+		ReconnectURL:             views.ReconnectURL(in.AccountID, in.ID),
+		ReconnectError:           reconnectError,
 	}
 	if in.WebhookSubscribedAt != nil {
 		settings.WebhookSubscribed = views.FormatTime(*in.WebhookSubscribedAt)
 	}
 	if route, ok := h.webhookRoute(c, in, snap); ok {
-		settings.Webhooks = h.webhookRoutingView(route, currentMembership(c).IsAdministrator())
+		settings.Webhooks = h.webhookRoutingView(route, admin)
 	}
 	banner := h.bannerOf(c, in, h.adviceFor(c, in, snap, nil), views.BannerOnSettings)
-	return h.render(c, http.StatusOK, views.InboxPage(h.inboxHeader(in, snap), views.TabSettings, banner, views.SettingsTab(settings)))
+	return h.render(c, status, views.InboxPage(h.inboxHeader(in, snap), views.TabSettings, banner, views.SettingsTab(settings)))
 }
 
 // latestSnapshot returns nil when the inbox was never checked.

@@ -228,6 +228,9 @@ func (h *Handler) bannerView(c echo.Context, in db.Inbox, a health.Advice, from 
 	if from == views.BannerOnHealth {
 		b.SelectOOB += ",#health-panel,#registration-attempts"
 	}
+	if a.Offers(health.ActionReconnect) {
+		b.ReconnectURL = views.InboxURL(in.AccountID, in.ID) + "#reconnect"
+	}
 	if a.Kind == whatsapp.KindCodeWrong && b.ShowCodeForm {
 		b.CodeError = a.Reason
 	}

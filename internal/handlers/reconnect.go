@@ -1,0 +1,78 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/inboxhealth/inboxhealth/internal/db"
+	"github.com/inboxhealth/inboxhealth/internal/views"
+	"github.com/inboxhealth/inboxhealth/internal/whatsapp/health"
+)
+
+// Reconnecting an inbox (replacing its access token), from the Settings tab and the API.
+
+// reconnectInbox takes the Settings tab's reconnect form. A token that does not look
+// like one, or that Meta refuses, is refused next to the field with the old token
+// kept; on success the page shows the new health (post-redirect-get).
+func (h *Handler) reconnectInbox(c echo.Context) error {
+	if h.registrar == nil {
+		return errRegistrationUnavailable
+	}
+	in, err := h.loadInbox(c)
+	if err != nil {
+		return err
+	}
+	token := strings.TrimSpace(c.FormValue("access_token"))
+	if problem := accessTokenProblem(token); problem != "" {
+		return h.showInboxWith(c, in, http.StatusUnprocessableEntity, problem)
+	}
+	res, err := h.registrar.Reconnect(c.Request().Context(), in, token, health.Request{Trigger: db.TriggerBanner, UserID: currentUserID(c)})
+	var refused *health.TokenRefusedError
+	if errors.As(err, &refused) {
+		return h.showInboxWith(c, in, http.StatusUnprocessableEntity, refused.Error())
+	}
+	if err != nil {
+		return err
+	}
+	h.setFlash(c, "Reconnected: the new access token works. "+flashFor(h.adviceFor(c, in, res.Snapshot, &res)), false)
+	return c.Redirect(http.StatusSeeOther, views.InboxURL(in.AccountID, in.ID))
+}
+
+// inboxPatchBody is what PATCH /api/v1/.../inboxes/:id changes: today the access token.
+type inboxPatchBody struct {
+	AccessToken *string `json:"access_token"`
+}
+
+// apiPatchInbox reconnects an inbox through the API ({"access_token"}); it answers like
+// the registration endpoint, or 422 when the token is refused (the old one stays).
+func (h *Handler) apiPatchInbox(c echo.Context) error {
+	if h.registrar == nil {
+		return &APIError{Status: http.StatusServiceUnavailable, Type: "unavailable", Message: "Reconnecting is not available on this server."}
+	}
+	in, err := h.loadInbox(c)
+	if err != nil {
+		return err
+	}
+	var body inboxPatchBody
+	if err := decodeJSON(c, &body); err != nil {
+		return err
+	}
+	if body.AccessToken == nil {
+		return &APIError{Status: http.StatusUnprocessableEntity, Type: "invalid", Message: "Send the new access_token."}
+	}
+	token := strings.TrimSpace(*body.AccessToken)
+	if problem := accessTokenProblem(token); problem != "" {
+		return &APIError{Status: http.StatusUnprocessableEntity, Type: "invalid", Message: "Some fields are invalid.",
+			Fields: map[string]string{"access_token": problem}}
+	}
+	res, err := h.registrar.Reconnect(c.Request().Context(), in, token, health.Request{Trigger: db.TriggerAPI, UserID: currentUserID(c)})
+	var refused *health.TokenRefusedError
+	if errors.As(err, &refused) {
+		return &APIError{Status: http.StatusUnprocessableEntity, Type: "token_refused", Message: refused.Error(),
+			Fields: map[string]string{"access_token": refused.Error()}}
+	}
+	return h.answerRegistrationAPI(c, in, res, err)
+}
