@@ -23,7 +23,11 @@ import (
 //     nothing). A sweep's snapshots of inboxes nobody reads are not added: 10,000
 //     decoded snapshots would hold ~20 MiB for nothing;
 //   - each inbox's newest health changes (as last asked for, with its limit): dropped
-//     by AddSnapshot when it records a change, all dropped when pruning deletes any.
+//     by AddSnapshot when it records a change, all dropped when pruning deletes any;
+//   - the inbox ids of each business account: all dropped by CreateInbox;
+//   - each business account's last account-level webhook event, and each inbox's
+//     recent webhook events: dropped by AddWebhookEvent for the event's business
+//     account and inbox (all inboxes' lists when the event names no inbox).
 //
 // Registration attempts and register-call counts are not cached: the registrar
 // decides from them whether Meta may be called, and another process's attempt must
@@ -144,6 +148,23 @@ type caches struct {
 	inbox       *ttlCache[int64, Inbox]
 	snapshot    *ttlCache[int64, HealthSnapshot] // each inbox's newest
 	changes     *ttlCache[int64, cachedChanges]
+	// Webhook reads that pages and the health API make on every view.
+	wabaInboxes  *ttlCache[string, []int64]         // inbox ids by WABA id
+	lastEvent    *ttlCache[string, cachedLastEvent] // by WABA id
+	recentEvents *ttlCache[int64, cachedEvents]     // by inbox id
+}
+
+// cachedLastEvent is one LastWebhookEventAt answer and the fields it was asked for.
+type cachedLastEvent struct {
+	fields string
+	at     time.Time
+}
+
+// cachedEvents is one RecentWebhookEvents answer and what it was asked with.
+type cachedEvents struct {
+	wabaID string
+	limit  int
+	events []WebhookEvent
 }
 
 // cachedChanges is one HealthChanges answer and the limit it was asked with.
@@ -154,13 +175,16 @@ type cachedChanges struct {
 
 func newCaches(ttl time.Duration) caches {
 	return caches{
-		userByToken: newTTLCache[string, User](ttl),
-		userByID:    newTTLCache[int64, User](ttl),
-		membership:  newTTLCache[[2]int64, Membership](ttl),
-		memberships: newTTLCache[int64, []Membership](ttl),
-		inbox:       newTTLCache[int64, Inbox](ttl),
-		snapshot:    newTTLCache[int64, HealthSnapshot](ttl),
-		changes:     newTTLCache[int64, cachedChanges](ttl),
+		userByToken:  newTTLCache[string, User](ttl),
+		userByID:     newTTLCache[int64, User](ttl),
+		membership:   newTTLCache[[2]int64, Membership](ttl),
+		memberships:  newTTLCache[int64, []Membership](ttl),
+		inbox:        newTTLCache[int64, Inbox](ttl),
+		snapshot:     newTTLCache[int64, HealthSnapshot](ttl),
+		changes:      newTTLCache[int64, cachedChanges](ttl),
+		wabaInboxes:  newTTLCache[string, []int64](ttl),
+		lastEvent:    newTTLCache[string, cachedLastEvent](ttl),
+		recentEvents: newTTLCache[int64, cachedEvents](ttl),
 	}
 }
 

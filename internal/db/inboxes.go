@@ -118,6 +118,7 @@ func (s *Store) CreateInbox(ctx context.Context, n NewInbox) (Inbox, error) {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+inboxColumns,
 		n.AccountID, n.Name, n.PhoneNumber, n.PhoneNumberID, n.WABAID, n.BusinessID, tokenEnc, verify, now, now)
 	in, err := scanInbox(row)
+	s.c.wabaInboxes.clear()
 	if isUniqueViolation(err) {
 		return Inbox{}, fmt.Errorf("db: create inbox: %w", conflictField(err))
 	}
@@ -347,8 +348,42 @@ func (s *Store) SetWebhookSubscription(ctx context.Context, inboxID int64, subsc
 // InboxesOfBusinessAccount lists every inbox, in every account, connected to a WhatsApp
 // Business Account: Meta's app-level webhooks name the business account, and each of
 // its inboxes must hear about it.
+//
+// Webhooks come in bursts for the same business accounts, so the ids are cached and each
+// inbox is read through the inbox cache (which every write keeps current).
 func (s *Store) InboxesOfBusinessAccount(ctx context.Context, wabaID string) ([]Inbox, error) {
-	return s.queryInboxes(ctx, `SELECT `+inboxColumns+` FROM inboxes WHERE waba_id = ? ORDER BY id`, wabaID)
+	now := s.now()
+	ids, ok, gen := s.c.wabaInboxes.get(wabaID, now)
+	if !ok {
+		rows, err := s.read.QueryContext(ctx, `SELECT id FROM inboxes WHERE waba_id = ? ORDER BY id`, wabaID)
+		if err != nil {
+			return nil, fmt.Errorf("db: inboxes of business account: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return nil, fmt.Errorf("db: inboxes of business account: %w", err)
+			}
+			ids = append(ids, id)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("db: inboxes of business account: %w", err)
+		}
+		s.c.wabaInboxes.fill(wabaID, ids, now, gen)
+	}
+	out := make([]Inbox, 0, len(ids))
+	for _, id := range ids {
+		in, err := s.InboxByID(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			continue // removed since the ids were read
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, in)
+	}
+	return out, nil
 }
 
 // MarkNameChangeApproved records that Meta approved a display-name change of the

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -204,6 +205,15 @@ type WebhookEvent struct {
 	ReceivedAt time.Time
 }
 
+// qAddWebhookEvent inserts an event, marked duplicate when its key was stored before.
+// The EXISTS repeats the partial index's whole condition (a non-empty dedup_key): without it
+// SQLite cannot use the index and scans every stored event.
+const qAddWebhookEvent = `INSERT INTO webhook_events
+		(inbox_id, phone_number, waba_id, field, payload, dedup_key, duplicate, received_at)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6 <> '' AND EXISTS (SELECT 1 FROM webhook_events
+			WHERE dedup_key = ?6 AND duplicate = 0 AND dedup_key <> ''), ?7)
+		RETURNING id, duplicate`
+
 // AddWebhookEvent stores a received event. A delivery whose DedupKey was stored before
 // is stored too, marked Duplicate (and returned so), so the caller acts on it once.
 func (s *Store) AddWebhookEvent(ctx context.Context, e WebhookEvent) (WebhookEvent, error) {
@@ -212,12 +222,14 @@ func (s *Store) AddWebhookEvent(ctx context.Context, e WebhookEvent) (WebhookEve
 	}
 	// One statement: the single writer makes the EXISTS and the INSERT atomic, and the
 	// partial unique index refuses a second "first" delivery from anywhere else.
-	err := s.write.QueryRowContext(ctx, `INSERT INTO webhook_events
-		(inbox_id, phone_number, waba_id, field, payload, dedup_key, duplicate, received_at)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6 <> '' AND EXISTS (SELECT 1 FROM webhook_events
-			WHERE dedup_key = ?6 AND duplicate = 0), ?7)
-		RETURNING id, duplicate`,
+	err := s.write.QueryRowContext(ctx, qAddWebhookEvent,
 		e.InboxID, e.PhoneNumber, e.WABAID, e.Field, e.Payload, e.DedupKey, millis(e.ReceivedAt)).Scan(&e.ID, &e.Duplicate)
+	s.c.lastEvent.drop(e.WABAID)
+	if e.InboxID != nil {
+		s.c.recentEvents.drop(*e.InboxID)
+	} else {
+		s.c.recentEvents.clear() // a business-account event shows on all its inboxes
+	}
 	if err != nil {
 		return WebhookEvent{}, fmt.Errorf("db: add webhook event: %w", err)
 	}
@@ -231,6 +243,12 @@ func (s *Store) LastWebhookEventAt(ctx context.Context, wabaID string, fields []
 	if len(fields) == 0 {
 		return time.Time{}, nil
 	}
+	now := s.now()
+	key := strings.Join(fields, ",")
+	if c, ok, _ := s.c.lastEvent.get(wabaID, now); ok && c.fields == key {
+		return c.at, nil
+	}
+	gen := s.c.lastEvent.generation()
 	parts := make([]string, len(fields))
 	args := make([]any, 0, 2*len(fields))
 	for i, f := range fields {
@@ -242,16 +260,32 @@ func (s *Store) LastWebhookEventAt(ctx context.Context, wabaID string, fields []
 	if err != nil {
 		return time.Time{}, fmt.Errorf("db: last webhook event: %w", err)
 	}
-	if !at.Valid {
-		return time.Time{}, nil
+	var last time.Time
+	if at.Valid {
+		last = fromMillis(at.Int64)
 	}
-	return fromMillis(at.Int64), nil
+	s.c.lastEvent.fill(wabaID, cachedLastEvent{fields: key, at: last}, now, gen)
+	return last, nil
 }
 
 // RecentWebhookEvents lists the newest events an inbox heard of, newest first, without
 // repeated deliveries: those linked to the inbox, and those about its whole business
 // account that no single inbox was linked to.
 func (s *Store) RecentWebhookEvents(ctx context.Context, inboxID int64, wabaID string, limit int) ([]WebhookEvent, error) {
+	now := s.now()
+	c, ok, gen := s.c.recentEvents.get(inboxID, now)
+	if ok && c.wabaID == wabaID && c.limit == limit {
+		return slices.Clone(c.events), nil
+	}
+	events, err := s.recentWebhookEvents(ctx, inboxID, wabaID, limit)
+	if err != nil {
+		return nil, err
+	}
+	s.c.recentEvents.fill(inboxID, cachedEvents{wabaID: wabaID, limit: limit, events: events}, now, gen)
+	return slices.Clone(events), nil
+}
+
+func (s *Store) recentWebhookEvents(ctx context.Context, inboxID int64, wabaID string, limit int) ([]WebhookEvent, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT id, inbox_id, phone_number, waba_id, field, payload, dedup_key, duplicate, received_at FROM (
 			SELECT * FROM (SELECT * FROM webhook_events WHERE inbox_id = ?1 AND duplicate = 0 ORDER BY received_at DESC LIMIT ?3)
 			UNION ALL

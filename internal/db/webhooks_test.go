@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -120,5 +121,30 @@ func TestRecentWebhookEventsOfAnInboxAndItsBusinessAccount(t *testing.T) {
 	}
 	if len(fields) != 2 || fields[0] != "whole account" || fields[1] != "mine" {
 		t.Fatalf("want [whole account, mine] (newest first, no repeats, none of others), got %v", fields)
+	}
+}
+
+// The duplicate check must be an index lookup: a scan would make every webhook slower
+// as events accumulate.
+func TestDuplicateCheckUsesTheIndex(t *testing.T) {
+	s, _ := openTestStore(t)
+	rows, err := s.read.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+qAddWebhookEvent,
+		nil, "", "1", "f", "{}", "k", int64(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	joined := strings.Join(plan, "; ")
+	if !strings.Contains(joined, "INDEX webhook_events_first_delivery") || strings.Contains(joined, "SCAN webhook_events") {
+		t.Fatalf("duplicate check: want a search of webhook_events_first_delivery, got plan %q", joined)
 	}
 }
