@@ -79,10 +79,6 @@ func (r Request) byPerson() bool {
 	return r.Trigger == db.TriggerBanner || r.Trigger == db.TriggerAPI
 }
 
-// ByPerson reports whether a person asked (banner or API): the answers then speak to
-// that person.
-func (r Request) ByPerson() bool { return r.byPerson() }
-
 // Result is what came of a registration request, ready to show.
 type Result struct {
 	Outcome Outcome

@@ -13,14 +13,14 @@ import (
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
 )
 
-// subscribeAfterRegistration subscribes the webhook once the number is registered,
-// and reports a failure in the result instead of hiding it.
-// SubscribeWebhook subscribes the inbox's webhook now and records the outcome on the
-// inbox; problem says in plain words why it failed.
+// SubscribeWebhook subscribes the app to the inbox's business account now (no override)
+// and records the outcome on the inbox; problem says in plain words why it failed.
 func (r *Registrar) SubscribeWebhook(ctx context.Context, in db.Inbox) (ok bool, problem string) {
 	return r.subscribeWebhook(ctx, in)
 }
 
+// subscribeAfterRegistration subscribes the app once the number is registered, and
+// reports a failure in the result instead of hiding it.
 func (r *Registrar) subscribeAfterRegistration(ctx context.Context, in db.Inbox, res *Result) {
 	subCtx, cancel := r.detach(ctx, subscribeTimeout)
 	defer cancel()
