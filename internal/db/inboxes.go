@@ -445,3 +445,51 @@ func expectOneRow(res sql.Result, what string) error {
 	}
 	return nil
 }
+
+// DeleteInbox removes an inbox and everything recorded about it: its secrets, snapshots,
+// change history, attempts, leases, code requests and webhook events. It never touches
+// Meta. The secrets are overwritten before the row goes and the freed pages are zeroed
+// (secure_delete ON for this transaction, FAST again after), and the write-ahead log is folded back
+// into the file, so not even their ciphertext stays in the database.
+func (s *Store) DeleteInbox(ctx context.Context, inboxID int64) error {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("db: delete inbox: %w", err)
+	}
+	defer tx.Rollback()
+	steps := []struct {
+		query string
+		args  []any
+	}{
+		{`PRAGMA secure_delete = ON`, nil},
+		{`UPDATE inboxes SET access_token_enc = zeroblob(length(access_token_enc)), pin_enc = NULL WHERE id = ?`, []any{inboxID}},
+		{`DELETE FROM webhook_events WHERE inbox_id = ?`, []any{inboxID}},
+	}
+	for _, st := range steps {
+		if _, err := tx.ExecContext(ctx, st.query, st.args...); err != nil {
+			return fmt.Errorf("db: delete inbox: %w", err)
+		}
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM inboxes WHERE id = ?`, inboxID) // the rest cascades
+	if err != nil {
+		return fmt.Errorf("db: delete inbox: %w", err)
+	}
+	if err := expectOneRow(res, "delete inbox"); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `PRAGMA secure_delete = FAST`); err != nil { // the connection's usual mode (see dsn)
+		return fmt.Errorf("db: delete inbox: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("db: delete inbox: %w", err)
+	}
+	s.c.inbox.drop(inboxID)
+	s.c.snapshot.drop(inboxID)
+	s.c.changes.drop(inboxID)
+	s.c.recentEvents.drop(inboxID)
+	s.c.wabaInboxes.clear()
+	if _, err := s.write.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		return fmt.Errorf("db: delete inbox: checkpoint: %w", err)
+	}
+	return nil
+}

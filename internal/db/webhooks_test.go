@@ -1,7 +1,11 @@
 package db
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -146,5 +150,56 @@ func TestDuplicateCheckUsesTheIndex(t *testing.T) {
 	joined := strings.Join(plan, "; ")
 	if !strings.Contains(joined, "INDEX webhook_events_first_delivery") || strings.Contains(joined, "SCAN webhook_events") {
 		t.Fatalf("duplicate check: want a search of webhook_events_first_delivery, got plan %q", joined)
+	}
+}
+
+func TestDeleteInboxErasesItsSecretsAndRecords(t *testing.T) {
+	s, path := openTestStore(t)
+	ctx := context.Background()
+	u, err := s.CreateUser(ctx, "admin@example.com", "password1", "Acme", RoleAdministrator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := createTestInbox(t, s, u.AccountID, "+14155550100", "EAAsecret-token-to-erase-0123456789")
+	keep := createTestInbox(t, s, u.AccountID, "+14155550101", "EAAother-token-0123456789")
+	if err := s.SetPIN(ctx, in.ID, "123456", PINStateGenerated); err != nil {
+		t.Fatal(err)
+	}
+	var tokenEnc []byte
+	if err := s.read.QueryRowContext(ctx, `SELECT access_token_enc FROM inboxes WHERE id = ?`, in.ID).Scan(&tokenEnc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddWebhookEvent(ctx, WebhookEvent{InboxID: &in.ID, WABAID: in.WABAID, Field: "f", Payload: "{}"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.StartAttempt(ctx, in.ID, TriggerBanner, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteInbox(ctx, in.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.InboxByID(ctx, in.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after delete: want ErrNotFound, got %v", err)
+	}
+	if _, err := s.InboxByID(ctx, keep.ID); err != nil {
+		t.Fatalf("another inbox must stay: %v", err)
+	}
+	for table, want := range map[string]int{"webhook_events": 0, "registration_attempts": 0} {
+		var n int
+		if err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM `+table+` WHERE inbox_id = ?`, in.ID).Scan(&n); err != nil || n != want {
+			t.Errorf("%s of the removed inbox: %d rows (%v), want %d", table, n, err, want)
+		}
+	}
+	for _, file := range []string{path, path + "-wal"} {
+		data, err := os.ReadFile(file)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		if bytes.Contains(data, tokenEnc) {
+			t.Errorf("%s still holds the removed inbox's encrypted token", filepath.Base(file))
+		}
+	}
+	if err := s.DeleteInbox(ctx, in.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("deleting again: want ErrNotFound, got %v", err)
 	}
 }

@@ -173,6 +173,8 @@ func (h *Handler) showInboxWith(c echo.Context, in db.Inbox, status int, reconne
 		CanReconnect:             admin && h.registrar != nil,
 		ReconnectURL:             views.ReconnectURL(in.AccountID, in.ID),
 		ReconnectError:           reconnectError,
+		Name:                     in.Name,
+		RemoveURL:                views.InboxURL(in.AccountID, in.ID) + "/remove",
 	}
 	if in.WebhookSubscribedAt != nil {
 		settings.WebhookSubscribed = views.FormatTime(*in.WebhookSubscribedAt)

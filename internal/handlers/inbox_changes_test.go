@@ -119,3 +119,60 @@ func TestReconnectAPI(t *testing.T) {
 		t.Error("the token must never be echoed")
 	}
 }
+
+func TestRemoveInboxNeedsTheConfirmationAndNeverTouchesMeta(t *testing.T) {
+	t.Parallel()
+	e := newRegEnv(t, "connected")
+	in := e.inbox(inboxConnected)
+	admin := e.login("admin@reg.test")
+	csrf := admin.csrf(regPath(in, ""))
+	agent := e.login("agent@reg.test")
+	if resp, _ := agent.post(regPath(in, "/remove"), url.Values{"_csrf": {agent.csrf(regPath(in, ""))}, "confirm_remove": {"1"}}, nil); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("agent: want 403, got %d", resp.StatusCode)
+	}
+	if resp, _ := admin.post(regPath(in, "/remove"), url.Values{"_csrf": {csrf}}, nil); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("without the confirmation: want 422 and the inbox kept, got %d", resp.StatusCode)
+	}
+	if _, err := e.store.InboxByID(context.Background(), in.ID); err != nil {
+		t.Fatalf("without the confirmation the inbox must stay: %v", err)
+	}
+	before := len(e.sim.Requests())
+	resp, _ := admin.post(regPath(in, "/remove"), url.Values{"_csrf": {csrf}, "confirm_remove": {"1"}}, nil)
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasSuffix(resp.Header.Get("Location"), "/inboxes") {
+		t.Fatalf("confirmed: want 303 to the inbox list, got %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, _ := admin.do(http.MethodGet, regPath(in, ""), nil, nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("after removal: want the inbox page 404, got %d", resp.StatusCode)
+	}
+	if n := len(e.sim.Requests()) - before; n != 0 {
+		t.Errorf("removing must never call Meta, got %d requests", n)
+	}
+}
+
+func TestDeleteInboxAPI(t *testing.T) {
+	t.Parallel()
+	e := newRegEnv(t, "connected")
+	in := e.inbox(inboxConnected)
+	del := func(token string, accountID int64) int {
+		req, _ := http.NewRequest(http.MethodDelete, e.srv.URL+"/api/v1/accounts/"+itoa(accountID)+"/inboxes/"+itoa(in.ID), nil)
+		req.Header.Set(headerAPIAccessToken, token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := del(e.agent.APIAccessToken, e.admin.AccountID); code != http.StatusForbidden {
+		t.Errorf("agent: want 403, got %d", code)
+	}
+	if code := del(e.other.APIAccessToken, e.other.AccountID); code != http.StatusNotFound {
+		t.Errorf("another account: want 404, got %d", code)
+	}
+	if code := del(e.admin.APIAccessToken, e.admin.AccountID); code != http.StatusNoContent {
+		t.Fatalf("administrator: want 204, got %d", code)
+	}
+	if code := del(e.admin.APIAccessToken, e.admin.AccountID); code != http.StatusNotFound {
+		t.Errorf("again: want 404, got %d", code)
+	}
+}

@@ -2,14 +2,16 @@ package health
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/inboxhealth/inboxhealth/internal/db"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
 )
 
-// Reconnecting an inbox: replacing its access token, the most common fix of a WhatsApp
-// connection (a system-user token expired or was revoked).
+// Changes an administrator makes to an inbox: reconnecting it (replacing its access
+// token, the most common fix of a WhatsApp connection: a system-user token expired or
+// was revoked) and removing it.
 
 // TokenRefusedError is a new access token Meta refused, or one that cannot see the
 // inbox's number: the old token stays. Kind says why, in the error table's terms.
@@ -59,4 +61,26 @@ func (r *Registrar) Reconnect(ctx context.Context, in db.Inbox, token string, re
 		r.subscribeWebhook(ctx, current)
 	}
 	return r.Register(ctx, current, req)
+}
+
+// RemoveInbox deletes the inbox and everything recorded about it (its secrets erased at
+// once). It never calls Meta: the number stays registered there, as it is. A
+// registration in flight is not cut off: the removal is refused until it ends.
+func (r *Registrar) RemoveInbox(ctx context.Context, in db.Inbox, userID *int64) error {
+	holder := fmt.Sprintf("%s#remove%d", r.holder, r.leaseSeq.Add(1))
+	err := r.store.AcquireLease(ctx, in.ID, holder, r.leaseTTL)
+	if errors.Is(err, db.ErrLeaseHeld) {
+		return ErrRegistrationInProgress
+	}
+	if err != nil {
+		return fmt.Errorf("health: remove inbox %d: %w", in.ID, err)
+	}
+	// The lease row goes with the inbox; nothing is left to release.
+	if err := r.store.DeleteInbox(ctx, in.ID); err != nil {
+		r.releaseLease(ctx, in.ID, holder)
+		return fmt.Errorf("health: remove inbox %d: %w", in.ID, err)
+	}
+	r.forgetStatus(in.ID)
+	r.log.Info("inbox removed", "inbox_id", in.ID, "account_id", in.AccountID, "user_id", userID)
+	return nil
 }

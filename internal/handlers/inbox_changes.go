@@ -12,7 +12,8 @@ import (
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp/health"
 )
 
-// Reconnecting an inbox (replacing its access token), from the Settings tab and the API.
+// Changes an administrator makes to an inbox, from the Settings tab and the API:
+// reconnecting it (replacing its access token) and removing it.
 
 // reconnectInbox takes the Settings tab's reconnect form. A token that does not look
 // like one, or that Meta refuses, is refused next to the field with the old token
@@ -75,4 +76,47 @@ func (h *Handler) apiPatchInbox(c echo.Context) error {
 			Fields: map[string]string{"access_token": refused.Error()}}
 	}
 	return h.answerRegistrationAPI(c, in, res, err)
+}
+
+// removeInbox takes the Settings tab's remove form: only with the confirmation that
+// names the inbox; then back to the list with what was removed.
+func (h *Handler) removeInbox(c echo.Context) error {
+	if h.registrar == nil {
+		return errRegistrationUnavailable
+	}
+	in, err := h.loadInbox(c)
+	if err != nil {
+		return err
+	}
+	if c.FormValue("confirm_remove") != "1" {
+		return h.showInboxWith(c, in, http.StatusUnprocessableEntity, "")
+	}
+	if err := h.registrar.RemoveInbox(c.Request().Context(), in, currentUserID(c)); err != nil {
+		if problem := health.Refusal(err); problem != "" {
+			h.setFlash(c, problem, true)
+			return c.Redirect(http.StatusSeeOther, views.InboxURL(in.AccountID, in.ID))
+		}
+		return err
+	}
+	h.setFlash(c, "Removed "+in.Name+". Nothing was changed at Meta: the number stays registered there.", false)
+	return c.Redirect(http.StatusSeeOther, views.InboxesURL(in.AccountID))
+}
+
+// apiDeleteInbox removes an inbox: 204, or 409 while a registration is in flight.
+func (h *Handler) apiDeleteInbox(c echo.Context) error {
+	if h.registrar == nil {
+		return &APIError{Status: http.StatusServiceUnavailable, Type: "unavailable", Message: "Removing inboxes is not available on this server."}
+	}
+	in, err := h.loadInbox(c)
+	if err != nil {
+		return err
+	}
+	err = h.registrar.RemoveInbox(c.Request().Context(), in, currentUserID(c))
+	if errors.Is(err, health.ErrRegistrationInProgress) {
+		return &APIError{Status: http.StatusConflict, Type: "in_progress", Message: health.Refusal(err)}
+	}
+	if err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }
