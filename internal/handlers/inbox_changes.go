@@ -51,7 +51,7 @@ type inboxPatchBody struct {
 // the registration endpoint, or 422 when the token is refused (the old one stays).
 func (h *Handler) apiPatchInbox(c echo.Context) error {
 	if h.registrar == nil {
-		return &APIError{Status: http.StatusServiceUnavailable, Type: "unavailable", Message: "Reconnecting is not available on this server."}
+		return errAPIRegistrationUnavailable
 	}
 	in, err := h.loadInbox(c)
 	if err != nil {
@@ -105,7 +105,7 @@ func (h *Handler) removeInbox(c echo.Context) error {
 // apiDeleteInbox removes an inbox: 204, or 409 while a registration is in flight.
 func (h *Handler) apiDeleteInbox(c echo.Context) error {
 	if h.registrar == nil {
-		return &APIError{Status: http.StatusServiceUnavailable, Type: "unavailable", Message: "Removing inboxes is not available on this server."}
+		return errAPIRegistrationUnavailable
 	}
 	in, err := h.loadInbox(c)
 	if err != nil {

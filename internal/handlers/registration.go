@@ -36,8 +36,12 @@ func (h *Handler) afterInboxCreated(c echo.Context, in db.Inbox) {
 	h.registrar.StartSetup(c.Request().Context(), in)
 }
 
-// errRegistrationUnavailable answers when the server runs without a registrar.
-var errRegistrationUnavailable = echo.NewHTTPError(http.StatusServiceUnavailable, "Registration is not available on this server.")
+// errRegistrationUnavailable and errAPIRegistrationUnavailable answer pages and the API
+// when the server runs without a registrar.
+var (
+	errRegistrationUnavailable    = echo.NewHTTPError(http.StatusServiceUnavailable, "Registration is not available on this server.")
+	errAPIRegistrationUnavailable = &APIError{Status: http.StatusServiceUnavailable, Type: "unavailable", Message: "Registration is not available on this server."}
+)
 
 func (h *Handler) completeRegistration(c echo.Context) error {
 	if h.registrar == nil {
@@ -329,7 +333,7 @@ type registrationHealth struct {
 
 func (h *Handler) apiRegister(c echo.Context) error {
 	if h.registrar == nil {
-		return &APIError{Status: http.StatusServiceUnavailable, Type: "unavailable", Message: "Registration is not available on this server."}
+		return errAPIRegistrationUnavailable
 	}
 	in, err := h.loadInbox(c)
 	if err != nil {
@@ -356,7 +360,7 @@ func (h *Handler) apiRegister(c echo.Context) error {
 // endpoint. The PIN is never echoed.
 func (h *Handler) apiPIN(c echo.Context) error {
 	if h.registrar == nil {
-		return &APIError{Status: http.StatusServiceUnavailable, Type: "unavailable", Message: "Registration is not available on this server."}
+		return errAPIRegistrationUnavailable
 	}
 	in, err := h.loadInbox(c)
 	if err != nil {

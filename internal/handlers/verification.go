@@ -87,7 +87,7 @@ type verificationAnswer struct {
 
 func (h *Handler) apiRequestVerificationCode(c echo.Context) error {
 	if h.registrar == nil {
-		return &APIError{Status: http.StatusServiceUnavailable, Type: "unavailable", Message: "Registration is not available on this server."}
+		return errAPIRegistrationUnavailable
 	}
 	in, err := h.loadInbox(c)
 	if err != nil {
@@ -129,7 +129,7 @@ type verificationCodeBody struct {
 
 func (h *Handler) apiSubmitVerificationCode(c echo.Context) error {
 	if h.registrar == nil {
-		return &APIError{Status: http.StatusServiceUnavailable, Type: "unavailable", Message: "Registration is not available on this server."}
+		return errAPIRegistrationUnavailable
 	}
 	in, err := h.loadInbox(c)
 	if err != nil {
