@@ -235,11 +235,12 @@ func (b *fidelityBrowser) post(formPage, path string, form url.Values, header ma
 }
 
 // waitFirstSweep waits until the monitor's sweep at start has finished: its last step
-// reads the app's webhook subscriptions. Later sweeps are an hour away.
+// reads the app's webhook subscriptions. Connecting the demo app reads them once too, in
+// either order, so both reads must have happened. Later sweeps are an hour away.
 func waitFirstSweep(t *testing.T, app *testApp) {
 	t.Helper()
 	path := "/" + graphsim.AppID + "/subscriptions"
-	waitUntil(t, "the monitor's first sweep", func() bool { return app.Sim.CountRequests(http.MethodGet, path) > 0 })
+	waitUntil(t, "the monitor's first sweep", func() bool { return app.Sim.CountRequests(http.MethodGet, path) >= 2 })
 }
 
 // waitFor polls cond until it holds, for at most fidelityTimeout.
