@@ -41,15 +41,14 @@ func (r *Registrar) DeregisterAndRegister(ctx context.Context, in db.Inbox, req 
 
 func (r *Registrar) deregister(ctx context.Context, in db.Inbox, req Request) (res Result, done bool, err error) {
 	defer r.forgetStatus(in.ID)
-	holder := fmt.Sprintf("%s#dereg%d", r.holder, r.leaseSeq.Add(1))
-	err = r.store.AcquireLease(ctx, in.ID, holder, r.leaseTTL)
+	release, err := r.lease(ctx, in.ID, "dereg")
 	if errors.Is(err, db.ErrLeaseHeld) {
 		return r.alreadyInProgress(ctx, in), false, nil
 	}
 	if err != nil {
 		return Result{}, false, fmt.Errorf("health: deregister inbox %d: %w", in.ID, err)
 	}
-	defer r.releaseLease(ctx, in.ID, holder)
+	defer release()
 	work, cancel := r.detach(ctx, lockedWorkTimeout)
 	defer cancel()
 	h, err := r.callHistory(work, in.ID)

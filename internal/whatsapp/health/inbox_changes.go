@@ -67,8 +67,7 @@ func (r *Registrar) Reconnect(ctx context.Context, in db.Inbox, token string, re
 // once). It never calls Meta: the number stays registered there, as it is. A
 // registration in flight is not cut off: the removal is refused until it ends.
 func (r *Registrar) RemoveInbox(ctx context.Context, in db.Inbox, userID *int64) error {
-	holder := fmt.Sprintf("%s#remove%d", r.holder, r.leaseSeq.Add(1))
-	err := r.store.AcquireLease(ctx, in.ID, holder, r.leaseTTL)
+	release, err := r.lease(ctx, in.ID, "remove")
 	if errors.Is(err, db.ErrLeaseHeld) {
 		return ErrRegistrationInProgress
 	}
@@ -77,7 +76,7 @@ func (r *Registrar) RemoveInbox(ctx context.Context, in db.Inbox, userID *int64)
 	}
 	// The lease row goes with the inbox; nothing is left to release.
 	if err := r.store.DeleteInbox(ctx, in.ID); err != nil {
-		r.releaseLease(ctx, in.ID, holder)
+		release()
 		return fmt.Errorf("health: remove inbox %d: %w", in.ID, err)
 	}
 	r.forgetStatus(in.ID)

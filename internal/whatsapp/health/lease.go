@@ -45,6 +45,18 @@ func (r *Registrar) detach(ctx context.Context, d time.Duration) (context.Contex
 	return work, func() { stopAfter(); cancel() }
 }
 
+// lease takes the inbox's registration lease for one piece of work (purpose names it in
+// the lease row), so that work never runs beside a register call of the same inbox, in
+// this process or another; a lease held elsewhere is db.ErrLeaseHeld. release gives it
+// back (the lease expires by itself if release never runs).
+func (r *Registrar) lease(ctx context.Context, inboxID int64, purpose string) (release func(), err error) {
+	holder := fmt.Sprintf("%s#%s%d", r.holder, purpose, r.leaseSeq.Add(1))
+	if err := r.store.AcquireLease(ctx, inboxID, holder, r.leaseTTL); err != nil {
+		return nil, err
+	}
+	return func() { r.releaseLease(ctx, inboxID, holder) }, nil
+}
+
 func (r *Registrar) releaseLease(ctx context.Context, inboxID int64, holder string) {
 	releaseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()

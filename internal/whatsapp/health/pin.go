@@ -36,15 +36,14 @@ func (r *Registrar) SetPIN(ctx context.Context, in db.Inbox, pin string, userID 
 	if !isSixDigits(pin) {
 		return ErrInvalidPIN
 	}
-	holder := fmt.Sprintf("%s#pin%d", r.holder, r.leaseSeq.Add(1))
-	err := r.store.AcquireLease(ctx, in.ID, holder, r.leaseTTL)
+	release, err := r.lease(ctx, in.ID, "pin")
 	if errors.Is(err, db.ErrLeaseHeld) {
 		return ErrRegistrationInProgress
 	}
 	if err != nil {
 		return fmt.Errorf("health: set PIN of inbox %d: %w", in.ID, err)
 	}
-	defer r.releaseLease(ctx, in.ID, holder)
+	defer release()
 	if err := r.store.SetPIN(ctx, in.ID, pin, db.PINStateProvided); err != nil {
 		return fmt.Errorf("health: set PIN of inbox %d: %w", in.ID, err)
 	}
@@ -118,15 +117,14 @@ func (r *Registrar) ResetPIN(ctx context.Context, in db.Inbox, pin string, req R
 // Meta accepted the new PIN.
 func (r *Registrar) setPINAtMeta(ctx context.Context, in db.Inbox, pin string, req Request) (res Result, set bool, err error) {
 	defer r.forgetStatus(in.ID)
-	holder := fmt.Sprintf("%s#newpin%d", r.holder, r.leaseSeq.Add(1))
-	err = r.store.AcquireLease(ctx, in.ID, holder, r.leaseTTL)
+	release, err := r.lease(ctx, in.ID, "newpin")
 	if errors.Is(err, db.ErrLeaseHeld) {
 		return Result{}, false, ErrRegistrationInProgress
 	}
 	if err != nil {
 		return Result{}, false, fmt.Errorf("health: set a new PIN for inbox %d: %w", in.ID, err)
 	}
-	defer r.releaseLease(ctx, in.ID, holder)
+	defer release()
 	work, cancel := r.detach(ctx, lockedWorkTimeout)
 	defer cancel()
 	before, err := r.store.Secrets(work, in.ID)

@@ -242,8 +242,7 @@ func AppWebhookURL(frontendURL string) string {
 // Meta answers is in the Result.
 func (r *Registrar) Register(ctx context.Context, in db.Inbox, req Request) (Result, error) {
 	defer r.forgetStatus(in.ID)
-	holder := fmt.Sprintf("%s#%d", r.holder, r.leaseSeq.Add(1))
-	err := r.store.AcquireLease(ctx, in.ID, holder, r.leaseTTL)
+	release, err := r.lease(ctx, in.ID, "")
 	if errors.Is(err, db.ErrLeaseHeld) {
 		return r.alreadyInProgress(ctx, in), nil
 	}
@@ -253,7 +252,7 @@ func (r *Registrar) Register(ctx context.Context, in db.Inbox, req Request) (Res
 	work, cancel := r.detach(ctx, lockedWorkTimeout)
 	res, err := r.registerHoldingLease(work, in, req)
 	cancel()
-	r.releaseLease(ctx, in.ID, holder)
+	release()
 	if err != nil {
 		return res, fmt.Errorf("health: register inbox %d: %w", in.ID, err)
 	}

@@ -150,15 +150,14 @@ func (r *Registrar) RequestVerificationCode(ctx context.Context, in db.Inbox, me
 		return CodeRequest{}, ErrInvalidCodeLanguage
 	}
 	defer r.forgetStatus(in.ID)
-	holder := fmt.Sprintf("%s#code%d", r.holder, r.leaseSeq.Add(1))
-	err := r.store.AcquireLease(ctx, in.ID, holder, r.leaseTTL)
+	release, err := r.lease(ctx, in.ID, "code")
 	if errors.Is(err, db.ErrLeaseHeld) {
 		return CodeRequest{}, ErrRegistrationInProgress
 	}
 	if err != nil {
 		return CodeRequest{}, fmt.Errorf("health: request a code for inbox %d: %w", in.ID, err)
 	}
-	defer r.releaseLease(ctx, in.ID, holder)
+	defer release()
 	work, cancel := r.detach(ctx, lockedWorkTimeout)
 	defer cancel()
 	reqs, err := r.codeRequests(work, in.ID)
