@@ -76,13 +76,9 @@ func (r *Registrar) deregister(ctx context.Context, in db.Inbox, req Request) (r
 	if callErr == nil {
 		attempt.Outcome, attempt.Message = db.OutcomeDeregistered, "Deregistered, to register again after an unfinished deregistration."
 	} else {
-		kind := whatsapp.KindOf(callErr)
-		attempt.Outcome, attempt.ErrorKind, attempt.Message = db.OutcomeFailed, kind, "Deregistering failed: "+callErr.Error()
-		res = Result{Outcome: OutcomeFailed, State: whatsapp.StateUnknown, Kind: kind, Reason: kind.Explain().Message}
-		if ge, ok := errors.AsType[*whatsapp.GraphError](callErr); ok {
-			attempt.GraphCode, attempt.GraphSubcode = ge.Code, ge.Subcode
-			res.GraphError = ge
-		}
+		res = Result{State: whatsapp.StateUnknown}
+		recordCallFailure(&attempt, &res, callErr)
+		attempt.Message = "Deregistering failed: " + attempt.Message
 	}
 	if err := r.store.FinishAttempt(work, attempt); err != nil {
 		return res, false, err

@@ -148,19 +148,13 @@ func (r *Registrar) setPINAtMeta(ctx context.Context, in db.Inbox, pin string, r
 		r.log.Info("two-step PIN set at Meta", "inbox_id", in.ID, "user_id", req.UserID)
 	} else {
 		// Meta still holds the PIN it had: the one we knew before stays the truth.
-		kind := whatsapp.KindOf(callErr)
-		attempt.Outcome, attempt.ErrorKind, attempt.Message = db.OutcomeFailed, kind, "Setting a new PIN failed: "+callErr.Error()
-		if ge, ok := errors.AsType[*whatsapp.GraphError](callErr); ok {
-			attempt.GraphCode, attempt.GraphSubcode = ge.Code, ge.Subcode
-		}
 		if err := r.restorePIN(work, in.ID, before); err != nil {
 			return Result{}, false, err
 		}
-		res = Result{Outcome: OutcomeFailed, State: whatsapp.StateUnknown, Kind: kind, NeedsPIN: true,
-			Reason: "Meta did not accept the new PIN: " + kind.Explain().Message + " The PIN Meta held before still applies."}
-		if ge, ok := errors.AsType[*whatsapp.GraphError](callErr); ok {
-			res.GraphError = ge
-		}
+		res = Result{State: whatsapp.StateUnknown, NeedsPIN: true}
+		recordCallFailure(&attempt, &res, callErr)
+		attempt.Message = "Setting a new PIN failed: " + attempt.Message
+		res.Reason = "Meta did not accept the new PIN: " + res.Reason + " The PIN Meta held before still applies."
 	}
 	if err := r.store.FinishAttempt(work, attempt); err != nil {
 		return res, false, err

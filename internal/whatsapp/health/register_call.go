@@ -109,6 +109,12 @@ func recordCallOutcome(a *db.RegistrationAttempt, res *Result, callErr error) {
 		res.Reason = "This number is registered with the WhatsApp Cloud API and can send messages."
 		return
 	}
+	recordCallFailure(a, res, callErr)
+}
+
+// recordCallFailure fills the attempt and result from a failed call to Meta (register,
+// deregister, set PIN): the kind, Meta's code and words, and the plain reason.
+func recordCallFailure(a *db.RegistrationAttempt, res *Result, callErr error) {
 	kind := whatsapp.KindOf(callErr)
 	a.Outcome, a.ErrorKind, a.Message = db.OutcomeFailed, kind, callErr.Error()
 	res.Outcome, res.Kind = OutcomeFailed, kind
