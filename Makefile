@@ -4,7 +4,11 @@ BIN         := bin/web
 PKGS        := ./...
 FUZZTIME    ?= 30s
 
-.PHONY: run build test generate check-generated lint fuzz bench soak clean tidy
+.PHONY: run build test generate check-generated lint fuzz bench soak release clean tidy
+
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT      ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+PLATFORMS   := linux/amd64 linux/arm64
 
 ## run: build and start demo mode (built-in Graph API simulator, seeded data)
 run: build
@@ -54,8 +58,19 @@ bench:
 soak: build
 	SOAK=1 $(GO) test -count=1 -run TestSoak -timeout 10m ./cmd/web
 
+## release: static binaries for every PLATFORMS into dist/, version and commit stamped in (web version)
+release: generate
+	@rm -rf dist && mkdir -p dist
+	@for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; out=dist/web-$$os-$$arch; \
+		echo "building $$out ($(VERSION))"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath \
+			-ldflags "-s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o $$out ./cmd/web || exit 1; \
+	done
+	@cd dist && sha256sum web-* > SHA256SUMS && cat SHA256SUMS
+
 tidy:
 	$(GO) mod tidy
 
 clean:
-	rm -rf bin data/demo.db data/demo.db-wal data/demo.db-shm
+	rm -rf bin dist data/demo.db data/demo.db-wal data/demo.db-shm

@@ -13,6 +13,8 @@ Commands:
   serve      run the web app (configured by environment variables; see README)
   demo       run the web app in demo mode: built-in Graph API simulator, seeded data
   migrate    apply database migrations and exit
+  backup     copy the database consistently, also while serving: web backup --to FILE
+  version    print the version, commit and Go version
   user add   create a user: web user add --email E --account NAME --role administrator|agent [--password P]
   graphsim   run the Graph API simulator alone: web graphsim -addr 127.0.0.1:9090 -scenario demo
 `
@@ -30,6 +32,10 @@ func main() {
 		err = runServe(args, true)
 	case "migrate":
 		err = runMigrate(args)
+	case "backup":
+		err = runBackup(args, os.Stdout)
+	case "version", "--version":
+		fmt.Println(buildVersion())
 	case "user":
 		err = runUser(args, os.Stdin, os.Stdout)
 	case "graphsim":
