@@ -8,9 +8,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/mail"
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -37,7 +39,14 @@ type User struct {
 	Email        string
 	PasswordHash string
 	CreatedAt    time.Time
+	// OneTimePasswordExpiresAt is set while the password is a one-time password an
+	// administrator was shown when adding the person (see AddMember): until then it
+	// lets them in only to choose their own password. Zero once they have.
+	OneTimePasswordExpiresAt time.Time
 }
+
+// HasOneTimePassword reports whether the user must still choose their own password.
+func (u User) HasOneTimePassword() bool { return !u.OneTimePasswordExpiresAt.IsZero() }
 
 // Membership is a user's role in one account.
 type Membership struct {
@@ -57,28 +66,89 @@ type NewUserResult struct {
 	APIAccessToken string `json:"api_access_token"`
 }
 
-// MinPasswordLength is the shortest password accepted.
-const MinPasswordLength = 8
+// Password length rules. bcrypt reads at most 72 bytes, so longer passwords are refused
+// rather than silently cut.
+const (
+	MinPasswordLength = 8
+	MaxPasswordLength = 72
+)
+
+// CheckPassword says what is wrong with a password someone wants to set (nil: fine).
+// Every way of setting a password goes through it.
+func CheckPassword(password string) error {
+	if len(password) < MinPasswordLength || len(password) > MaxPasswordLength {
+		return fmt.Errorf("the password must be %d to %d characters", MinPasswordLength, MaxPasswordLength)
+	}
+	return nil
+}
+
+// hashPassword is the one password scheme: bcrypt at its default cost.
+func hashPassword(password string) (string, error) {
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		return "", fmt.Errorf("hash password: %w", err)
+	}
+	return string(hash), nil
+}
+
+// CheckEmail trims an email address and says whether it is one a person can log in
+// with: one bare address (no display name, no angle brackets), at most 254 characters,
+// only printable characters (no spaces, control, invisible or text-direction ones).
+func CheckEmail(email string) (string, error) {
+	email = strings.TrimSpace(email)
+	if email == "" || len(email) > 254 || strings.IndexFunc(email, func(r rune) bool { return !unicode.IsPrint(r) || r == ' ' }) >= 0 {
+		return email, fmt.Errorf("%q is not an email address", email)
+	}
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Name != "" || addr.Address != email {
+		return email, fmt.Errorf("%q is not an email address", email)
+	}
+	return email, nil
+}
+
+// ExistingUser says what AddUser does when the email is already a user of this server.
+type ExistingUser int
+
+const (
+	// KeepPassword adds the existing user to the account and keeps their password.
+	KeepPassword ExistingUser = iota
+	// RefuseExisting fails with ErrUserExists.
+	RefuseExisting
+	// ResetPassword adds the existing user to the account and replaces their password.
+	ResetPassword
+)
+
+// ErrUserExists is AddUser's answer for an email that is already a user, when asked to
+// refuse existing users.
+var ErrUserExists = errors.New("db: a user with this email already exists")
 
 // CreateUser creates the account if needed, the user, and the membership with role.
 // If the user exists already, it is added to the account (its password is kept) and a
 // fresh API token is issued.
 func (s *Store) CreateUser(ctx context.Context, email, password, accountName, role string) (NewUserResult, error) {
-	email = strings.TrimSpace(email)
+	return s.AddUser(ctx, email, password, accountName, role, KeepPassword)
+}
+
+// AddUser is CreateUser with a choice of what happens to an existing user (the
+// operator's `web user add`): either way, the user gets a fresh API token and the
+// membership with role.
+func (s *Store) AddUser(ctx context.Context, email, password, accountName, role string, existing ExistingUser) (NewUserResult, error) {
+	email, emailErr := CheckEmail(email)
 	accountName = strings.TrimSpace(accountName)
 	switch {
-	case !strings.Contains(email, "@") || len(email) > 254:
-		return NewUserResult{}, fmt.Errorf("db: create user: %q is not an email address", email)
+	case emailErr != nil:
+		return NewUserResult{}, fmt.Errorf("db: create user: %w", emailErr)
 	case accountName == "" || len(accountName) > 200:
 		return NewUserResult{}, errors.New("db: create user: account name must be 1 to 200 characters")
 	case !ValidRole(role):
 		return NewUserResult{}, fmt.Errorf("db: create user: role must be administrator or agent, not %q", role)
-	case len(password) < MinPasswordLength || len(password) > 72:
-		return NewUserResult{}, fmt.Errorf("db: create user: password must be %d to 72 characters", MinPasswordLength)
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err := CheckPassword(password); err != nil {
+		return NewUserResult{}, fmt.Errorf("db: create user: %w", err)
+	}
+	hash, err := hashPassword(password)
 	if err != nil {
-		return NewUserResult{}, fmt.Errorf("db: create user: hash password: %w", err)
+		return NewUserResult{}, fmt.Errorf("db: create user: %w", err)
 	}
 	token, tokenHash, err := newAPIToken()
 	if err != nil {
@@ -99,11 +169,18 @@ func (s *Store) CreateUser(ctx context.Context, email, password, accountName, ro
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		if err := tx.QueryRowContext(ctx, `INSERT INTO users (email, password_hash, api_token_hash, created_at)
-			VALUES (?, ?, ?, ?) RETURNING id`, email, string(hash), tokenHash, now).Scan(&res.UserID); err != nil {
+			VALUES (?, ?, ?, ?) RETURNING id`, email, hash, tokenHash, now).Scan(&res.UserID); err != nil {
 			return NewUserResult{}, fmt.Errorf("db: create user: %w", err)
 		}
 	case err != nil:
 		return NewUserResult{}, fmt.Errorf("db: create user: %w", err)
+	case existing == RefuseExisting:
+		return NewUserResult{}, ErrUserExists
+	case existing == ResetPassword:
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET api_token_hash = ?, password_hash = ?,
+			one_time_password_expires_at = NULL WHERE id = ?`, tokenHash, hash, res.UserID); err != nil {
+			return NewUserResult{}, fmt.Errorf("db: create user: new password: %w", err)
+		}
 	default:
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET api_token_hash = ? WHERE id = ?`, tokenHash, res.UserID); err != nil {
 			return NewUserResult{}, fmt.Errorf("db: create user: new token: %w", err)
@@ -135,9 +212,14 @@ func hashAPIToken(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// ErrOneTimePasswordExpired is Authenticate's answer for the right one-time password
+// after it expired: only someone who knows it learns that, so it may be said plainly.
+var ErrOneTimePasswordExpired = errors.New("db: the one-time password has expired")
+
 // Authenticate returns the user whose email and password match. Unknown email and wrong
 // password are the same error, and both cost a bcrypt comparison, so timing does not
-// tell which emails exist.
+// tell which emails exist. A one-time password past its expiry is
+// ErrOneTimePasswordExpired.
 func (s *Store) Authenticate(ctx context.Context, email, password string) (User, error) {
 	u, err := s.userBy(ctx, "email = ?", strings.TrimSpace(email))
 	if errors.Is(err, ErrNotFound) {
@@ -150,13 +232,56 @@ func (s *Store) Authenticate(ctx context.Context, email, password string) (User,
 	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
 		return User{}, ErrNotFound
 	}
+	if u.HasOneTimePassword() && !s.now().Before(u.OneTimePasswordExpiresAt) {
+		return User{}, ErrOneTimePasswordExpired
+	}
 	return u, nil
+}
+
+// PasswordMatches reports whether password is the user's current password.
+func (u User) PasswordMatches(password string) bool {
+	return bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) == nil
+}
+
+// UserByEmail returns the user with this email (any case).
+func (s *Store) UserByEmail(ctx context.Context, email string) (User, error) {
+	return s.userBy(ctx, "email = ?", strings.TrimSpace(email))
+}
+
+// SetPassword replaces a user's password with one they (or the operator) chose; a
+// one-time password stops being one. The API token is kept.
+func (s *Store) SetPassword(ctx context.Context, userID int64, password string) error {
+	if err := CheckPassword(password); err != nil {
+		return fmt.Errorf("db: set password: %w", err)
+	}
+	hash, err := hashPassword(password)
+	if err != nil {
+		return fmt.Errorf("db: set password: %w", err)
+	}
+	res, err := s.write.ExecContext(ctx, `UPDATE users SET password_hash = ?, one_time_password_expires_at = NULL
+		WHERE id = ?`, hash, userID)
+	if err != nil {
+		return fmt.Errorf("db: set password: %w", err)
+	}
+	if err := expectOneRow(res, "set password"); err != nil {
+		return err
+	}
+	s.c.usersChanged()
+	return nil
+}
+
+// RecordSignIn notes that the user just signed in through the log-in form.
+func (s *Store) RecordSignIn(ctx context.Context, userID int64) error {
+	if _, err := s.write.ExecContext(ctx, `UPDATE users SET last_sign_in_at = ? WHERE id = ?`, millis(s.now()), userID); err != nil {
+		return fmt.Errorf("db: record sign-in: %w", err)
+	}
+	return nil
 }
 
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not-a-real-password"), bcrypt.DefaultCost)
 
 const (
-	userColumns  = `SELECT id, email, password_hash, created_at FROM users WHERE `
+	userColumns  = `SELECT id, email, password_hash, created_at, one_time_password_expires_at FROM users WHERE `
 	qUserByToken = userColumns + `api_token_hash = ?`
 	qUserByID    = userColumns + `id = ?`
 )
@@ -199,7 +324,8 @@ func (s *Store) userBy(ctx context.Context, where string, arg any) (User, error)
 func scanUser(row *sql.Row) (User, error) {
 	var u User
 	var created int64
-	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &created)
+	var oneTimeUntil sql.NullInt64
+	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &created, &oneTimeUntil)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrNotFound
 	}
@@ -207,6 +333,9 @@ func scanUser(row *sql.Row) (User, error) {
 		return User{}, fmt.Errorf("db: get user: %w", err)
 	}
 	u.CreatedAt = fromMillis(created)
+	if oneTimeUntil.Valid {
+		u.OneTimePasswordExpiresAt = fromMillis(oneTimeUntil.Int64)
+	}
 	return u, nil
 }
 
