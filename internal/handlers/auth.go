@@ -53,6 +53,9 @@ func (h *Handler) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 		if id, ok := sess.Values[sessionUserID].(int64); ok {
 			u, err := h.store.UserByID(c.Request().Context(), id)
 			switch {
+			case err == nil && u.HasOneTimePassword() && !h.now().Before(u.OneTimePasswordExpiresAt):
+				// A session begun with a one-time password ends with the password's life:
+				// log-in then says it expired.
 			case err == nil:
 				c.Set(ctxUser, u)
 			case !errors.Is(err, db.ErrNotFound):
@@ -234,18 +237,35 @@ func (h *Handler) login(c echo.Context) error {
 		form.Error = "That email and password do not match an account."
 		return h.render(c, http.StatusUnauthorized, views.LoginPage(form))
 	}
+	if errors.Is(err, db.ErrOneTimePasswordExpired) {
+		form.Error = "This one-time password has expired. Ask an administrator of your account for a new one."
+		return h.render(c, http.StatusUnauthorized, views.LoginPage(form))
+	}
 	if err != nil {
 		return err
 	}
 	h.logins.succeed(keys[0])
-	// A fresh session on login: nothing from before the login carries over.
+	if err := h.startSession(c, u.ID); err != nil {
+		return err
+	}
+	if err := h.store.RecordSignIn(c.Request().Context(), u.ID); err != nil {
+		h.log.Warn("record sign-in", "user_id", u.ID, "error", err) // the sign-in itself worked
+	}
+	h.log.Info("login", "user_id", u.ID)
+	if u.HasOneTimePassword() {
+		return redirectAfterPost(c, choosePasswordURL(form.Next))
+	}
+	return redirectAfterPost(c, form.Next)
+}
+
+// startSession gives the user a fresh session: nothing from before carries over.
+func (h *Handler) startSession(c echo.Context, userID int64) error {
 	sess, _ := h.sessions.New(c.Request(), sessionName)
-	sess.Values = map[any]any{sessionUserID: u.ID}
+	sess.Values = map[any]any{sessionUserID: userID}
 	if err := sess.Save(c.Request(), c.Response()); err != nil {
 		return fmt.Errorf("save session: %w", err)
 	}
-	h.log.Info("login", "user_id", u.ID)
-	return redirectAfterPost(c, form.Next)
+	return nil
 }
 
 func (h *Handler) demoLogins() []string {
