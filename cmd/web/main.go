@@ -15,7 +15,8 @@ Commands:
   migrate    apply database migrations and exit
   backup     copy the database consistently, also while serving: web backup --to FILE
   version    print the version, commit and Go version
-  user add   create a user: web user add --email E --account NAME --role administrator|agent [--password P]
+  user add   create a user: web user add --email E --account NAME --role administrator|agent [--password P] [--reset-password]
+  user passwd  set a user's password (from standard input): web user passwd --email E
   graphsim   run the Graph API simulator alone: web graphsim -addr 127.0.0.1:9090 -scenario demo
 `
 
