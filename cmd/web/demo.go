@@ -80,7 +80,8 @@ func startDemo(ctx context.Context, cfg *config, logger *slog.Logger) (*demoEnvi
 }
 
 // Seed creates the demo account, its administrator and agent, and one inbox per
-// simulated number, from the same scenario data the simulator loaded. Each inbox's
+// simulated number with an inbox name (the others are there to import), from the same
+// scenario data the simulator loaded. Each inbox's
 // business account gets the app subscribed as a real setup would, so once ConnectApp
 // has set the app's callback the simulator's name approvals reach the app and register
 // the number at once; nothing is registered up front, so the
@@ -98,7 +99,12 @@ func (d *demoEnvironment) Seed(ctx context.Context, store *db.Store, registrar *
 	for _, b := range d.scenario.Businesses {
 		businesses[b.WABAID] = b
 	}
+	seeded := 0
 	for i, n := range d.scenario.Numbers {
+		if n.InboxName == "" {
+			continue // at Meta only, for the import from a business account
+		}
+		seeded++
 		b := businesses[n.WABAID]
 		in, err := store.CreateInbox(ctx, db.NewInbox{AccountID: admin.AccountID, Name: n.InboxName, PhoneNumber: n.PhoneNumber,
 			PhoneNumberID: n.PhoneNumberID, WABAID: n.WABAID, BusinessID: b.BusinessID, AccessToken: b.AccessToken})
@@ -121,7 +127,7 @@ func (d *demoEnvironment) Seed(ctx context.Context, store *db.Store, registrar *
 			}
 		}
 	}
-	logger.Info("demo: seeded", "account", demoAccountName, "inboxes", len(d.scenario.Numbers))
+	logger.Info("demo: seeded", "account", demoAccountName, "inboxes", seeded)
 	return nil
 }
 

@@ -60,7 +60,12 @@ const (
 	SubcodeDisplayName     = 2388001 // display name not processed yet ("Cannot Create Certificate")
 )
 
-const oauthException = "OAuthException"
+// Meta's error types: OAuthException for most errors, GraphMethodException for a
+// request the object does not support (errUnknownObject).
+const (
+	oauthException       = "OAuthException"
+	graphMethodException = "GraphMethodException"
+)
 
 // failure is an error answer: an HTTP status, the error object, and extra headers.
 type failure struct {
@@ -84,14 +89,20 @@ func errParam(message, details string) failure {
 }
 
 // errUnknownObject is Meta's answer for an id that does not exist and for an object the
-// token may not see alike: it never tells the two apart.
+// token may not see alike: it never tells the two apart. A phone-number id or WABA id
+// mistyped, a WABA the token's system user was not given, and a number of another
+// business all get it; Meta answers it as a GraphMethodException (code 100, "Invalid
+// parameter" on the Graph API's "Handling Errors" page,
+// https://developers.facebook.com/docs/graph-api/guides/error-handling, and the first
+// code in the error table of the WABA's phone_numbers edge,
+// https://developers.facebook.com/docs/graph-api/reference/whats-app-business-account/phone_numbers/).
 func errUnknownObject(method, id string) failure {
 	return failure{status: http.StatusBadRequest, err: GraphError{
 		Message: fmt.Sprintf("Unsupported %s request. Object with ID '%s' does not exist, "+
 			"cannot be loaded due to missing permissions, or does not support this operation. "+
 			"Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api",
 			strings.ToLower(method), id),
-		Type:         oauthException,
+		Type:         graphMethodException,
 		Code:         CodeInvalidParameter,
 		ErrorSubcode: SubcodeUnknownObject,
 	}}
@@ -273,6 +284,11 @@ func errPermissionDenied(permission string) failure {
 	}}
 }
 
+// errAPIPermission is Meta's answer to a token without a permission the call needs:
+// code 200 ("API Permission", 200-299, "Permission is either not granted or has been
+// removed"; Graph API "Handling Errors",
+// https://developers.facebook.com/docs/graph-api/guides/error-handling; 200 is in the
+// error table of https://developers.facebook.com/docs/graph-api/reference/whats-app-business-account/phone_numbers/).
 func errAPIPermission(permission string) failure {
 	return failure{status: http.StatusForbidden, err: GraphError{
 		Message:   "(#200) Permissions error",

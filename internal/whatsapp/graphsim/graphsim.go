@@ -30,10 +30,14 @@
 // Authentication is "Authorization: Bearer <token>" only; a token in the query string is
 // ignored on purpose (the product must never put one in a URL). Each token belongs to
 // the business accounts that list it. A missing or unknown token is HTTP 401 code 190, an
-// expired one 401 code 190 subcode 463. A valid token asking for an object of another
-// business gets what Meta answers for objects a token may not see: HTTP 400 code 100
-// subcode 33 "Unsupported get request. Object with ID ... does not exist, cannot be
-// loaded due to missing permissions, ...", the same as for an id that does not exist.
+// expired one 401 code 190 subcode 463, one without a permission
+// (Business.TokenLacksPermission) HTTP 403 code 200. A valid token asking for an object
+// of another business gets what Meta answers for objects a token may not see: HTTP 400
+// code 100 subcode 33 (GraphMethodException) "Unsupported get request. Object with ID
+// ... does not exist, cannot be loaded due to missing permissions, ...", the same as for
+// an id that does not exist. A phone-number node does not name its business account: a
+// number of another WABA that the token can see reads fine, and is missing from the
+// WABA's phone_numbers list, as on Meta.
 //
 // Fields are strict, as Meta's are: each node type has one list of known fields
 // (fields.go), and a request naming any other, or one retired with RetireField, fails
@@ -440,6 +444,9 @@ func (s *Server) routeLocked(r *http.Request, segs []string, body []byte, rec *R
 	}
 	if te.expired {
 		return s.failed(errTokenExpired(now))
+	}
+	if te.lacks != "" {
+		return s.failed(errAPIPermission(te.lacks))
 	}
 	rec.ValidToken = true
 	if len(segs) == 0 || len(segs) > 2 {

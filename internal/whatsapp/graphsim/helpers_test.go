@@ -110,8 +110,12 @@ func wantError(t *testing.T, a answer, status int, code, subcode float64) map[st
 		t.Fatalf("want HTTP %d code %v subcode %v, got HTTP %d code %v subcode %v: %s",
 			status, code, subcode, a.status, e["code"], gotSub, a.raw)
 	}
-	if e["type"] != "OAuthException" {
-		t.Errorf("want type OAuthException, got %v", e["type"])
+	wantType := "OAuthException"
+	if code == CodeInvalidParameter && subcode == SubcodeUnknownObject {
+		wantType = "GraphMethodException" // see errUnknownObject
+	}
+	if e["type"] != wantType {
+		t.Errorf("want type %s, got %v", wantType, e["type"])
 	}
 	if s, _ := e["fbtrace_id"].(string); s == "" {
 		t.Errorf("want an fbtrace_id, got none: %s", a.raw)

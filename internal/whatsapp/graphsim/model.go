@@ -49,18 +49,24 @@ type HealthError struct {
 // replace the derived ones. Tokens may be shared by several businesses (a system-user
 // token); a token counts as expired when any business holding it says TokenExpired.
 type Business struct {
-	WABAID       string        `json:"waba_id"`
-	BusinessID   string        `json:"business_id,omitempty"` // business portfolio id
-	Name         string        `json:"name"`
-	AccessToken  string        `json:"access_token"`
-	TokenExpired bool          `json:"token_expired,omitempty"`
-	Locked       bool          `json:"locked,omitempty"` // register answers 131031
-	HealthStatus *HealthStatus `json:"health_status,omitempty"`
+	WABAID       string `json:"waba_id"`
+	BusinessID   string `json:"business_id,omitempty"` // business portfolio id
+	Name         string `json:"name"`
+	AccessToken  string `json:"access_token"`
+	TokenExpired bool   `json:"token_expired,omitempty"`
+	// TokenLacksPermission names a permission the token was not granted (e.g.
+	// whatsapp_business_management): every call with the token is then refused with
+	// (#200) Permissions error, as Meta refuses a system-user token created without it.
+	TokenLacksPermission string        `json:"token_lacks_permission,omitempty"`
+	Locked               bool          `json:"locked,omitempty"` // register answers 131031
+	HealthStatus         *HealthStatus `json:"health_status,omitempty"`
 }
 
 // Number is a phone number as a scenario describes it, plus the inbox the product would
 // make for it (InboxName, PhoneNumber) and Meta-side state the product cannot see
-// (PIN, register calls already spent, a pending display-name review).
+// (PIN, register calls already spent, a pending display-name review). A number without
+// an InboxName exists at Meta only: demo and test seeding connect no inbox to it, so an
+// import from its business account finds it.
 //
 // Zero fields get defaults of a verified, name-approved, not yet registered number:
 // code_verification_status VERIFIED, name_status APPROVED, platform_type and
@@ -202,6 +208,7 @@ type numState struct {
 type tokenEntry struct {
 	wabas   map[string]bool
 	expired bool
+	lacks   string // a permission the token lacks ("" none)
 }
 
 func validateBusiness(b Business) error {
@@ -392,10 +399,13 @@ func (s *Server) untrackTokenLocked(token, wabaID string) {
 
 func (s *Server) refreshTokenLocked(token string) {
 	te := s.tokens[token]
-	te.expired = false
+	te.expired, te.lacks = false, ""
 	for id := range te.wabas {
 		if s.businesses[id].b.TokenExpired {
 			te.expired = true
+		}
+		if p := s.businesses[id].b.TokenLacksPermission; p != "" {
+			te.lacks = p
 		}
 	}
 }
