@@ -206,6 +206,7 @@ func cloneInbox(in Inbox) Inbox {
 	in.WebhookSubscribedAt = cloneTime(in.WebhookSubscribedAt)
 	in.NameChangeApprovedAt = cloneTime(in.NameChangeApprovedAt)
 	in.WebhookAppsCheckedAt = cloneTime(in.WebhookAppsCheckedAt)
+	in.MetaCheckedAt = cloneTime(in.MetaCheckedAt)
 	return in
 }
 

@@ -234,6 +234,7 @@ func TestCloneSnapshotCopiesEveryReference(t *testing.T) {
 		"db.Inbox.WebhookSubscribedAt":              true,
 		"db.Inbox.NameChangeApprovedAt":             true,
 		"db.Inbox.WebhookAppsCheckedAt":             true,
+		"db.Inbox.MetaCheckedAt":                    true,
 	}
 	seen := map[reflect.Type]bool{}
 	var walk func(reflect.Type)

@@ -56,8 +56,14 @@ type Inbox struct {
 	// [{"id","name"}].
 	WebhookAppsCheckedAt *time.Time `json:"-"`
 	WebhookApps          string     `json:"-"`
-	CreatedAt            time.Time  `json:"created_at"`
-	UpdatedAt            time.Time  `json:"updated_at"`
+	// MetaCheck is what came of checking the inbox's token and ids with Meta
+	// (MetaCheckPassed, MetaCheckPending or MetaCheckFailed), MetaCheckProblem why it
+	// failed in plain words, MetaCheckedAt when Meta last answered the check.
+	MetaCheck        string     `json:"meta_check"`
+	MetaCheckProblem string     `json:"meta_check_problem,omitempty"`
+	MetaCheckedAt    *time.Time `json:"meta_checked_at,omitempty"`
+	CreatedAt        time.Time  `json:"created_at"`
+	UpdatedAt        time.Time  `json:"updated_at"`
 }
 
 // InboxSecrets are the decrypted secrets of an inbox. Never log or render them.
@@ -76,20 +82,27 @@ type NewInbox struct {
 	WABAID        string
 	BusinessID    string
 	AccessToken   string
+	// MetaCheck is what the check with Meta before saving found (MetaCheckPassed or
+	// MetaCheckPending; "" is pending: not checked yet).
+	MetaCheck string
+	// Change, when set, is written to the inbox's change log in the same transaction.
+	Change *InboxChange
 }
 
 const inboxColumns = `id, account_id, name, phone_number, phone_number_id, waba_id, business_id,
 	webhook_verify_token, pin_state, registration_next_retry_at, registration_backoff_step,
 	webhook_subscribed_at, webhook_subscription_error, name_change_approved_at,
-	webhook_apps_checked_at, webhook_apps, created_at, updated_at`
+	webhook_apps_checked_at, webhook_apps, meta_check, meta_check_problem, meta_checked_at,
+	created_at, updated_at`
 
 func scanInbox(sc interface{ Scan(...any) error }) (Inbox, error) {
 	var in Inbox
-	var nextRetry, subscribed, nameChange, appsChecked sql.NullInt64
+	var nextRetry, subscribed, nameChange, appsChecked, metaChecked sql.NullInt64
 	var created, updated int64
 	err := sc.Scan(&in.ID, &in.AccountID, &in.Name, &in.PhoneNumber, &in.PhoneNumberID, &in.WABAID, &in.BusinessID,
 		&in.WebhookVerifyToken, &in.PINState, &nextRetry, &in.RegistrationBackoffStep,
-		&subscribed, &in.WebhookSubscriptionError, &nameChange, &appsChecked, &in.WebhookApps, &created, &updated)
+		&subscribed, &in.WebhookSubscriptionError, &nameChange, &appsChecked, &in.WebhookApps,
+		&in.MetaCheck, &in.MetaCheckProblem, &metaChecked, &created, &updated)
 	if err != nil {
 		return Inbox{}, err
 	}
@@ -97,12 +110,14 @@ func scanInbox(sc interface{ Scan(...any) error }) (Inbox, error) {
 	in.WebhookSubscribedAt = timePtr(subscribed)
 	in.NameChangeApprovedAt = timePtr(nameChange)
 	in.WebhookAppsCheckedAt = timePtr(appsChecked)
+	in.MetaCheckedAt = timePtr(metaChecked)
 	in.CreatedAt, in.UpdatedAt = fromMillis(created), fromMillis(updated)
 	return in, nil
 }
 
 // CreateInbox stores a new inbox with its token encrypted and a fresh webhook verify
-// token. A phone number or phone-number id already connected is ErrConflict.
+// token, and its Change (if any) in the change log, in one transaction. A phone number
+// or phone-number id already connected is ErrConflict.
 func (s *Store) CreateInbox(ctx context.Context, n NewInbox) (Inbox, error) {
 	tokenEnc, err := s.cipher.Encrypt(n.AccessToken)
 	if err != nil {
@@ -112,12 +127,36 @@ func (s *Store) CreateInbox(ctx context.Context, n NewInbox) (Inbox, error) {
 	if err != nil {
 		return Inbox{}, err
 	}
+	check := n.MetaCheck
+	if check == "" {
+		check = MetaCheckPending
+	}
+	var checkedAt any
+	if check == MetaCheckPassed {
+		checkedAt = millis(s.now())
+	}
 	now := millis(s.now())
-	row := s.write.QueryRowContext(ctx, `INSERT INTO inboxes (account_id, name, phone_number, phone_number_id, waba_id,
-		business_id, access_token_enc, webhook_verify_token, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+inboxColumns,
-		n.AccountID, n.Name, n.PhoneNumber, n.PhoneNumberID, n.WABAID, n.BusinessID, tokenEnc, verify, now, now)
-	in, err := scanInbox(row)
+	in, err := func() (Inbox, error) {
+		tx, err := s.write.BeginTx(ctx, nil)
+		if err != nil {
+			return Inbox{}, err
+		}
+		defer tx.Rollback()
+		row := tx.QueryRowContext(ctx, `INSERT INTO inboxes (account_id, name, phone_number, phone_number_id, waba_id,
+			business_id, access_token_enc, webhook_verify_token, meta_check, meta_checked_at, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+inboxColumns,
+			n.AccountID, n.Name, n.PhoneNumber, n.PhoneNumberID, n.WABAID, n.BusinessID, tokenEnc, verify, check, checkedAt, now, now)
+		in, err := scanInbox(row)
+		if err != nil {
+			return Inbox{}, err
+		}
+		if n.Change != nil {
+			if err := s.addInboxChangeTx(ctx, tx, in.ID, *n.Change); err != nil {
+				return Inbox{}, err
+			}
+		}
+		return in, tx.Commit()
+	}()
 	s.c.wabaInboxes.clear()
 	if isUniqueViolation(err) {
 		return Inbox{}, fmt.Errorf("db: create inbox: %w", conflictField(err))
