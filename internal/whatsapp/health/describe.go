@@ -119,3 +119,85 @@ func Refusal(err error) string {
 	}
 	return ""
 }
+
+// MetaCheckDescription is how an inbox fared in the check of its token and ids with
+// Meta, in plain words.
+type MetaCheckDescription struct {
+	Label string
+	Tone  whatsapp.Tone
+	Note  string
+}
+
+// DescribeMetaCheck words the inbox's check with Meta (db.Inbox.MetaCheck).
+func DescribeMetaCheck(in db.Inbox) MetaCheckDescription {
+	switch in.MetaCheck {
+	case db.MetaCheckPassed:
+		return MetaCheckDescription{Label: "Checked", Tone: whatsapp.ToneGreen,
+			Note: "Meta lists this number in the business account, read with this inbox's access token."}
+	case db.MetaCheckFailed:
+		return MetaCheckDescription{Label: "Check failed", Tone: whatsapp.ToneRed,
+			Note: in.MetaCheckProblem + " Fix it with Edit (or Reconnect for the token) on the Settings tab; the monitor checks again at every sweep."}
+	}
+	return MetaCheckDescription{Label: "Not checked yet", Tone: whatsapp.ToneGrey,
+		Note: "Meta could not be reached when this inbox was saved; the monitor's next sweep checks its token and IDs."}
+}
+
+// MetaCheckAPIValue is the check as the JSON API names it: passed, not_checked_yet or failed.
+func MetaCheckAPIValue(check string) string {
+	if check == db.MetaCheckPending || check == "" {
+		return "not_checked_yet"
+	}
+	return check
+}
+
+// changeActions words the actions of the inbox change log.
+var changeActions = map[string]string{
+	db.ChangeCreated:     "Added",
+	db.ChangeImported:    "Imported from a WhatsApp Business Account",
+	db.ChangeEdited:      "Edited",
+	db.ChangeReconnected: "Reconnected with a new access token",
+	db.ChangePINProvided: "Two-step PIN given (the one Meta holds)",
+	db.ChangePINReset:    "New two-step PIN set at Meta",
+}
+
+// changeFields names the fields the change log mentions.
+var changeFields = map[string]string{
+	"name":             "Name",
+	FieldPhoneNumber:   "Phone number",
+	FieldPhoneNumberID: "Phone number ID",
+	FieldWABAID:        "WhatsApp Business Account ID",
+	FieldBusinessID:    "Business portfolio ID",
+	FieldAccessToken:   "Access token",
+	"pin":              "Two-step PIN",
+	"imported_from":    "From",
+}
+
+// DescribeChange words one entry of an inbox's change log: what was done, and one line
+// per field (a secret is named, its value never shown).
+func DescribeChange(c db.InboxChange) (action string, details []string) {
+	action = changeActions[c.Action]
+	if action == "" {
+		action = c.Action
+	}
+	secretVerb := "changed"
+	if c.Action == db.ChangeCreated || c.Action == db.ChangeImported {
+		secretVerb = "set"
+	}
+	for _, f := range c.Details {
+		label := changeFields[f.Field]
+		if label == "" {
+			label = f.Field
+		}
+		switch {
+		case f.Secret:
+			details = append(details, label+": "+secretVerb+" (not shown)")
+		case f.From != "" && f.To != "":
+			details = append(details, label+": "+f.From+" → "+f.To)
+		case f.From != "":
+			details = append(details, label+": "+f.From+" → (none)")
+		default:
+			details = append(details, label+": "+f.To)
+		}
+	}
+	return action, details
+}

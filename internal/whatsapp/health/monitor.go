@@ -310,6 +310,9 @@ func (m *Monitor) sweepGroup(ctx context.Context, g sweepGroup) (SweepStats, err
 		stats.Errors += len(fetched)
 		return stats, err
 	}
+	if err := m.settleMetaChecks(ctx, g, numbers, fetchErr); err != nil {
+		return stats, err
+	}
 	for _, f := range fetched {
 		if f.Err != nil {
 			stats.Errors++

@@ -93,6 +93,7 @@ func (r *Registrar) ApplyPIN(ctx context.Context, in db.Inbox, p PINChange, req 
 	if err := r.SetPIN(ctx, in, p.PIN, userID); err != nil {
 		return Result{}, err
 	}
+	r.recordChange(ctx, in.ID, db.ChangePINProvided, req.Actor, []db.FieldChange{{Field: "pin", Secret: true}})
 	return r.Register(ctx, in, req)
 }
 
@@ -110,6 +111,7 @@ func (r *Registrar) ResetPIN(ctx context.Context, in db.Inbox, pin string, req R
 	if err != nil || !set {
 		return res, err
 	}
+	r.recordChange(ctx, in.ID, db.ChangePINReset, req.Actor, []db.FieldChange{{Field: "pin", Secret: true}})
 	return r.Register(ctx, in, req)
 }
 

@@ -68,6 +68,9 @@ type Request struct {
 	Trigger string
 	// UserID is the person who asked (banner and API), nil for machines.
 	UserID *int64
+	// Actor is who asked, as the inbox's change log names them (changes a person makes:
+	// reconnecting, a PIN given or set anew).
+	Actor db.Actor
 	// Confirmed is an administrator's explicit "Try anyway" while Meta reviews the
 	// display name: it allows ONE register call that will probably fail.
 	Confirmed bool

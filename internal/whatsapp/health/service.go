@@ -70,6 +70,26 @@ type Service struct {
 	// ask it before calling.
 	backoffMu   sync.Mutex
 	notBeforeAt map[string]time.Time
+
+	// shownNumber is, for each inbox an edit pointed at another number (phone-number id
+	// or business account), the numberKey it shows now. A fetch started before the edit
+	// (a sweep, a refresh in flight) is about the old number and is not stored as the
+	// new one's health.
+	shownNumber sync.Map
+}
+
+// numberKey names the Meta number an inbox shows: its phone-number id in its business
+// account.
+func numberKey(in db.Inbox) string { return in.PhoneNumberID + "@" + in.WABAID }
+
+// renumbered records that the inbox now shows another number (after an edit).
+func (s *Service) renumbered(in db.Inbox) { s.shownNumber.Store(in.ID, numberKey(in)) }
+
+// staleFetch reports whether a fetch made with in is about a number the inbox no
+// longer shows.
+func (s *Service) staleFetch(in db.Inbox) bool {
+	shown, ok := s.shownNumber.Load(in.ID)
+	return ok && shown.(string) != numberKey(in)
 }
 
 // Options tune a Service; zero values take defaults.
@@ -195,6 +215,21 @@ func (s *Service) heldOff(ctx context.Context, in db.Inbox, until time.Time) (db
 	return snap, nil
 }
 
+// unstoredLatest is the inbox's latest snapshot, or when it has none an unstored one
+// (ID 0) of unknown health saying why: what a fetch whose result is not stored returns.
+func (s *Service) unstoredLatest(ctx context.Context, in db.Inbox, why string) (db.HealthSnapshot, error) {
+	latest, err := s.store.LatestSnapshot(ctx, in.ID)
+	if err == nil {
+		return latest, nil
+	}
+	if !errors.Is(err, db.ErrNotFound) {
+		return db.HealthSnapshot{}, fmt.Errorf("health: record inbox %d: %w", in.ID, err)
+	}
+	snap := db.HealthSnapshot{InboxID: in.ID, CheckedAt: s.now().UTC(), ErrorKind: whatsapp.KindUnknown, ErrorMessage: why}
+	snap.OverallStatus, snap.RegistrationState = deriveStates(in, snap)
+	return snap, nil
+}
+
 // RateLimitedUntil reports until when no Graph call is made about a business account
 // (WABA), because Meta answered with a rate limit; the zero time when calls are free.
 func (s *Service) RateLimitedUntil(wabaID string) time.Time {
@@ -234,6 +269,10 @@ func (s *Service) holdOff(wabaID string, d time.Duration) {
 // Record stores the outcome of one fetch of an inbox's health. With fetchErr set, the
 // snapshot keeps the last good data and records why the fetch failed.
 func (s *Service) Record(ctx context.Context, in db.Inbox, phone *whatsapp.PhoneNumber, fetchErr error, source string) (db.HealthSnapshot, error) {
+	if s.staleFetch(in) {
+		s.log.Info("health fetch of a number the inbox no longer shows, not stored", "inbox_id", in.ID)
+		return s.unstoredLatest(ctx, in, "The inbox was pointed at another number while this check ran; it is checked again.")
+	}
 	snap, err := s.snapshotOf(ctx, in, phone, fetchErr, source)
 	if err != nil {
 		return db.HealthSnapshot{}, err
@@ -256,6 +295,9 @@ type Fetched struct {
 func (s *Service) RecordAll(ctx context.Context, fetched []Fetched, source string) error {
 	snaps := make([]db.HealthSnapshot, 0, len(fetched))
 	for _, f := range fetched {
+		if s.staleFetch(f.Inbox) {
+			continue // the inbox was pointed at another number during the sweep
+		}
 		snap, err := s.snapshotOf(ctx, f.Inbox, f.Phone, f.Err, source)
 		if err != nil {
 			return err
