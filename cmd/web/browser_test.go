@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/inboxhealth/inboxhealth/internal/whatsapp/graphsim"
 )
 
 func TestBrowserLoginAddInboxAndSeeItInTheList(t *testing.T) {
@@ -39,6 +41,14 @@ func TestBrowserLoginAddInboxAndSeeItInTheList(t *testing.T) {
 	}
 	if keptName != "Browser Support" {
 		t.Errorf("after a validation error the form must keep the name: want %q, got %q", "Browser Support", keptName)
+	}
+	// The number exists at Meta, in a business account this token sees: it is checked
+	// with Meta before it is saved.
+	if err := app.Sim.AddBusiness(graphsim.Business{WABAID: "209999000000001", Name: "Browser Co", AccessToken: "EAAB-browser-test-token-0001"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Sim.AddNumber(graphsim.Number{PhoneNumber: "+15550199777", PhoneNumberID: "109999000000001", WABAID: "209999000000001"}); err != nil {
+		t.Fatal(err)
 	}
 	err = chromedp.Do(ctx,
 		chromedp.SetValue(css(`#f-phone_number`), "+1 555 0199 777"),

@@ -484,12 +484,21 @@ func TestFidelityNoRequestCarriesOverrideCallbackURI(t *testing.T) {
 		tokens[b.WABAID] = b.AccessToken
 	}
 
-	// An inbox through the API for a copy of every demo number: each runs setup.
+	// An inbox through the API for a copy of every demo number: each runs setup. A
+	// number whose token Meta no longer accepts is refused before anything is stored.
 	for i, n := range sc.Numbers {
 		c := fidelityClone(n, i)
 		c.WABAID = twins[n.WABAID].WABAID
 		if err := app.Sim.AddNumber(c); err != nil {
 			t.Fatalf("add %s to the simulator: %v", c.InboxName, err)
+		}
+		if twins[n.WABAID].TokenExpired {
+			code := api.do(http.MethodPost, "/inboxes", map[string]string{"name": c.InboxName, "phone_number": c.PhoneNumber,
+				"phone_number_id": c.PhoneNumberID, "waba_id": c.WABAID, "access_token": tokens[c.WABAID]}, nil)
+			if code != http.StatusUnprocessableEntity {
+				t.Errorf("create inbox %q with an expired token: want 422 (checked with Meta first), got %d: %s", c.InboxName, code, api.last())
+			}
+			continue
 		}
 		fidelityCreateInbox(t, app, api, c, tokens[c.WABAID])
 	}

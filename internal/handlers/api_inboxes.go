@@ -24,13 +24,25 @@ type apiInbox struct {
 	WABAID        string `json:"waba_id"`
 	BusinessID    string `json:"business_id"`
 	WebhookURL    string `json:"webhook_url"`
-	CreatedAt     string `json:"created_at"`
+	// MetaCheck is what the check of the token and ids with Meta found: passed,
+	// not_checked_yet (Meta could not be reached; the next sweep checks) or failed
+	// (MetaCheckProblem says why).
+	MetaCheck        string  `json:"meta_check"`
+	MetaCheckProblem string  `json:"meta_check_problem,omitempty"`
+	MetaCheckedAt    *string `json:"meta_checked_at,omitempty"`
+	CreatedAt        string  `json:"created_at"`
 }
 
 func (h *Handler) toAPIInbox(in db.Inbox) apiInbox {
-	return apiInbox{ID: in.ID, AccountID: in.AccountID, Name: in.Name, PhoneNumber: in.PhoneNumber,
+	out := apiInbox{ID: in.ID, AccountID: in.AccountID, Name: in.Name, PhoneNumber: in.PhoneNumber,
 		PhoneNumberID: in.PhoneNumberID, WABAID: in.WABAID, BusinessID: in.BusinessID,
-		WebhookURL: health.AppWebhookURL(h.cfg.FrontendURL), CreatedAt: in.CreatedAt.Format("2006-01-02T15:04:05Z")}
+		WebhookURL: health.AppWebhookURL(h.cfg.FrontendURL), MetaCheck: health.MetaCheckAPIValue(in.MetaCheck),
+		MetaCheckProblem: in.MetaCheckProblem, CreatedAt: in.CreatedAt.Format("2006-01-02T15:04:05Z")}
+	if in.MetaCheckedAt != nil {
+		at := in.MetaCheckedAt.UTC().Format("2006-01-02T15:04:05Z")
+		out.MetaCheckedAt = &at
+	}
+	return out
 }
 
 func (h *Handler) apiListInboxes(c echo.Context) error {
@@ -47,7 +59,13 @@ func (h *Handler) apiListInboxes(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"payload": out})
 }
 
+// apiCreateInbox adds an inbox: the fields are checked, then the connection with Meta
+// (422 refused_by_meta naming each field Meta's answers showed wrong, nothing stored);
+// when Meta cannot be reached the inbox is stored with meta_check not_checked_yet.
 func (h *Handler) apiCreateInbox(c echo.Context) error {
+	if h.registrar == nil {
+		return errAPIRegistrationUnavailable
+	}
 	m := currentMembership(c)
 	var input inboxInput
 	if err := decodeJSON(c, &input); err != nil {
@@ -56,18 +74,33 @@ func (h *Handler) apiCreateInbox(c echo.Context) error {
 	if errs := input.validate(); len(errs) > 0 {
 		return &APIError{Status: http.StatusUnprocessableEntity, Type: "invalid", Message: "Some fields are invalid.", Fields: errs}
 	}
-	in, err := h.store.CreateInbox(c.Request().Context(), input.toNewInbox(m.AccountID))
-	var conflict *db.ConflictError
-	if errors.As(err, &conflict) {
-		return &APIError{Status: http.StatusConflict, Type: "conflict", Message: conflict.Error(),
-			Fields: map[string]string{conflict.Field: "already connected to an inbox"}}
+	in, err := h.registrar.AddInbox(c.Request().Context(), m.AccountID, input.fields(), currentActor(c))
+	if apiErr := inboxChangeAPIError(err); apiErr != nil {
+		return apiErr
 	}
 	if err != nil {
 		return err
 	}
-	h.log.Info("inbox created", "inbox_id", in.ID, "account_id", in.AccountID, "via", "api")
-	h.afterInboxCreated(c, in)
 	return c.JSON(http.StatusCreated, h.toAPIInbox(in))
+}
+
+// inboxChangeAPIError answers the refusals of creating or editing an inbox (nil for
+// other errors): Meta refused fields (422 refused_by_meta), a number connected already
+// (409 conflict), a registration in flight (409 in_progress).
+func inboxChangeAPIError(err error) *APIError {
+	var refused *health.InboxRefusedError
+	var conflict *db.ConflictError
+	switch {
+	case errors.As(err, &refused):
+		return &APIError{Status: http.StatusUnprocessableEntity, Type: "refused_by_meta",
+			Message: "Meta did not accept these fields; nothing was changed.", Fields: refused.Fields}
+	case errors.As(err, &conflict):
+		return &APIError{Status: http.StatusConflict, Type: "conflict", Message: conflict.Error(),
+			Fields: map[string]string{conflict.Field: "already connected to an inbox"}}
+	case errors.Is(err, health.ErrRegistrationInProgress):
+		return &APIError{Status: http.StatusConflict, Type: "in_progress", Message: health.Refusal(err)}
+	}
+	return nil
 }
 
 // decodeJSON reads a bounded JSON body strictly: unknown fields and trailing data are

@@ -381,6 +381,10 @@ func TestBadInputHostileInboxNamesAreDataNotCode(t *testing.T) {
 		v["name"] = name
 		v["phone_number"] = fmt.Sprintf("+1555000%04d", 100+i)
 		v["phone_number_id"] = fmt.Sprintf("1000000000%05d", 100+i)
+		if err := env.Sim.AddNumber(graphsim.Number{PhoneNumber: v["phone_number"].(string), PhoneNumberID: v["phone_number_id"].(string),
+			WABAID: "200000000000001"}); err != nil { // Meta has the number: it is checked before saving
+			t.Fatal(err)
+		}
 		before := env.rows()
 		resp := env.api(http.MethodPost, path, "application/json", badinputJSON(t, v))
 		if resp.StatusCode != http.StatusCreated {

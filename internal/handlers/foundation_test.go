@@ -13,8 +13,9 @@ import (
 	"github.com/inboxhealth/inboxhealth/internal/db"
 )
 
-// foundationEnv is the app's routes over real HTTP with a real store, and no Graph API:
-// enough for log-in, access rules and inbox management.
+// foundationEnv is the app's routes over real HTTP with a real store, and a Graph API
+// that cannot be reached (nothing listens at its address): enough for log-in, access
+// rules and inbox management, where new inboxes are saved as not checked yet.
 type foundationEnv struct {
 	t      *testing.T
 	srv    *httptest.Server
@@ -31,7 +32,7 @@ func newFoundationEnv(t *testing.T, frontendURL string) *foundationEnv {
 	t.Helper()
 	cipher, store := newTestStore(t, "handler-tests")
 	h := New(Config{FrontendURL: frontendURL, SessionAuthKey: cipher.DeriveKey("a"), SessionEncryptionKey: cipher.DeriveKey("e"),
-		Logger: discardLogger()}, Deps{Store: store})
+		Logger: discardLogger()}, unreachableMetaDeps(t, store))
 	srv := httptest.NewServer(h.Routes())
 	t.Cleanup(srv.Close)
 	env := &foundationEnv{t: t, srv: srv, store: store}
@@ -233,6 +234,9 @@ func TestAPITokenAuthAndInboxCreation(t *testing.T) {
 		`{"name":"Support","phone_number":"+1 (555) 010-0001","phone_number_id":"1001","waba_id":"2001","business_id":"3001","access_token":"`+token+`"}`)
 	if status != http.StatusCreated || out["id"] == nil || out["phone_number"] != "+15550100001" {
 		t.Fatalf("create: want 201 with id and normalised phone, got %d %v", status, out)
+	}
+	if out["meta_check"] != "not_checked_yet" {
+		t.Errorf("created while Meta cannot be reached: want meta_check not_checked_yet, got %v", out["meta_check"])
 	}
 	raw, _ := json.Marshal(out)
 	if strings.Contains(string(raw), token) {

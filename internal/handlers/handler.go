@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 
 	"github.com/inboxhealth/inboxhealth/internal/db"
@@ -51,9 +52,11 @@ type Handler struct {
 	health    *health.Service
 	registrar *health.Registrar
 	sessions  *sessions.CookieStore
-	logins    *loginThrottle
-	log       *slog.Logger
-	now       func() time.Time
+	// importSealer seals the import's token between its two steps (inbox_import.go).
+	importSealer *securecookie.SecureCookie
+	logins       *loginThrottle
+	log          *slog.Logger
+	now          func() time.Time
 }
 
 // New builds the handler.
@@ -73,13 +76,14 @@ func New(cfg Config, deps Deps) *Handler {
 		Secure:   strings.HasPrefix(strings.ToLower(cfg.FrontendURL), "https://"),
 	}
 	return &Handler{
-		cfg:       cfg,
-		store:     deps.Store,
-		health:    deps.Health,
-		registrar: deps.Registrar,
-		sessions:  cs,
-		logins:    newLoginThrottle(cfg.Now),
-		log:       cfg.Logger,
-		now:       cfg.Now,
+		cfg:          cfg,
+		store:        deps.Store,
+		health:       deps.Health,
+		registrar:    deps.Registrar,
+		sessions:     cs,
+		logins:       newLoginThrottle(cfg.Now),
+		importSealer: newImportSealer(cfg.SessionAuthKey, cfg.SessionEncryptionKey),
+		log:          cfg.Logger,
+		now:          cfg.Now,
 	}
 }

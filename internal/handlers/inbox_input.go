@@ -7,6 +7,7 @@ import (
 
 	"github.com/inboxhealth/inboxhealth/internal/db"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
+	"github.com/inboxhealth/inboxhealth/internal/whatsapp/health"
 )
 
 // inboxInput is the add-inbox form and the API's create body.
@@ -22,20 +23,25 @@ type inboxInput struct {
 // validate trims the input, normalises the phone number, and returns one message per
 // invalid field (empty when all is well).
 func (in *inboxInput) validate() map[string]string {
+	errs := in.validateFields()
+	in.AccessToken = strings.TrimSpace(in.AccessToken)
+	if problem := accessTokenProblem(in.AccessToken); problem != "" {
+		errs["access_token"] = problem
+	}
+	return errs
+}
+
+// validateFields is validate without the access token: editing an inbox keeps its
+// token unless a new one is given.
+func (in *inboxInput) validateFields() map[string]string {
 	errs := map[string]string{}
 	in.Name = strings.TrimSpace(in.Name)
 	in.PhoneNumberID = strings.TrimSpace(in.PhoneNumberID)
 	in.WABAID = strings.TrimSpace(in.WABAID)
 	in.BusinessID = strings.TrimSpace(in.BusinessID)
-	in.AccessToken = strings.TrimSpace(in.AccessToken)
 
-	switch {
-	case in.Name == "":
-		errs["name"] = "Give the inbox a name."
-	case utf8.RuneCountInString(in.Name) > 100 || !utf8.ValidString(in.Name):
-		errs["name"] = "Use at most 100 characters."
-	case strings.IndexFunc(in.Name, isControlOrBidi) >= 0:
-		errs["name"] = "The name cannot contain control or text-direction characters."
+	if problem := nameProblem(in.Name); problem != "" {
+		errs["name"] = problem
 	}
 
 	raw := strings.TrimSpace(in.PhoneNumber)
@@ -52,10 +58,20 @@ func (in *inboxInput) validate() map[string]string {
 	checkMetaID(errs, "phone_number_id", in.PhoneNumberID, true, "Enter the phone number ID shown in WhatsApp Manager (digits only).")
 	checkMetaID(errs, "waba_id", in.WABAID, true, "Enter the WhatsApp Business Account ID (digits only).")
 	checkMetaID(errs, "business_id", in.BusinessID, false, "The business portfolio ID is digits only; leave it empty if you do not know it.")
-	if problem := accessTokenProblem(in.AccessToken); problem != "" {
-		errs["access_token"] = problem
-	}
 	return errs
+}
+
+// nameProblem says what is wrong with an inbox name ("" when it is fine).
+func nameProblem(name string) string {
+	switch {
+	case name == "":
+		return "Give the inbox a name."
+	case utf8.RuneCountInString(name) > 100 || !utf8.ValidString(name):
+		return "Use at most 100 characters."
+	case strings.IndexFunc(name, isControlOrBidi) >= 0:
+		return "The name cannot contain control or text-direction characters."
+	}
+	return ""
 }
 
 // accessTokenProblem says what is wrong with a pasted access token ("" when it looks
@@ -96,7 +112,20 @@ func notTokenRune(r rune) bool {
 	return r <= ' ' || r > '~'
 }
 
-func (in inboxInput) toNewInbox(accountID int64) db.NewInbox {
-	return db.NewInbox{AccountID: accountID, Name: in.Name, PhoneNumber: in.PhoneNumber, PhoneNumberID: in.PhoneNumberID,
+func (in inboxInput) fields() health.InboxFields {
+	return health.InboxFields{Name: in.Name, PhoneNumber: in.PhoneNumber, PhoneNumberID: in.PhoneNumberID,
 		WABAID: in.WABAID, BusinessID: in.BusinessID, AccessToken: in.AccessToken}
+}
+
+func inputOf(in db.Inbox) inboxInput {
+	return inboxInput{Name: in.Name, PhoneNumber: in.PhoneNumber, PhoneNumberID: in.PhoneNumberID, WABAID: in.WABAID, BusinessID: in.BusinessID}
+}
+
+// validateImported applies creation's rules to an inbox an import would create.
+func validateImported(f *health.InboxFields) map[string]string {
+	in := inboxInput{Name: f.Name, PhoneNumber: f.PhoneNumber, PhoneNumberID: f.PhoneNumberID, WABAID: f.WABAID,
+		BusinessID: f.BusinessID, AccessToken: f.AccessToken}
+	errs := in.validate()
+	*f = in.fields()
+	return errs
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -88,7 +89,13 @@ func (h *Handler) newInboxForm(c echo.Context) error {
 	return h.render(c, http.StatusOK, views.NewInboxPage(currentMembership(c).AccountID, views.InboxForm{}))
 }
 
+// createInbox takes the add-inbox form: the fields are checked as the API checks them,
+// then with Meta (AddInbox); each problem shows next to its field, and nothing is stored
+// until Meta accepted the connection or could not be reached.
 func (h *Handler) createInbox(c echo.Context) error {
+	if h.registrar == nil {
+		return errRegistrationUnavailable
+	}
 	m := currentMembership(c)
 	var input inboxInput
 	if err := c.Bind(&input); err != nil {
@@ -101,7 +108,12 @@ func (h *Handler) createInbox(c echo.Context) error {
 	if errs := input.validate(); len(errs) > 0 {
 		return h.render(c, http.StatusUnprocessableEntity, views.NewInboxPage(m.AccountID, form(errs, "Please fix the fields marked below.")))
 	}
-	in, err := h.store.CreateInbox(c.Request().Context(), input.toNewInbox(m.AccountID))
+	in, err := h.registrar.AddInbox(c.Request().Context(), m.AccountID, input.fields(), currentActor(c))
+	var refused *health.InboxRefusedError
+	if errors.As(err, &refused) {
+		return h.render(c, http.StatusUnprocessableEntity, views.NewInboxPage(m.AccountID,
+			form(refused.Fields, "Meta did not accept this inbox: fix the fields marked below. Nothing was saved.")))
+	}
 	var conflict *db.ConflictError
 	if errors.As(err, &conflict) {
 		errs := map[string]string{conflict.Field: "This is already connected to an inbox."}
@@ -110,10 +122,16 @@ func (h *Handler) createInbox(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	h.log.Info("inbox created", "inbox_id", in.ID, "account_id", in.AccountID)
-	h.afterInboxCreated(c, in)
-	h.setFlash(c, "Inbox "+in.Name+" added. Checking its health with Meta now.", false)
+	h.setFlash(c, addedFlash(in), false)
 	return redirectAfterPost(c, views.InboxHealthURL(in.AccountID, in.ID))
+}
+
+// addedFlash confirms a new inbox, saying whether Meta checked it.
+func addedFlash(in db.Inbox) string {
+	if in.MetaCheck == db.MetaCheckPassed {
+		return "Inbox " + in.Name + " added: Meta confirmed the number and the access token. Setting it up now."
+	}
+	return "Inbox " + in.Name + " added, not checked yet: " + health.DescribeMetaCheck(in).Note
 }
 
 // loadInbox resolves :id within the current account, honouring agent membership.
@@ -144,7 +162,12 @@ func (h *Handler) loadInbox(c echo.Context) (db.Inbox, error) {
 
 func (h *Handler) inboxHeader(in db.Inbox, snap *db.HealthSnapshot) views.InboxHeader {
 	return views.InboxHeader{ID: in.ID, AccountID: in.AccountID, Name: in.Name, PhoneNumber: in.PhoneNumber,
-		Status: statusBadge(health.OverallOf(snap))}
+		Status: statusBadge(health.OverallOf(snap)), MetaCheck: metaCheckView(in)}
+}
+
+func metaCheckView(in db.Inbox) views.MetaCheckView {
+	d := health.DescribeMetaCheck(in)
+	return views.MetaCheckView{Status: in.MetaCheck, Label: d.Label, Tone: string(d.Tone), Note: d.Note}
 }
 
 func (h *Handler) showInbox(c echo.Context) error {
@@ -152,13 +175,24 @@ func (h *Handler) showInbox(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.showInboxWith(c, in, http.StatusOK, "")
+	return h.showInboxWith(c, in, http.StatusOK, settingsForms{})
 }
 
-// showInboxWith renders the Settings tab, with a problem next to the reconnect form's
-// token field when a reconnect was refused.
-func (h *Handler) showInboxWith(c echo.Context, in db.Inbox, status int, reconnectError string) error {
+// settingsForms is what the Settings tab's forms show after a refused post: the
+// problem next to the reconnect form's token field, or the edit form as it was sent
+// with its problems. Zero shows them fresh.
+type settingsForms struct {
+	ReconnectError string
+	Edit           *views.InboxForm
+}
+
+// showInboxWith renders the Settings tab.
+func (h *Handler) showInboxWith(c echo.Context, in db.Inbox, status int, forms settingsForms) error {
 	snap, err := h.latestSnapshot(c, in.ID)
+	if err != nil {
+		return err
+	}
+	changes, err := h.store.InboxChanges(c.Request().Context(), in.ID, db.InboxChangeLogLength)
 	if err != nil {
 		return err
 	}
@@ -172,9 +206,19 @@ func (h *Handler) showInboxWith(c echo.Context, in db.Inbox, status int, reconne
 		ManagerURL:               whatsapp.ManagerPhoneNumbersURL(in.BusinessID, in.WABAID),
 		CanReconnect:             admin && h.registrar != nil,
 		ReconnectURL:             views.ReconnectURL(in.AccountID, in.ID),
-		ReconnectError:           reconnectError,
+		ReconnectError:           forms.ReconnectError,
 		Name:                     in.Name,
 		RemoveURL:                views.InboxURL(in.AccountID, in.ID) + "/remove",
+		MetaCheck:                metaCheckView(in),
+		CanEdit:                  admin && h.registrar != nil,
+		EditURL:                  views.EditURL(in.AccountID, in.ID),
+		Changes:                  changeRows(changes, h.now()),
+	}
+	if forms.Edit != nil {
+		settings.Edit = *forms.Edit
+	} else {
+		settings.Edit = views.InboxForm{Name: in.Name, PhoneNumber: in.PhoneNumber, PhoneNumberID: in.PhoneNumberID,
+			WABAID: in.WABAID, BusinessID: in.BusinessID}
 	}
 	if in.WebhookSubscribedAt != nil {
 		settings.WebhookSubscribed = views.FormatTime(*in.WebhookSubscribedAt)
@@ -196,4 +240,14 @@ func (h *Handler) latestSnapshot(c echo.Context, inboxID int64) (*db.HealthSnaps
 		return nil, err
 	}
 	return &snap, nil
+}
+
+func changeRows(changes []db.InboxChange, now time.Time) []views.ChangeRow {
+	rows := make([]views.ChangeRow, 0, len(changes))
+	for _, c := range changes {
+		action, details := health.DescribeChange(c)
+		rows = append(rows, views.ChangeRow{Ago: views.Ago(now, c.ChangedAt), Exact: views.FormatTime(c.ChangedAt),
+			Who: c.Actor.Name, Action: action, Details: details})
+	}
+	return rows
 }

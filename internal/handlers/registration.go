@@ -27,15 +27,6 @@ import (
 // confirmQuery brings a no-JavaScript browser back to the "Try anyway" step.
 const confirmQuery = "confirm_registration"
 
-// afterInboxCreated starts the setup flow of a new inbox in the background, detached
-// from the request; the registrar tracks it so shutdown and tests can wait for it.
-func (h *Handler) afterInboxCreated(c echo.Context, in db.Inbox) {
-	if h.registrar == nil {
-		return
-	}
-	h.registrar.StartSetup(c.Request().Context(), in)
-}
-
 // errRegistrationUnavailable and errAPIRegistrationUnavailable answer pages and the API
 // when the server runs without a registrar.
 var (
@@ -76,7 +67,7 @@ func (h *Handler) provideRegistrationPIN(c echo.Context) error {
 		return err
 	}
 	p := health.PINChange{PIN: c.FormValue("pin"), SetAtMeta: c.FormValue("pin_mode") == "new", Confirmed: c.FormValue("confirm_reset") == "1"}
-	res, err := h.registrar.ApplyPIN(c.Request().Context(), in, p, health.Request{Trigger: db.TriggerBanner, UserID: currentUserID(c)})
+	res, err := h.registrar.ApplyPIN(c.Request().Context(), in, p, health.Request{Trigger: db.TriggerBanner, UserID: currentUserID(c), Actor: currentActor(c)})
 	if problem := health.Refusal(err); problem != "" {
 		return h.answerRefusal(c, in, problem)
 	}
@@ -372,7 +363,7 @@ func (h *Handler) apiPIN(c echo.Context) error {
 	}
 	// The API's set_at_meta is the confirmation itself.
 	p := health.PINChange{PIN: body.PIN, SetAtMeta: body.SetAtMeta, Confirmed: body.SetAtMeta}
-	res, err := h.registrar.ApplyPIN(c.Request().Context(), in, p, health.Request{Trigger: db.TriggerAPI, UserID: currentUserID(c)})
+	res, err := h.registrar.ApplyPIN(c.Request().Context(), in, p, health.Request{Trigger: db.TriggerAPI, UserID: currentUserID(c), Actor: currentActor(c)})
 	return h.answerRegistrationAPI(c, in, res, err)
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/inboxhealth/inboxhealth/internal/db"
+	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp/graphsim"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp/health"
 )
@@ -23,6 +24,7 @@ type regEnv struct {
 	t       *testing.T
 	store   *db.Store
 	sim     *graphsim.Server
+	client  *whatsapp.Client
 	reg     *health.Registrar
 	svc     *health.Service
 	srv     *httptest.Server
@@ -78,7 +80,7 @@ func newRegEnv(t *testing.T, scenarios ...string) *regEnv {
 	srv.Start()
 	t.Cleanup(srv.Close)
 
-	e := &regEnv{t: t, store: store, sim: sim, reg: reg, svc: svc, srv: srv, logs: logs, inboxes: map[string]db.Inbox{}}
+	e := &regEnv{t: t, store: store, sim: sim, client: client, reg: reg, svc: svc, srv: srv, logs: logs, inboxes: map[string]db.Inbox{}}
 	e.admin = createTestUser(t, store, "admin@reg.test", "Reg Co", db.RoleAdministrator)
 	e.agent = createTestUser(t, store, "agent@reg.test", "Reg Co", db.RoleAgent)
 	e.other = createTestUser(t, store, "admin@other.test", "Other Co", db.RoleAdministrator)
