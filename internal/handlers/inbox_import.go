@@ -118,7 +118,7 @@ func (h *Handler) listImportNumbers(c echo.Context) error {
 	if errs := input.validate(); len(errs) > 0 {
 		return h.render(c, http.StatusUnprocessableEntity, views.ImportPage(form(errs, "Please fix the fields marked below.")))
 	}
-	candidates, err := h.registrar.ImportCandidates(c.Request().Context(), input.AccessToken, input.WABAID)
+	candidates, err := h.registrar.ImportCandidates(c.Request().Context(), input.AccessToken, input.WABAID, input.BusinessID)
 	if status, page, refused := h.importRefusal(err, form); refused {
 		return h.render(c, status, page)
 	}
@@ -231,7 +231,7 @@ func (h *Handler) importNumbers(c echo.Context) error {
 		}
 	}
 	if len(picks) == 0 || len(problems) > 0 {
-		candidates, err := h.registrar.ImportCandidates(c.Request().Context(), seal.AccessToken, seal.WABAID)
+		candidates, err := h.registrar.ImportCandidates(c.Request().Context(), seal.AccessToken, seal.WABAID, seal.BusinessID)
 		if status, page, refused := h.importRefusal(err, form); refused {
 			return h.render(c, status, page)
 		}

@@ -158,6 +158,7 @@ func TestImportAPI(t *testing.T) {
 		{"a malformed id", `{"waba_id":"` + seasideWABA + `","access_token":"` + seasideToken + `","phone_number_ids":["12a"]}`, "invalid", "phone_number_ids", http.StatusUnprocessableEntity},
 		{"a token Meta refuses", `{"waba_id":"` + seasideWABA + `","access_token":"EAAnever-issued-by-meta-0123"}`, "refused_by_meta", "access_token", http.StatusUnprocessableEntity},
 		{"a business account the token cannot see", `{"waba_id":"209876543210001","access_token":"` + seasideToken + `"}`, "refused_by_meta", "waba_id", http.StatusUnprocessableEntity},
+		{"a portfolio that does not own the business account", `{"waba_id":"` + seasideWABA + `","business_id":"309999999999999","access_token":"` + seasideToken + `"}`, "refused_by_meta", "business_id", http.StatusUnprocessableEntity},
 	} {
 		code, out, raw := e.apiDo(http.MethodPost, e.admin.APIAccessToken, path, c.body)
 		errObj, _ := out["error"].(map[string]any)

@@ -270,9 +270,10 @@ type ImportCandidate struct {
 
 // ImportCandidates lists every number of a business account (GET
 // /{waba-id}/phone_numbers, all pages) with the token, and which are connected already.
-// A token or WABA Meta refuses is an *InboxRefusedError on access_token or waba_id;
-// Meta out of reach is ErrMetaUnreachable.
-func (r *Registrar) ImportCandidates(ctx context.Context, token, wabaID string) ([]ImportCandidate, error) {
+// A token or WABA Meta refuses is an *InboxRefusedError on access_token or waba_id, a
+// portfolio id (optional) that does not own the WABA one on business_id; Meta out of
+// reach is ErrMetaUnreachable.
+func (r *Registrar) ImportCandidates(ctx context.Context, token, wabaID, businessID string) ([]ImportCandidate, error) {
 	numbers, err := r.graph.BusinessPhoneNumbers(ctx, token, wabaID)
 	if err != nil {
 		problems, unreachable := listingError(err)
@@ -280,6 +281,9 @@ func (r *Registrar) ImportCandidates(ctx context.Context, token, wabaID string) 
 			return nil, ErrMetaUnreachable
 		}
 		return nil, &InboxRefusedError{Fields: problems}
+	}
+	if problem := r.portfolioProblem(ctx, Connection{AccessToken: token, WABAID: wabaID, BusinessID: businessID}); problem != "" {
+		return nil, &InboxRefusedError{Fields: map[string]string{FieldBusinessID: problem}}
 	}
 	ids := make([]string, 0, len(numbers))
 	for _, n := range numbers {
@@ -356,7 +360,7 @@ type ImportResult struct {
 // skipped with the reason. The errors of ImportCandidates refuse the whole import;
 // err is otherwise only for storage failures, with what was done so far.
 func (r *Registrar) ImportNumbers(ctx context.Context, req ImportRequest, actor db.Actor) (ImportResult, error) {
-	candidates, err := r.ImportCandidates(ctx, req.AccessToken, req.WABAID)
+	candidates, err := r.ImportCandidates(ctx, req.AccessToken, req.WABAID, req.BusinessID)
 	if err != nil {
 		return ImportResult{}, err
 	}
