@@ -248,8 +248,8 @@ func (s *Store) UpdateInbox(ctx context.Context, inboxID int64, e InboxEdit) (In
 	return in, nil
 }
 
-// SetMetaCheck records what a later check with Meta found (the monitor's sweep checks
-// inboxes saved while Meta could not be reached).
+// SetMetaCheck records what a later check with Meta found (a reconnect checks an inbox
+// saved while Meta could not be reached).
 func (s *Store) SetMetaCheck(ctx context.Context, inboxID int64, check, problem string) error {
 	res, err := s.write.ExecContext(ctx, `UPDATE inboxes SET meta_check = ?, meta_check_problem = ?, meta_checked_at = ?,
 		updated_at = ? WHERE id = ?`, check, problem, millis(s.now()), millis(s.now()), inboxID)
@@ -258,6 +258,42 @@ func (s *Store) SetMetaCheck(ctx context.Context, inboxID int64, check, problem 
 		return fmt.Errorf("db: set meta check: %w", err)
 	}
 	return expectOneRow(res, "set meta check")
+}
+
+// MetaCheckResult is what a check with Meta found for one inbox.
+type MetaCheckResult struct {
+	InboxID        int64
+	Check, Problem string
+}
+
+// SetMetaChecks records several checks in one transaction (the monitor's sweep settles
+// a whole business account's inboxes at once). An inbox removed meanwhile is skipped.
+func (s *Store) SetMetaChecks(ctx context.Context, results []MetaCheckResult) error {
+	if len(results) == 0 {
+		return nil
+	}
+	now := millis(s.now())
+	err := func() error {
+		tx, err := s.write.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		for _, r := range results {
+			if _, err := tx.ExecContext(ctx, `UPDATE inboxes SET meta_check = ?, meta_check_problem = ?, meta_checked_at = ?,
+				updated_at = ? WHERE id = ?`, r.Check, r.Problem, now, now, r.InboxID); err != nil {
+				return err
+			}
+		}
+		return tx.Commit()
+	}()
+	for _, r := range results {
+		s.c.inbox.drop(r.InboxID)
+	}
+	if err != nil {
+		return fmt.Errorf("db: set meta checks: %w", err)
+	}
+	return nil
 }
 
 // InboxesByPhoneNumberID returns the inboxes, in any account, connected to these

@@ -229,7 +229,7 @@ func describeProblems(problems map[string]string) string {
 // check failed: passed, or failed with the problem. While Meta cannot be reached they
 // stay as they are.
 func (m *Monitor) settleMetaChecks(ctx context.Context, g sweepGroup, numbers []whatsapp.PhoneNumber, fetchErr error) error {
-	var errs []error
+	var settled []db.MetaCheckResult
 	for _, in := range g.inboxes {
 		if in.MetaCheck == db.MetaCheckPassed {
 			continue
@@ -239,18 +239,20 @@ func (m *Monitor) settleMetaChecks(ctx context.Context, g sweepGroup, numbers []
 		if unreachable {
 			continue
 		}
-		check, problem := db.MetaCheckPassed, ""
+		r := db.MetaCheckResult{InboxID: in.ID, Check: db.MetaCheckPassed}
 		if len(problems) > 0 {
-			check, problem = db.MetaCheckFailed, describeProblems(problems)
+			r.Check, r.Problem = db.MetaCheckFailed, describeProblems(problems)
 		}
-		if check == in.MetaCheck && problem == in.MetaCheckProblem {
-			continue
+		if r.Check != in.MetaCheck || r.Problem != in.MetaCheckProblem {
+			settled = append(settled, r)
 		}
-		if err := m.store.SetMetaCheck(ctx, in.ID, check, problem); err != nil {
-			errs = append(errs, fmt.Errorf("health: sweep: %w", err))
-			continue
-		}
-		m.log.Info("inbox checked with Meta by the sweep", "inbox_id", in.ID, "meta_check", check)
 	}
-	return errors.Join(errs...)
+	// One transaction for the business account, as its snapshots are written.
+	if err := m.store.SetMetaChecks(ctx, settled); err != nil {
+		return fmt.Errorf("health: sweep: %w", err)
+	}
+	if len(settled) > 0 {
+		m.log.Info("inboxes checked with Meta by the sweep", "waba_id", g.wabaID, "inboxes", len(settled))
+	}
+	return nil
 }
