@@ -24,7 +24,7 @@ generate:
 
 ## test: stale-generated-code check, lint, then every test (browser tests included)
 test: check-generated lint
-	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 
 ## check-generated: fail when committed *_templ.go files do not match the .templ sources
 check-generated:
