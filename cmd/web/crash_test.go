@@ -155,7 +155,7 @@ func TestCrashKillDuringRegistrationKeepsPIN(t *testing.T) {
 	}
 	bin := webBinary(t)
 	const (
-		secret    = "crash-test-secret-key"
+		secret    = "crash-test-secret-key-at-least-32-bytes"
 		appSecret = "crash-app-secret"
 		waba      = "204000000000001"
 		numberID  = "104000000000001"

@@ -44,7 +44,7 @@ func startTestApp(t *testing.T) *testApp {
 		Addr:                  ln.Addr().String(),
 		DatabasePath:          filepath.Join(t.TempDir(), "app.db"),
 		FrontendURL:           "http://" + ln.Addr().String(),
-		SecretKey:             "test-secret-key",
+		SecretKey:             "test-secret-key-at-least-32-bytes-long",
 		HealthRefreshInterval: time.Hour,
 	}
 	demo, err := startDemo(ctx, &cfg, logger)

@@ -70,7 +70,7 @@ func TestSoak(t *testing.T) {
 
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "app.db")
-	const secret = "soak-secret-key"
+	const secret = "soak-secret-key-at-least-32-bytes-long"
 	fx, err := fleet.BuildFixture(context.Background(), dbPath, secret, time.Now())
 	if err != nil {
 		t.Fatal(err)

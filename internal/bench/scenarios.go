@@ -43,7 +43,7 @@ var DefaultConfig = Config{Fleet: DefaultFleet, Conns: 64, Duration: 5 * time.Se
 	SimLatency: 100 * time.Millisecond, StartupRuns: 5}
 
 const (
-	benchSecretKey = "bench-secret-key"
+	benchSecretKey = "bench-secret-key-at-least-32-bytes-long"
 	benchAppSecret = "bench-app-secret"
 )
 

@@ -17,9 +17,11 @@ import (
 //
 //   - users by API-token hash and by id, memberships by (user, account) and by user:
 //     all dropped by every method that changes users, passwords, tokens, roles or
-//     memberships (AddUser, SetPassword, AddMember, UpdateMember, RemoveMember,
-//     NewOneTimePassword), so a removed or demoted member's next request already
-//     sees the change. Inbox assignments (inbox_members) are never cached;
+//     memberships (AddUser, SetPassword, RotateAPIToken, AddMember, UpdateMember,
+//     RemoveMember, NewOneTimePassword), so a removed or demoted member's next
+//     request already sees the change. Inbox assignments (inbox_members) are never
+//     cached;
+//   - sessions are never cached: an ended session must end at once, in every process;
 //   - inboxes by id: dropped by every method that writes an inbox row;
 //   - each inbox's newest snapshot, once read: replaced by AddSnapshot after commit
 //     when the new snapshot is the newest (pruning always keeps the newest, so it drops

@@ -70,17 +70,25 @@ func (c *Cipher) DeriveKey(purpose string) []byte {
 	return k[:]
 }
 
+// MinSecretKeyLength is the shortest SECRET_KEY accepted, in bytes: a key that protects
+// every stored token and signs every session must not be guessable.
+const MinSecretKeyLength = 32
+
 // LoadOrCreateSecret returns secret if set; otherwise the key stored in dir/secret.key,
-// generating it (32 random bytes, hex, mode 0600) the first time.
+// generating it (32 random bytes, hex, mode 0600) the first time. A key shorter than
+// MinSecretKeyLength bytes is refused.
 func LoadOrCreateSecret(secret, dir string) (string, error) {
 	if strings.TrimSpace(secret) != "" {
+		if len(secret) < MinSecretKeyLength {
+			return "", fmt.Errorf("SECRET_KEY is %d bytes long: use at least %d random bytes (e.g. the output of `openssl rand -hex 32`)", len(secret), MinSecretKeyLength)
+		}
 		return secret, nil
 	}
 	path := filepath.Join(dir, KeyFileName)
 	if b, err := os.ReadFile(path); err == nil {
 		key := strings.TrimSpace(string(b))
-		if key == "" {
-			return "", fmt.Errorf("db: secret key file %s is empty", path)
+		if len(key) < MinSecretKeyLength {
+			return "", fmt.Errorf("db: secret key file %s holds %d bytes: want at least %d (delete it only if the database is new: a new key cannot read stored tokens)", path, len(key), MinSecretKeyLength)
 		}
 		return key, nil
 	} else if !errors.Is(err, os.ErrNotExist) {

@@ -70,7 +70,62 @@ func Open(ctx context.Context, path string, cipher *Cipher) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.checkSecretKey(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// ErrWrongSecretKey is returned by Open when the cipher's key is not the one the
+// database's secrets were encrypted with.
+var ErrWrongSecretKey = errors.New("db: the secret key does not match the key this database was created with")
+
+const (
+	settingSecretCheck = "secret_check"
+	secretCheckMarker  = "inboxhealth/secret-check/v1"
+)
+
+// checkSecretKey compares the cipher with the check value stored at the first start (a
+// known marker, encrypted), so a changed SECRET_KEY is refused at start with one clear
+// error instead of failing later on every stored token and PIN. A database from before
+// the check value existed is checked against one of its stored tokens instead, then
+// given the check value.
+func (s *Store) checkSecretKey(ctx context.Context) error {
+	var sealed []byte
+	err := s.read.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, settingSecretCheck).Scan(&sealed)
+	switch {
+	case err == nil:
+		if plain, err := s.cipher.Decrypt(sealed); err != nil || plain != secretCheckMarker {
+			return ErrWrongSecretKey
+		}
+		return nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("db: read secret check: %w", err)
+	}
+	var token []byte
+	err = s.read.QueryRowContext(ctx, `SELECT access_token_enc FROM inboxes ORDER BY id LIMIT 1`).Scan(&token)
+	switch {
+	case err == nil:
+		if _, err := s.cipher.Decrypt(token); err != nil {
+			return ErrWrongSecretKey
+		}
+	case !errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("db: read secret check: %w", err)
+	}
+	sealed, err = s.cipher.Encrypt(secretCheckMarker)
+	if err != nil {
+		return err
+	}
+	res, err := s.write.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT(name) DO NOTHING`,
+		settingSecretCheck, sealed)
+	if err != nil {
+		return fmt.Errorf("db: store secret check: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return s.checkSecretKey(ctx) // another process stored its own first: compare with it
+	}
+	return nil
 }
 
 func dsn(path string, writer bool) string {

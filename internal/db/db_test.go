@@ -114,7 +114,8 @@ func TestLoadOrCreateSecretWritesKeyOnce(t *testing.T) {
 	if st.Mode().Perm() != 0o600 {
 		t.Fatalf("key file mode: want 0600, got %o", st.Mode().Perm())
 	}
-	if got, _ := LoadOrCreateSecret("from-env", dir); got != "from-env" {
+	const envKey = "a-secret-key-from-the-environment-32b"
+	if got, _ := LoadOrCreateSecret(envKey, dir); got != envKey {
 		t.Fatalf("SECRET_KEY must win, got %q", got)
 	}
 }
@@ -281,5 +282,55 @@ func TestAddSnapshotsIsAllOrNothing(t *testing.T) {
 	}
 	if latest, err := s.LatestSnapshot(ctx, in.ID); err != nil || latest.ID != stored[1].ID {
 		t.Fatalf("latest after the batch: want id %d, got %+v %v", stored[1].ID, latest, err)
+	}
+}
+
+func TestOpenRefusesAnotherSecretKey(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "app.db")
+	right, _ := NewCipher("the-key-the-database-was-made-with")
+	wrong, _ := NewCipher("a-different-key-typed-by-mistake")
+	s, err := Open(ctx, path, right)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.CreateUser(ctx, "admin@example.com", "correct horse", "Acme", RoleAdministrator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	createTestInbox(t, s, u.AccountID, "+15550100001", "EAAGtoken-0000000000000001")
+	s.Close()
+	if _, err := Open(ctx, path, wrong); !errors.Is(err, ErrWrongSecretKey) {
+		t.Fatalf("another key: want ErrWrongSecretKey at Open, got %v", err)
+	}
+
+	// A database from before the check value: its stored token decides, then the
+	// check value is written.
+	s, err = Open(ctx, path, right)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.write.ExecContext(ctx, `DELETE FROM settings`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := Open(ctx, path, wrong); !errors.Is(err, ErrWrongSecretKey) {
+		t.Fatalf("older database, another key: want ErrWrongSecretKey, got %v", err)
+	}
+	s, err = Open(ctx, path, right)
+	if err != nil {
+		t.Fatalf("older database, its own key: want it opened, got %v", err)
+	}
+	var n int
+	s.read.QueryRowContext(ctx, `SELECT count(*) FROM settings WHERE name = ?`, settingSecretCheck).Scan(&n)
+	s.Close()
+	if n != 1 {
+		t.Fatalf("older database: want the check value stored once it opened, got %d rows", n)
+	}
+}
+
+func TestLoadOrCreateSecretRefusesShortKeys(t *testing.T) {
+	if _, err := LoadOrCreateSecret("thirty-one-bytes-long-key-12345", t.TempDir()); err == nil || len("thirty-one-bytes-long-key-12345") != 31 {
+		t.Fatalf("a 31-byte SECRET_KEY: want an error, got %v", err)
 	}
 }

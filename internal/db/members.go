@@ -287,9 +287,9 @@ func (s *Store) UpdateMember(ctx context.Context, accountID, userID int64, ch Me
 }
 
 // RemoveMember takes a person out of an account, with their inboxes of it. A person
-// left in no account is deleted from the server (password and API token with them), so
-// no login outlives the last membership; registration attempts they made keep no
-// name. Removing the last administrator is ErrLastAdministrator.
+// left in no account is deleted from the server (password, API token and sessions
+// with them), so no login outlives the last membership; registration attempts they
+// made keep no name. Removing the last administrator is ErrLastAdministrator.
 func (s *Store) RemoveMember(ctx context.Context, accountID, userID int64) error {
 	err := s.inWriteTx(ctx, "remove member", func(tx *sql.Tx) error {
 		cur, err := member(ctx, tx, accountID, userID)

@@ -456,3 +456,12 @@ func (s *Store) pruneBatches(ctx context.Context, query string, cutoff time.Time
 		}
 	}
 }
+
+// CountSnapshots counts the stored snapshots of an inbox.
+func (s *Store) CountSnapshots(ctx context.Context, inboxID int64) (int, error) {
+	var n int
+	if err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM health_snapshots WHERE inbox_id = ?`, inboxID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("db: count snapshots: %w", err)
+	}
+	return n, nil
+}

@@ -19,6 +19,7 @@ type statements struct {
 	secrets, accountInboxIDs                       *sql.Stmt
 	latestSnapshot, latestSnapshots, healthChanges *sql.Stmt
 	attempts, graphCallsSince                      *sql.Stmt
+	sessionByToken                                 *sql.Stmt
 	// writer (used inside transactions through Tx.StmtContext)
 	insertSnapshot, newestSnapshot, lastGoodSnapshot *sql.Stmt
 	lastKnownSnapshot, insertChange                  *sql.Stmt
@@ -53,6 +54,7 @@ func (s *Store) prepare(ctx context.Context) error {
 	s.st.healthChanges = prep(r, qHealthChanges)
 	s.st.attempts = prep(r, qAttempts)
 	s.st.graphCallsSince = prep(r, qGraphCallsSince)
+	s.st.sessionByToken = prep(r, qSessionByToken)
 	s.st.insertSnapshot = prep(w, qInsertSnapshot)
 	s.st.newestSnapshot = prep(w, qNewestSnapshot)
 	s.st.lastGoodSnapshot = prep(w, qLastGoodSnapshot)

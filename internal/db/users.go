@@ -73,6 +73,10 @@ const (
 	MaxPasswordLength = 72
 )
 
+// ErrWrongPassword is returned when the current password given to confirm a change
+// does not match.
+var ErrWrongPassword = errors.New("db: the current password does not match")
+
 // CheckPassword says what is wrong with a password someone wants to set (nil: fine).
 // Every way of setting a password goes through it.
 func CheckPassword(password string) error {
@@ -142,6 +146,8 @@ func (s *Store) AddUser(ctx context.Context, email, password, accountName, role 
 		return NewUserResult{}, errors.New("db: create user: account name must be 1 to 200 characters")
 	case !ValidRole(role):
 		return NewUserResult{}, fmt.Errorf("db: create user: role must be administrator or agent, not %q", role)
+	case HasUnsafeText(accountName):
+		return NewUserResult{}, errors.New("db: create user: the account name cannot contain control, invisible or text-direction characters")
 	}
 	if err := CheckPassword(password); err != nil {
 		return NewUserResult{}, fmt.Errorf("db: create user: %w", err)
@@ -181,6 +187,9 @@ func (s *Store) AddUser(ctx context.Context, email, password, accountName, role 
 			one_time_password_expires_at = NULL WHERE id = ?`, tokenHash, hash, res.UserID); err != nil {
 			return NewUserResult{}, fmt.Errorf("db: create user: new password: %w", err)
 		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, res.UserID); err != nil {
+			return NewUserResult{}, fmt.Errorf("db: create user: end sessions: %w", err)
+		}
 	default:
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET api_token_hash = ? WHERE id = ?`, tokenHash, res.UserID); err != nil {
 			return NewUserResult{}, fmt.Errorf("db: create user: new token: %w", err)
@@ -204,10 +213,10 @@ func newAPIToken() (token, hash string, err error) {
 		return "", "", fmt.Errorf("db: api token: %w", err)
 	}
 	token = hex.EncodeToString(raw)
-	return token, hashAPIToken(token), nil
+	return token, hashToken(token), nil
 }
 
-func hashAPIToken(token string) string {
+func hashToken(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])
 }
@@ -248,28 +257,6 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (User, error) {
 	return s.userBy(ctx, "email = ?", strings.TrimSpace(email))
 }
 
-// SetPassword replaces a user's password with one they (or the operator) chose; a
-// one-time password stops being one. The API token is kept.
-func (s *Store) SetPassword(ctx context.Context, userID int64, password string) error {
-	if err := CheckPassword(password); err != nil {
-		return fmt.Errorf("db: set password: %w", err)
-	}
-	hash, err := hashPassword(password)
-	if err != nil {
-		return fmt.Errorf("db: set password: %w", err)
-	}
-	res, err := s.write.ExecContext(ctx, `UPDATE users SET password_hash = ?, one_time_password_expires_at = NULL
-		WHERE id = ?`, hash, userID)
-	if err != nil {
-		return fmt.Errorf("db: set password: %w", err)
-	}
-	if err := expectOneRow(res, "set password"); err != nil {
-		return err
-	}
-	s.c.usersChanged()
-	return nil
-}
-
 // RecordSignIn notes that the user just signed in through the log-in form.
 func (s *Store) RecordSignIn(ctx context.Context, userID int64) error {
 	if _, err := s.write.ExecContext(ctx, `UPDATE users SET last_sign_in_at = ? WHERE id = ?`, millis(s.now()), userID); err != nil {
@@ -291,7 +278,7 @@ func (s *Store) UserByAPIToken(ctx context.Context, token string) (User, error) 
 	if token == "" {
 		return User{}, ErrNotFound
 	}
-	hash, now := hashAPIToken(token), s.now()
+	hash, now := hashToken(token), s.now()
 	u, ok, gen := s.c.userByToken.get(hash, now)
 	if ok {
 		return u, nil
@@ -417,4 +404,71 @@ func (s *Store) AddInboxMember(ctx context.Context, inboxID, userID int64) error
 		return fmt.Errorf("db: add inbox member: %w", err)
 	}
 	return nil
+}
+
+// ChangePassword replaces the user's password after checking the current one
+// (ErrWrongPassword when it does not match), and ends every session of the user in the
+// same transaction: a cookie stolen before the change stops working with it.
+func (s *Store) ChangePassword(ctx context.Context, userID int64, current, next string) error {
+	u, err := s.userBy(ctx, "id = ?", userID)
+	if err != nil {
+		return fmt.Errorf("db: change password: %w", err)
+	}
+	if !u.PasswordMatches(current) {
+		return ErrWrongPassword
+	}
+	return s.SetPassword(ctx, userID, next)
+}
+
+// SetPassword replaces a user's password with one they (or the operator) chose; a
+// one-time password stops being one. Every session of the user ends in the same
+// transaction, so a cookie taken before the change stops working with it; the API
+// token is kept.
+func (s *Store) SetPassword(ctx context.Context, userID int64, password string) error {
+	if err := CheckPassword(password); err != nil {
+		return fmt.Errorf("db: set password: %w", err)
+	}
+	hash, err := hashPassword(password)
+	if err != nil {
+		return fmt.Errorf("db: set password: %w", err)
+	}
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("db: set password: %w", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, one_time_password_expires_at = NULL
+		WHERE id = ?`, hash, userID)
+	if err != nil {
+		return fmt.Errorf("db: set password: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, userID); err != nil {
+		return fmt.Errorf("db: set password: end sessions: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("db: set password: %w", err)
+	}
+	s.c.usersChanged()
+	return nil
+}
+
+// RotateAPIToken gives the user a new API access token, returned this once; the old
+// one stops working at once.
+func (s *Store) RotateAPIToken(ctx context.Context, userID int64) (string, error) {
+	token, tokenHash, err := newAPIToken()
+	if err != nil {
+		return "", err
+	}
+	res, err := s.write.ExecContext(ctx, `UPDATE users SET api_token_hash = ? WHERE id = ?`, tokenHash, userID)
+	if err != nil {
+		return "", fmt.Errorf("db: rotate api token: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return "", ErrNotFound
+	}
+	s.c.usersChanged()
+	return token, nil
 }
