@@ -1,8 +1,12 @@
 package main
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -66,4 +70,27 @@ func TestBrowserLoginAddInboxAndSeeItInTheList(t *testing.T) {
 	if list := textOf(t, ctx, `[data-testid="inbox-list"]`); !strings.Contains(list, "Browser Support") || !strings.Contains(list, "+15550199777") {
 		t.Fatalf("inbox list: want the new inbox with its normalised number, got:\n%s", list)
 	}
+}
+
+// The harness's CSP check must catch what a strict policy blocks; this page breaks it
+// three ways (inline script, inline handler, inline style).
+func TestBrowserHarnessCatchesCSPViolations(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "default-src 'self'")
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, `<!DOCTYPE html><html><body><p style="color:red">x</p><button onclick="1">b</button><script>document.title="ran"</script></body></html>`)
+	}))
+	t.Cleanup(srv.Close)
+	ctx, csp := newWatchedBrowser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(csp.violations()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(csp.violations()) == 0 {
+		t.Fatal("a page with an inline script and style under a strict policy: want violations reported, got none")
+	}
+	t.Logf("caught: %q", csp.violations())
 }

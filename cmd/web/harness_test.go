@@ -9,9 +9,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/inboxhealth/inboxhealth/internal/db"
@@ -83,7 +89,48 @@ func startTestApp(t *testing.T) *testApp {
 
 // newBrowser starts Debian's headless chromium with a fresh profile. Without chromium
 // the test is skipped, unless REQUIRE_BROWSER=1 (as in CI), where that is a failure.
+// The test fails if any page it loads breaks the Content-Security-Policy.
 func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	ctx, csp := newWatchedBrowser(t)
+	t.Cleanup(func() {
+		if seen := csp.violations(); len(seen) > 0 {
+			t.Errorf("the pages broke their Content-Security-Policy %d time(s):\n%s", len(seen), strings.Join(seen, "\n"))
+		}
+	})
+	return ctx
+}
+
+// cspWatch collects the Content-Security-Policy violations of every page a browser
+// loads: each page reports its securitypolicyviolation events through a binding
+// (added by the DevTools protocol, so the policy cannot block it), and the browser's
+// own console messages about the policy are kept too.
+type cspWatch struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+const cspBinding = "__reportCSPViolation"
+
+const cspReporter = `document.addEventListener("securitypolicyviolation", function (e) {
+	` + cspBinding + `(e.violatedDirective + " blocked " + (e.blockedURI || "inline") + " at " + e.sourceFile + ":" + e.lineNumber + " (" + document.location.pathname + ")");
+});`
+
+func (w *cspWatch) add(s string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.seen = append(w.seen, s)
+}
+
+func (w *cspWatch) violations() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.seen)
+}
+
+// newWatchedBrowser is newBrowser without the check at the end: the caller reads the
+// violations itself.
+func newWatchedBrowser(t *testing.T) (context.Context, *cspWatch) {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {
@@ -114,7 +161,29 @@ func newBrowser(t *testing.T) context.Context {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
-	return ctx
+	w := &cspWatch{}
+	err = chromedp.Listen(ctx, func(ev any) {
+		switch e := ev.(type) {
+		case *runtime.EventBindingCalled:
+			if e.Name == cspBinding {
+				w.add(e.Payload)
+			}
+		case *log.EventEntryAdded:
+			if e.Entry != nil && strings.Contains(e.Entry.Text, "Content Security Policy") {
+				w.add("console: " + e.Entry.Text + " (" + e.Entry.URL + ")")
+			}
+		}
+	})
+	if err != nil {
+		t.Fatalf("watch the browser: %v", err)
+	}
+	if _, err := chromedp.Call(ctx, runtime.AddBinding, runtime.AddBindingParams{Name: cspBinding}); err != nil {
+		t.Fatalf("watch the browser: %v", err)
+	}
+	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: cspReporter}); err != nil {
+		t.Fatalf("watch the browser: %v", err)
+	}
+	return ctx, w
 }
 
 // css is shorthand for a CSS selector (a plain string would be a DOM search).

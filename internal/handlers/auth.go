@@ -7,24 +7,16 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-	"golang.org/x/time/rate"
 
 	"github.com/inboxhealth/inboxhealth/internal/db"
 	"github.com/inboxhealth/inboxhealth/internal/views"
 )
 
 const (
-	sessionName       = "inboxhealth_session"
-	sessionUserID     = "user_id"
-	sessionAccountID  = "account_id"
-	sessionFlash      = "flash"
-	sessionFlashError = "flash_error"
-
 	ctxUser       = "user"
 	ctxMembership = "membership"
 	ctxViaAPIKey  = "via_api_token"
@@ -41,29 +33,6 @@ func currentUser(c echo.Context) (db.User, bool) {
 func currentMembership(c echo.Context) db.Membership {
 	m, _ := c.Get(ctxMembership).(db.Membership)
 	return m
-}
-
-// loadSession puts the logged-in user (if any) in the context.
-func (h *Handler) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if _, err := c.Request().Cookie(sessionName); err != nil {
-			return next(c) // no cookie, no session: API clients with a token pay nothing here
-		}
-		sess, _ := h.sessions.Get(c.Request(), sessionName) // a bad cookie is just no session
-		if id, ok := sess.Values[sessionUserID].(int64); ok {
-			u, err := h.store.UserByID(c.Request().Context(), id)
-			switch {
-			case err == nil && u.HasOneTimePassword() && !h.now().Before(u.OneTimePasswordExpiresAt):
-				// A session begun with a one-time password ends with the password's life:
-				// log-in then says it expired.
-			case err == nil:
-				c.Set(ctxUser, u)
-			case !errors.Is(err, db.ErrNotFound):
-				return err
-			}
-		}
-		return next(c)
-	}
 }
 
 // requireLogin sends visitors without a session to the login page.
@@ -151,33 +120,13 @@ func requireAdministrator(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-func (h *Handler) rememberAccount(c echo.Context, accountID int64) {
-	sess, _ := h.sessions.Get(c.Request(), sessionName)
-	if cur, _ := sess.Values[sessionAccountID].(int64); cur == accountID {
-		return
-	}
-	sess.Values[sessionAccountID] = accountID
-	if err := sess.Save(c.Request(), c.Response()); err != nil {
-		h.log.Warn("save session", "error", err)
-	}
-}
-
-// setFlash keeps a one-time message for the next page.
-func (h *Handler) setFlash(c echo.Context, message string, isError bool) {
-	sess, _ := h.sessions.Get(c.Request(), sessionName)
-	sess.Values[sessionFlash] = message
-	sess.Values[sessionFlashError] = isError
-	if err := sess.Save(c.Request(), c.Response()); err != nil {
-		h.log.Warn("save flash", "error", err)
-	}
-}
-
 // requestInfo gathers what every page shows: user, accounts, CSRF token, flash.
 func (h *Handler) requestInfo(c echo.Context) views.RequestInfo {
 	info := views.RequestInfo{DemoMode: h.cfg.DemoMode, Now: h.now()}
 	if tok, ok := c.Get(middleware.DefaultCSRFConfig.ContextKey).(string); ok {
 		info.CSRFToken = tok
 	}
+	info.Flash, info.FlashIsError = h.takeFlash(c)
 	u, ok := currentUser(c)
 	if !ok {
 		return info
@@ -198,16 +147,6 @@ func (h *Handler) requestInfo(c echo.Context) views.RequestInfo {
 	if info.Account.ID == 0 && len(info.Accounts) > 0 && current.AccountID == 0 {
 		info.Account = info.Accounts[0]
 	}
-	sess, _ := h.sessions.Get(c.Request(), sessionName)
-	if msg, ok := sess.Values[sessionFlash].(string); ok && msg != "" {
-		info.Flash = msg
-		info.FlashIsError, _ = sess.Values[sessionFlashError].(bool)
-		delete(sess.Values, sessionFlash)
-		delete(sess.Values, sessionFlashError)
-		if err := sess.Save(c.Request(), c.Response()); err != nil {
-			h.log.Warn("clear flash", "error", err)
-		}
-	}
 	return info
 }
 
@@ -222,18 +161,30 @@ func (h *Handler) login(c echo.Context) error {
 	email := strings.TrimSpace(c.FormValue("email"))
 	password := c.FormValue("password")
 	form := views.LoginForm{Email: email, Next: safeNext(c.FormValue("next")), DemoLogins: h.demoLogins()}
-	keys := []string{"email:" + strings.ToLower(email), "ip:" + c.RealIP()}
-	if wait := h.logins.blockedFor(keys...); wait > 0 {
-		form.Error = fmt.Sprintf("Too many failed log-ins. Wait %s and try again.", roundUp(wait))
-		return h.render(c, http.StatusTooManyRequests, views.LoginPage(form))
-	}
-	if email == "" || password == "" {
+	if email == "" || password == "" || len(email) > maxEmailLength || len(password) > db.MaxPasswordLength {
+		// Refused before the throttle: an attempt that cannot log anyone in costs it nothing.
 		form.Error = "Enter your email and password."
 		return h.render(c, http.StatusUnprocessableEntity, views.LoginPage(form))
 	}
-	u, err := h.store.Authenticate(c.Request().Context(), email, password)
+	ctx := c.Request().Context()
+	attempt := LoginAttempt{Email: email, Address: c.RealIP()}
+	verdict, err := h.logins.Check(ctx, attempt)
+	if err != nil {
+		return fmt.Errorf("log-in throttle: %w", err)
+	}
+	if verdict.RetryAfter > 0 {
+		c.Response().Header().Set("Retry-After", retryAfterSeconds(verdict))
+		form.Error = fmt.Sprintf("Too many failed log-ins. Wait %s and try again.", roundUp(verdict.RetryAfter))
+		return h.render(c, http.StatusTooManyRequests, views.LoginPage(form))
+	}
+	if err := h.sleep(ctx, verdict.Delay); err != nil {
+		return err
+	}
+	u, err := h.store.Authenticate(ctx, email, password)
 	if errors.Is(err, db.ErrNotFound) {
-		h.logins.fail(keys...)
+		if err := h.logins.Failed(ctx, attempt); err != nil {
+			return fmt.Errorf("log-in throttle: %w", err)
+		}
 		form.Error = "That email and password do not match an account."
 		return h.render(c, http.StatusUnauthorized, views.LoginPage(form))
 	}
@@ -244,11 +195,13 @@ func (h *Handler) login(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	h.logins.succeed(keys[0])
-	if err := h.startSession(c, u.ID); err != nil {
+	if err := h.logins.Succeeded(ctx, attempt); err != nil {
+		return fmt.Errorf("log-in throttle: %w", err)
+	}
+	if err := h.startSession(c, u); err != nil {
 		return err
 	}
-	if err := h.store.RecordSignIn(c.Request().Context(), u.ID); err != nil {
+	if err := h.store.RecordSignIn(ctx, u.ID); err != nil {
 		h.log.Warn("record sign-in", "user_id", u.ID, "error", err) // the sign-in itself worked
 	}
 	h.log.Info("login", "user_id", u.ID)
@@ -258,15 +211,8 @@ func (h *Handler) login(c echo.Context) error {
 	return redirectAfterPost(c, form.Next)
 }
 
-// startSession gives the user a fresh session: nothing from before carries over.
-func (h *Handler) startSession(c echo.Context, userID int64) error {
-	sess, _ := h.sessions.New(c.Request(), sessionName)
-	sess.Values = map[any]any{sessionUserID: userID}
-	if err := sess.Save(c.Request(), c.Response()); err != nil {
-		return fmt.Errorf("save session: %w", err)
-	}
-	return nil
-}
+// maxEmailLength is the longest email address there can be (RFC 5321's path limit).
+const maxEmailLength = 254
 
 func (h *Handler) demoLogins() []string {
 	if !h.cfg.DemoMode {
@@ -276,11 +222,8 @@ func (h *Handler) demoLogins() []string {
 }
 
 func (h *Handler) logout(c echo.Context) error {
-	sess, _ := h.sessions.Get(c.Request(), sessionName)
-	sess.Values = map[any]any{}
-	sess.Options.MaxAge = -1
-	if err := sess.Save(c.Request(), c.Response()); err != nil {
-		return fmt.Errorf("end session: %w", err)
+	if err := h.endSession(c); err != nil {
+		return err
 	}
 	return redirectAfterPost(c, "/login")
 }
@@ -295,9 +238,8 @@ func (h *Handler) home(c echo.Context) error {
 	if len(memberships) == 0 {
 		return echo.NewHTTPError(http.StatusForbidden, "Your user is not a member of any account yet. Ask an administrator to add you.")
 	}
-	sess, _ := h.sessions.Get(c.Request(), sessionName)
 	target := memberships[0].AccountID
-	if last, ok := sess.Values[sessionAccountID].(int64); ok {
+	if last, ok := h.cookieValues(c)[cookieAccountID].(int64); ok {
 		for _, m := range memberships {
 			if m.AccountID == last {
 				target = last
@@ -307,77 +249,9 @@ func (h *Handler) home(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, views.InboxesURL(target))
 }
 
-// safeNext keeps post-login redirects on this site.
-func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		return "/"
-	}
-	return next
-}
-
 func roundUp(d time.Duration) string {
 	if d < time.Minute {
 		return fmt.Sprintf("%d seconds", int(d.Seconds())+1)
 	}
 	return fmt.Sprintf("%d minutes", int(d.Minutes())+1)
-}
-
-// loginThrottle slows down password guessing: each email and each client address gets
-// a small burst of failures, then one more try per interval.
-type loginThrottle struct {
-	mu       sync.Mutex
-	limiters map[string]*rate.Limiter
-	now      func() time.Time
-}
-
-const (
-	loginFailureBurst    = 5
-	loginFailureInterval = 30 * time.Second
-	loginThrottleMaxKeys = 100_000
-)
-
-func newLoginThrottle(now func() time.Time) *loginThrottle {
-	return &loginThrottle{limiters: map[string]*rate.Limiter{}, now: now}
-}
-
-func (t *loginThrottle) limiter(key string) *rate.Limiter {
-	l, ok := t.limiters[key]
-	if !ok {
-		if len(t.limiters) >= loginThrottleMaxKeys {
-			clear(t.limiters) // bounded memory beats perfect memory under a flood
-		}
-		l = rate.NewLimiter(rate.Every(loginFailureInterval), loginFailureBurst)
-		t.limiters[key] = l
-	}
-	return l
-}
-
-// blockedFor says how long the caller must wait before trying again (0: go ahead).
-func (t *loginThrottle) blockedFor(keys ...string) time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var wait time.Duration
-	for _, k := range keys {
-		l := t.limiter(k)
-		if l.TokensAt(t.now()) < 1 {
-			r := l.ReserveN(t.now(), 1)
-			wait = max(wait, r.DelayFrom(t.now()))
-			r.CancelAt(t.now())
-		}
-	}
-	return wait
-}
-
-func (t *loginThrottle) fail(keys ...string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, k := range keys {
-		t.limiter(k).AllowN(t.now(), 1)
-	}
-}
-
-func (t *loginThrottle) succeed(key string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.limiters, key)
 }

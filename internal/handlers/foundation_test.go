@@ -105,7 +105,7 @@ func TestFailedLoginsAreSlowedDown(t *testing.T) {
 	b := env.browser()
 	token := b.csrf("/login")
 	bad := url.Values{"_csrf": {token}, "email": {"admin@acme.test"}, "password": {"wrong password"}}
-	for i := range loginFailureBurst {
+	for i := range int(throttlePair.burst) {
 		if resp, _ := b.do(http.MethodPost, "/login", bad, nil); resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("failed login %d: want 401, got %d", i+1, resp.StatusCode)
 		}
@@ -113,7 +113,7 @@ func TestFailedLoginsAreSlowedDown(t *testing.T) {
 	good := url.Values{"_csrf": {token}, "email": {"admin@acme.test"}, "password": {testPassword}}
 	resp, body := b.do(http.MethodPost, "/login", good, nil)
 	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, "Too many failed log-ins") {
-		t.Fatalf("after %d failures even the right password must wait: want 429 with a message, got %d", loginFailureBurst, resp.StatusCode)
+		t.Fatalf("after %d failures even the right password must wait: want 429 with a message, got %d", int(throttlePair.burst), resp.StatusCode)
 	}
 }
 

@@ -3,9 +3,9 @@
 package handlers
 
 import (
+	"context"
 	"log/slog"
-	"net/http"
-	"strings"
+	"net"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -33,9 +33,17 @@ type Config struct {
 	WhatsAppVerifyToken string
 	// SessionAuthKey and SessionEncryptionKey sign and encrypt the session cookie (32 bytes each).
 	SessionAuthKey, SessionEncryptionKey []byte
-	Logger                               *slog.Logger
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client
+	// (TRUSTED_PROXIES); with none, the connection's address is the client's.
+	TrustedProxies []*net.IPNet
+	// LoginThrottle slows password guessing; nil means one in this process's memory.
+	LoginThrottle LoginThrottle
+	Logger        *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Sleep waits before a log-in the throttle slows down; nil means a timer that
+	// ends with the request.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Deps are the services the routes use.
@@ -54,9 +62,10 @@ type Handler struct {
 	sessions  *sessions.CookieStore
 	// importSealer seals the import's token between its two steps (inbox_import.go).
 	importSealer *securecookie.SecureCookie
-	logins       *loginThrottle
+	logins       LoginThrottle
 	log          *slog.Logger
 	now          func() time.Time
+	sleep        func(ctx context.Context, d time.Duration) error
 }
 
 // New builds the handler.
@@ -67,23 +76,22 @@ func New(cfg Config, deps Deps) *Handler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	cs := sessions.NewCookieStore(cfg.SessionAuthKey, cfg.SessionEncryptionKey)
-	cs.Options = &sessions.Options{
-		Path:     "/",
-		MaxAge:   int((7 * 24 * time.Hour).Seconds()),
-		HttpOnly: true,
-		SameSite: http.SameSiteLaxMode,
-		Secure:   strings.HasPrefix(strings.ToLower(cfg.FrontendURL), "https://"),
+	if cfg.Sleep == nil {
+		cfg.Sleep = sleepContext
+	}
+	if cfg.LoginThrottle == nil {
+		cfg.LoginThrottle = NewMemoryLoginThrottle(cfg.Now, 0)
 	}
 	return &Handler{
 		cfg:          cfg,
 		store:        deps.Store,
 		health:       deps.Health,
 		registrar:    deps.Registrar,
-		sessions:     cs,
-		logins:       newLoginThrottle(cfg.Now),
+		sessions:     newCookieStore(cfg),
+		logins:       cfg.LoginThrottle,
 		importSealer: newImportSealer(cfg.SessionAuthKey, cfg.SessionEncryptionKey),
 		log:          cfg.Logger,
 		now:          cfg.Now,
+		sleep:        cfg.Sleep,
 	}
 }

@@ -79,7 +79,7 @@ func (h *Handler) refreshHealth(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	snap, err := h.health.Refresh(c.Request().Context(), in, db.SourceFetch)
+	snap, err := h.health.RefreshOnDemand(c.Request().Context(), in)
 	if err != nil {
 		return fmt.Errorf("refresh health of inbox %d: %w", in.ID, err)
 	}
@@ -313,6 +313,20 @@ func (h *Handler) apiHealth(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, h.healthResponse(c, in, snap))
+}
+
+// apiRefreshHealth asks Meta now, like the Refresh button (and with its cooldown), and
+// answers like apiHealth.
+func (h *Handler) apiRefreshHealth(c echo.Context) error {
+	in, err := h.loadInbox(c)
+	if err != nil {
+		return err
+	}
+	snap, err := h.health.RefreshOnDemand(c.Request().Context(), in)
+	if err != nil {
+		return fmt.Errorf("refresh health of inbox %d: %w", in.ID, err)
+	}
+	return c.JSON(http.StatusOK, h.healthResponse(c, in, &snap))
 }
 
 func (h *Handler) healthResponse(c echo.Context, in db.Inbox, snap *db.HealthSnapshot) healthJSON {

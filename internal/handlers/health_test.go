@@ -256,18 +256,22 @@ func TestHealthRefresh(t *testing.T) {
 	s := env.login("admin@health.test")
 	token := s.csrf(tab)
 
+	calls := env.sim.CountRequests(http.MethodGet, "/"+in.PhoneNumberID)
 	resp, body := s.post(path, url.Values{"_csrf": {token}}, nil)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != tab {
 		t.Errorf("plain form: want 303 back to the tab, got %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
+	if got := env.sim.CountRequests(http.MethodGet, "/"+in.PhoneNumberID); got != calls+1 {
+		t.Errorf("refresh: want one Graph call, got %d", got-calls)
+	}
 
-	calls := env.sim.CountRequests(http.MethodGet, "/"+in.PhoneNumberID)
+	// Within the cooldown the htmx refresh answers with that fetch: no second call.
 	resp, body = s.post(path, nil, map[string]string{"HX-Request": "true", "X-CSRF-Token": token})
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("htmx: want 200, got %d: %s", resp.StatusCode, body)
 	}
 	if got := env.sim.CountRequests(http.MethodGet, "/"+in.PhoneNumberID); got != calls+1 {
-		t.Errorf("htmx refresh: want one Graph call, got %d", got-calls)
+		t.Errorf("htmx refresh within the cooldown: want no further Graph call, got %d in all", got-calls)
 	}
 	doc, _ := goquery.NewDocumentFromReader(strings.NewReader(body))
 	if doc.Find(`#health-panel`).Length() != 1 || doc.Find(`[data-testid="inbox-name"]`).Length() != 0 {

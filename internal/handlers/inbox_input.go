@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/inboxhealth/inboxhealth/internal/db"
@@ -68,8 +67,8 @@ func nameProblem(name string) string {
 		return "Give the inbox a name."
 	case utf8.RuneCountInString(name) > 100 || !utf8.ValidString(name):
 		return "Use at most 100 characters."
-	case strings.IndexFunc(name, isControlOrBidi) >= 0:
-		return "The name cannot contain control or text-direction characters."
+	case db.HasUnsafeText(name):
+		return "The name cannot contain control, invisible or text-direction characters."
 	}
 	return ""
 }
@@ -96,12 +95,6 @@ func checkMetaID(errs map[string]string, field, value string, required bool, mes
 	if len(value) > 32 || strings.IndexFunc(value, func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
 		errs[field] = message
 	}
-}
-
-// isControlOrBidi refuses control characters and the bidirectional overrides and
-// isolates that can make a name display as something else (U+202A–U+202E, U+2066–U+2069).
-func isControlOrBidi(r rune) bool {
-	return unicode.IsControl(r) || (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069')
 }
 
 func notPhoneRune(r rune) bool {

@@ -74,7 +74,7 @@ func (h *Handler) choosePassword(c echo.Context) error {
 		return err
 	}
 	h.log.Info("password chosen after a one-time password", "user_id", u.ID)
-	if err := h.startSession(c, u.ID); err != nil {
+	if err := h.startSession(c, u); err != nil {
 		return err
 	}
 	h.setFlash(c, "Your password is set. Use it from now on.", false)

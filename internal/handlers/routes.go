@@ -15,19 +15,16 @@ func (h *Handler) Routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = h.errorHandler
-	// Trust X-Forwarded-For only from a proxy on loopback or a private network, so a
-	// client cannot pick its own address to dodge the per-address log-in throttle.
-	e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	e.IPExtractor = clientIPExtractor(h.cfg.TrustedProxies)
 	e.Use(middleware.RequestID())
 	e.Use(h.requestLogger())
 	e.Use(middleware.Recover())
-	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
-		XSSProtection: "", ContentTypeNosniff: "nosniff", XFrameOptions: "DENY",
-		ReferrerPolicy: "same-origin",
-	}))
+	e.Use(h.securityHeaders)
 	e.Use(middleware.BodyLimit("1M"))
+	e.Use(h.bodyOnlyInput)
 	e.Use(h.loadSession)
 	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
+		// The form lookup reads the body only (bodyOnlyInput), never the query string.
 		TokenLookup:    "header:X-CSRF-Token,form:_csrf",
 		CookieName:     "_csrf",
 		CookiePath:     "/",
@@ -52,6 +49,10 @@ func (h *Handler) Routes() *echo.Echo {
 	web.POST("/choose-password", h.choosePassword)
 	app := web.Group("", requireChosenPassword)
 	app.GET("/", h.home)
+	app.GET("/account", h.showAccount)
+	app.POST("/account/password", h.changePassword)
+	app.POST("/account/api_token", h.rotateAPIToken)
+	app.POST("/account/sign_out_everywhere", h.signOutEverywhere)
 	acct := app.Group("/accounts/:account_id", h.requireAccount)
 	acct.GET("/inboxes", h.listInboxes)
 	acct.GET("/inboxes/new", h.newInboxForm, requireAdministrator)
@@ -78,6 +79,12 @@ func (h *Handler) Routes() *echo.Echo {
 	people.POST("/:user_id/remove", h.removePerson)
 	people.POST("/:user_id/password", h.newPersonPassword)
 
+	profile := e.Group("/api/v1/profile", h.apiAuth, requireChosenPassword)
+	profile.GET("", h.apiProfile)
+	profile.POST("/password", h.apiChangePassword)
+	profile.POST("/api_token", h.apiRotateAPIToken)
+	profile.DELETE("/sessions", h.apiSignOutEverywhere)
+
 	api := e.Group("/api/v1/accounts/:account_id", h.apiAuth, requireChosenPassword, h.requireAccount)
 	api.GET("/inboxes", h.apiListInboxes)
 	api.POST("/inboxes", h.apiCreateInbox, requireAdministrator)
@@ -85,6 +92,7 @@ func (h *Handler) Routes() *echo.Echo {
 	api.PATCH("/inboxes/:id", h.apiPatchInbox, requireAdministrator)
 	api.DELETE("/inboxes/:id", h.apiDeleteInbox, requireAdministrator)
 	api.GET("/inboxes/:id/health", h.apiHealth)
+	api.POST("/inboxes/:id/health/refresh", h.apiRefreshHealth)
 	api.POST("/inboxes/:id/registration", h.apiRegister, requireAdministrator)
 	api.POST("/inboxes/:id/pin", h.apiPIN, requireAdministrator)
 	api.POST("/inboxes/:id/verification", h.apiRequestVerificationCode, requireAdministrator)
@@ -121,7 +129,10 @@ func (h *Handler) healthz(c echo.Context) error {
 func (h *Handler) requestLogger() echo.MiddlewareFunc {
 	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
 		LogStatus: true, LogMethod: true, LogURIPath: true, LogLatency: true, LogRequestID: true,
-		Skipper: func(c echo.Context) bool { return strings.HasPrefix(c.Path(), "/static") },
+		// The error handler answers first, so the line carries the status sent, also for
+		// an APIError (401, 404, 422...) that Echo alone would log as 200.
+		HandleError: true,
+		Skipper:     func(c echo.Context) bool { return strings.HasPrefix(c.Path(), "/static") },
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
 			// The path only: query strings could carry hub.verify_token.
 			h.log.Info("request", "method", v.Method, "path", v.URIPath, "status", v.Status,

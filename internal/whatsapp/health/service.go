@@ -76,6 +76,23 @@ type Service struct {
 	// (a sweep, a refresh in flight) is about the old number and is not stored as the
 	// new one's health.
 	shownNumber sync.Map
+
+	// demandMu guards onDemand: inbox id -> the last refresh a person asked for.
+	demandMu sync.Mutex
+	onDemand map[int64]*demandRefresh
+}
+
+// RefreshCooldown is how long the answer of a refresh a person asked for (the Refresh
+// button, the API) stands: asking again within it gets that answer, or joins it while
+// it runs, instead of another Graph call.
+const RefreshCooldown = 30 * time.Second
+
+// demandRefresh is one refresh a person asked for; done closes when snap and err are set.
+type demandRefresh struct {
+	done     chan struct{}
+	finished time.Time
+	snap     db.HealthSnapshot
+	err      error
 }
 
 // numberKey names the Meta number an inbox shows: its phone-number id in its business
@@ -112,7 +129,7 @@ func NewService(store *db.Store, graph Graph, opts Options) *Service {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{store: store, graph: graph, log: opts.Logger, now: opts.Now, ttl: opts.TTL,
-		background: ctx, cancelBackground: cancel, notBeforeAt: map[string]time.Time{}}
+		background: ctx, cancelBackground: cancel, notBeforeAt: map[string]time.Time{}, onDemand: map[int64]*demandRefresh{}}
 }
 
 // Close stops refreshes started in the background.
@@ -181,6 +198,54 @@ func (s *Service) Refresh(ctx context.Context, in db.Inbox, source string) (db.H
 		return res.Val.(db.HealthSnapshot), nil
 	case <-ctx.Done():
 		return db.HealthSnapshot{}, fmt.Errorf("health: refresh inbox %d: %w", in.ID, ctx.Err())
+	}
+}
+
+// RefreshOnDemand is Refresh for a person asking (the Refresh button, the API): one
+// Graph call and one snapshot per inbox per RefreshCooldown, however many ask. The
+// first request fetches; requests while it runs wait for it, and requests within
+// RefreshCooldown after it get the newest snapshot without calling Meta. The fetch is
+// not tied to the first request, so one caller giving up fails nobody else.
+func (s *Service) RefreshOnDemand(ctx context.Context, in db.Inbox) (db.HealthSnapshot, error) {
+	s.demandMu.Lock()
+	d, ok := s.onDemand[in.ID]
+	now := s.now()
+	joined := ok && (d.finished.IsZero() || now.Sub(d.finished) < RefreshCooldown)
+	if !joined {
+		s.pruneOnDemand(now)
+		d = &demandRefresh{done: make(chan struct{})}
+		s.onDemand[in.ID] = d
+		go func() {
+			snap, err := s.Refresh(s.background, in, db.SourceFetch)
+			s.demandMu.Lock()
+			d.snap, d.err, d.finished = snap, err, s.now()
+			s.demandMu.Unlock()
+			close(d.done)
+		}()
+	}
+	s.demandMu.Unlock()
+	select {
+	case <-d.done:
+	case <-ctx.Done():
+		return db.HealthSnapshot{}, fmt.Errorf("health: refresh inbox %d: %w", in.ID, ctx.Err())
+	}
+	if d.err != nil || !joined {
+		return d.snap, d.err
+	}
+	// Joined an earlier answer: a sweep or webhook may have stored a newer one since.
+	if latest, err := s.store.LatestSnapshot(ctx, in.ID); err == nil && latest.CheckedAt.After(d.snap.CheckedAt) {
+		return latest, nil
+	}
+	return d.snap, nil
+}
+
+// pruneOnDemand forgets refreshes whose cooldown is over (demandMu held): the map
+// holds only inboxes refreshed in the last RefreshCooldown.
+func (s *Service) pruneOnDemand(now time.Time) {
+	for id, d := range s.onDemand {
+		if !d.finished.IsZero() && now.Sub(d.finished) >= RefreshCooldown {
+			delete(s.onDemand, id)
+		}
 	}
 }
 
