@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +32,11 @@ type config struct {
 	// DemoCodesURL is set in demo mode only: the simulator's page of the verification
 	// codes it "sent", which stands in for the SMS.
 	DemoCodesURL string
+	// TrustedProxies are the networks whose X-Forwarded-For is believed (the reverse
+	// proxies in front of the app); none by default.
+	TrustedProxies []*net.IPNet
+	// MaxConnections caps the connections served at once.
+	MaxConnections int
 }
 
 const (
@@ -37,6 +44,11 @@ const (
 	defaultDatabasePath          = "data/app.db"
 	defaultGraphAPIURL           = "https://graph.facebook.com/v24.0"
 	defaultHealthRefreshInterval = 15 * time.Minute
+	// defaultMaxConnections suits the 2-core machine the app is sized for: far above
+	// what it serves at once, and below the open-file limit Go gives the process on
+	// Linux (it raises the soft limit to the hard one, 4,096 or more on common
+	// systems), leaving file descriptors for the database and the Graph API calls.
+	defaultMaxConnections = 1024
 )
 
 func configFromEnv() (config, error) {
@@ -58,6 +70,18 @@ func configFromEnv() (config, error) {
 		}
 		cfg.HealthRefreshInterval = d
 	}
+	var err error
+	if cfg.TrustedProxies, err = parseTrustedProxies(os.Getenv("TRUSTED_PROXIES")); err != nil {
+		return config{}, err
+	}
+	cfg.MaxConnections = defaultMaxConnections
+	if v := os.Getenv("MAX_CONNECTIONS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < minMaxConnections {
+			return config{}, fmt.Errorf("MAX_CONNECTIONS=%q: want a number of at least %d, like %d", v, minMaxConnections, defaultMaxConnections)
+		}
+		cfg.MaxConnections = n
+	}
 	if cfg.WhatsAppAppID != "" && !isDigits(cfg.WhatsAppAppID) {
 		return config{}, fmt.Errorf("WHATSAPP_APP_ID=%q: want the Meta app's numeric id", cfg.WhatsAppAppID)
 	}
@@ -68,6 +92,38 @@ func configFromEnv() (config, error) {
 		return config{}, fmt.Errorf("FRONTEND_URL=%q: want an http:// or https:// URL", cfg.FrontendURL)
 	}
 	return cfg, nil
+}
+
+// minMaxConnections leaves room for a few requests beside the ones being shed.
+const minMaxConnections = 8
+
+// parseTrustedProxies reads TRUSTED_PROXIES: comma-separated CIDRs or single addresses.
+func parseTrustedProxies(v string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if !strings.Contains(part, "/") {
+			ip := net.ParseIP(part)
+			if ip == nil {
+				return nil, fmt.Errorf("TRUSTED_PROXIES: %q is not an IP address or CIDR (like 10.0.0.0/8 or 192.0.2.7)", part)
+			}
+			bits := 128
+			if ip.To4() != nil {
+				ip, bits = ip.To4(), 32
+			}
+			out = append(out, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			continue
+		}
+		_, n, err := net.ParseCIDR(part)
+		if err != nil {
+			return nil, fmt.Errorf("TRUSTED_PROXIES: %q is not an IP address or CIDR (like 10.0.0.0/8 or 192.0.2.7)", part)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func isDigits(s string) bool {
@@ -109,6 +165,13 @@ func openStore(ctx context.Context, cfg config) (*db.Store, *db.Cipher, error) {
 		return nil, nil, err
 	}
 	store, err := db.Open(ctx, cfg.DatabasePath, cipher)
+	if errors.Is(err, db.ErrWrongSecretKey) {
+		source := "SECRET_KEY"
+		if cfg.SecretKey == "" {
+			source = filepath.Join(filepath.Dir(cfg.DatabasePath), db.KeyFileName)
+		}
+		return nil, nil, fmt.Errorf("the secret key (from %s) is not the one %s was created with, so its stored access tokens and PINs cannot be read: start with the original key", source, cfg.DatabasePath)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

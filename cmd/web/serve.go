@@ -82,12 +82,14 @@ func runServe(args []string, demo bool) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	ln, limiter := limitConnections(ln, cfg.MaxConnections)
 	srv := &http.Server{
 		Handler:           app.Echo,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		ConnState:         limiter.track,
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -151,6 +153,7 @@ func buildApp(cfg config, store *db.Store, cipher *db.Cipher, logger *slog.Logge
 		DemoLogins:           demoLogins(demo),
 		DemoCodesURL:         cfg.DemoCodesURL,
 		FrontendURL:          cfg.FrontendURL,
+		TrustedProxies:       cfg.TrustedProxies,
 		WhatsAppAppSecret:    cfg.WhatsAppAppSecret,
 		WhatsAppVerifyToken:  cfg.WhatsAppVerifyToken,
 		SessionAuthKey:       cipher.DeriveKey("session-auth"),
