@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/inboxhealth/inboxhealth/migrations"
@@ -37,6 +38,9 @@ type Store struct {
 	now    func() time.Time
 	st     statements
 	c      caches
+	// passwordCost and dummyHash: see SetPasswordCost.
+	passwordCost int
+	dummyHash    []byte
 }
 
 // Open opens (creating if needed) the SQLite file at path, applies pending migrations,
@@ -61,7 +65,8 @@ func Open(ctx context.Context, path string, cipher *Cipher) (*Store, error) {
 		return nil, fmt.Errorf("db: open reader: %w", err)
 	}
 	read.SetMaxOpenConns(8)
-	s := &Store{write: write, read: read, cipher: cipher, now: time.Now, c: newCaches(CacheTTL)}
+	s := &Store{write: write, read: read, cipher: cipher, now: time.Now, c: newCaches(CacheTTL),
+		passwordCost: bcrypt.DefaultCost, dummyHash: defaultDummyHash}
 	if err := s.Migrate(ctx); err != nil {
 		s.Close()
 		return nil, err

@@ -192,7 +192,7 @@ func (s *Store) AddMember(ctx context.Context, accountID int64, n NewMember) (Ad
 		err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE email = ?`, email).Scan(&userID)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			password, hash, err := newOneTimePassword()
+			password, hash, err := s.newOneTimePassword()
 			if err != nil {
 				return err
 			}
@@ -338,7 +338,7 @@ func (s *Store) NewOneTimePassword(ctx context.Context, accountID, userID int64)
 			return ErrPasswordChosen
 		}
 		var hash string
-		password, hash, err = newOneTimePassword()
+		password, hash, err = s.newOneTimePassword()
 		if err != nil {
 			return err
 		}
@@ -355,9 +355,9 @@ func (s *Store) NewOneTimePassword(ctx context.Context, accountID, userID int64)
 
 // newOneTimePassword makes a password from crypto/rand (26 base32 characters, 130
 // bits) and its hash.
-func newOneTimePassword() (password, hash string, err error) {
+func (s *Store) newOneTimePassword() (password, hash string, err error) {
 	password = rand.Text()
-	hash, err = hashPassword(password)
+	hash, err = s.hashPassword(password)
 	return password, hash, err
 }
 

@@ -86,9 +86,22 @@ func CheckPassword(password string) error {
 	return nil
 }
 
-// hashPassword is the one password scheme: bcrypt at its default cost.
-func hashPassword(password string) (string, error) {
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+// SetPasswordCost sets the bcrypt cost of passwords hashed from now on (and of the
+// comparison made for unknown emails, so both still take the same time). Tests lower
+// it to bcrypt.MinCost, since every log-in of a test costs a hash; a server keeps
+// bcrypt.DefaultCost.
+func (s *Store) SetPasswordCost(cost int) error {
+	dummy, err := bcrypt.GenerateFromPassword([]byte("not-a-real-password"), cost)
+	if err != nil {
+		return fmt.Errorf("db: password cost %d: %w", cost, err)
+	}
+	s.passwordCost, s.dummyHash = cost, dummy
+	return nil
+}
+
+// hashPassword is the one password scheme: bcrypt at the store's cost.
+func (s *Store) hashPassword(password string) (string, error) {
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.passwordCost)
 	if err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
@@ -152,7 +165,7 @@ func (s *Store) AddUser(ctx context.Context, email, password, accountName, role 
 	if err := CheckPassword(password); err != nil {
 		return NewUserResult{}, fmt.Errorf("db: create user: %w", err)
 	}
-	hash, err := hashPassword(password)
+	hash, err := s.hashPassword(password)
 	if err != nil {
 		return NewUserResult{}, fmt.Errorf("db: create user: %w", err)
 	}
@@ -232,7 +245,7 @@ var ErrOneTimePasswordExpired = errors.New("db: the one-time password has expire
 func (s *Store) Authenticate(ctx context.Context, email, password string) (User, error) {
 	u, err := s.userBy(ctx, "email = ?", strings.TrimSpace(email))
 	if errors.Is(err, ErrNotFound) {
-		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
 		return User{}, ErrNotFound
 	}
 	if err != nil {
@@ -265,7 +278,9 @@ func (s *Store) RecordSignIn(ctx context.Context, userID int64) error {
 	return nil
 }
 
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not-a-real-password"), bcrypt.DefaultCost)
+// defaultDummyHash is what Authenticate compares an unknown email's password with, at
+// bcrypt.DefaultCost.
+var defaultDummyHash, _ = bcrypt.GenerateFromPassword([]byte("not-a-real-password"), bcrypt.DefaultCost)
 
 const (
 	userColumns  = `SELECT id, email, password_hash, created_at, one_time_password_expires_at FROM users WHERE `
@@ -428,7 +443,7 @@ func (s *Store) SetPassword(ctx context.Context, userID int64, password string) 
 	if err := CheckPassword(password); err != nil {
 		return fmt.Errorf("db: set password: %w", err)
 	}
-	hash, err := hashPassword(password)
+	hash, err := s.hashPassword(password)
 	if err != nil {
 		return fmt.Errorf("db: set password: %w", err)
 	}

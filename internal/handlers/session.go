@@ -181,7 +181,7 @@ func (h *Handler) takeFlash(c echo.Context) (message string, isError bool) {
 	return message, isError
 }
 
-// sleep waits d unless the request ends first.
+// sleepContext waits d unless ctx ends first (Config.Sleep by default).
 func sleepContext(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return nil

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/inboxhealth/inboxhealth/internal/db"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp/graphsim"
@@ -103,6 +105,11 @@ func newTestStore(t testing.TB, secret string) (*db.Cipher, *db.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
+	// Every log-in of a test hashes a password: the cheapest cost keeps the suite fast
+	// (under -race a default-cost hash takes about a second).
+	if err := store.SetPasswordCost(bcrypt.MinCost); err != nil {
+		t.Fatal(err)
+	}
 	return cipher, store
 }
 
