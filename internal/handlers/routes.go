@@ -26,7 +26,7 @@ func (h *Handler) Routes() *echo.Echo {
 	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
 		// The form lookup reads the body only (bodyOnlyInput), never the query string.
 		TokenLookup:    "header:X-CSRF-Token,form:_csrf",
-		CookieName:     "_csrf",
+		CookieName:     csrfCookieName,
 		CookiePath:     "/",
 		CookieHTTPOnly: true,
 		CookieSameSite: http.SameSiteLaxMode,

@@ -30,6 +30,9 @@ const (
 
 	ctxSession      = "session"
 	ctxSessionToken = "session_token"
+
+	// csrfCookieName holds the CSRF token (Echo's CSRF middleware, double submit).
+	csrfCookieName = "_csrf"
 )
 
 func newCookieStore(cfg Config) *sessions.CookieStore {
@@ -118,6 +121,10 @@ func (h *Handler) startSession(c echo.Context, u db.User) error {
 	if err := cookie.Save(c.Request(), c.Response()); err != nil {
 		return fmt.Errorf("save session: %w", err)
 	}
+	// A new CSRF token comes with the new session (the next page makes one): a token
+	// planted or read before the log-in is worth nothing after it.
+	c.SetCookie(&http.Cookie{Name: csrfCookieName, Path: "/", MaxAge: -1, HttpOnly: true,
+		Secure: opts.Secure, SameSite: http.SameSiteLaxMode})
 	return nil
 }
 

@@ -232,3 +232,17 @@ func TestSessionLifetimes(t *testing.T) {
 	clock.advance(6 * time.Hour)
 	b.wantLoginPage("7 days after log-in", env.inboxesPath())
 }
+
+func TestLogInGivesANewCSRFToken(t *testing.T) {
+	env := newSecEnv(t, secOptions{})
+	b := env.browser()
+	before := b.csrf("/login")
+	b.login("admin@acme.test", testPassword)
+	after := b.csrf(env.inboxesPath())
+	if after == before {
+		t.Fatal("the CSRF token from before the log-in must not stay valid after it")
+	}
+	if resp, _ := b.post("/logout", url.Values{"_csrf": {before}}, nil); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a post with the token from before the log-in: want 403, got %d", resp.StatusCode)
+	}
+}
