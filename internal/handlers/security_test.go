@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/PuerkitoBio/goquery"
+
+	"github.com/inboxhealth/inboxhealth/internal/views"
 )
 
 func TestNextAfterLoginStaysOnThisSite(t *testing.T) {
@@ -79,12 +81,18 @@ func TestSecurityHeadersAndNoInlineCode(t *testing.T) {
 		"/account": admin,
 		"/accounts/" + itoa(pending.AccountID) + "/inboxes":     admin,
 		"/accounts/" + itoa(pending.AccountID) + "/inboxes/new": admin,
-		regPath(pending, ""):        admin,
-		regPath(pending, "/health"): admin,
-		"/no/such/page":             admin,
+		views.PeopleURL(pending.AccountID):                      admin,
+		views.PeopleURL(pending.AccountID) + "/new":             admin,
+		views.PersonURL(pending.AccountID, e.agent.UserID):      admin,
+		regPath(pending, ""):                                    admin,
+		regPath(pending, "/health"):                             admin,
+		"/no/such/page":                                         admin,
 	}
 	for path, b := range pages {
 		resp, doc, body := b.getDoc(path)
+		if want := http.StatusOK; resp.StatusCode != want && path != "/no/such/page" {
+			t.Errorf("%s: want %d, got %d", path, want, resp.StatusCode)
+		}
 		h := resp.Header
 		csp := h.Get("Content-Security-Policy")
 		if csp != contentSecurityPolicy || !strings.Contains(csp, "frame-ancestors 'none'") || strings.Contains(csp, "unsafe") {
