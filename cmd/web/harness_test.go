@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/inboxhealth/inboxhealth/internal/db"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp/graphsim"
@@ -59,6 +60,11 @@ func startTestApp(t *testing.T) *testApp {
 	}
 	store, cipher, err := openStore(ctx, cfg)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Each browser log-in checks a password: at bcrypt's lowest cost, the demo users'
+	// log-ins do not dominate the browser tests under -race.
+	if err := store.SetPasswordCost(bcrypt.MinCost); err != nil {
 		t.Fatal(err)
 	}
 	a, err := buildApp(cfg, store, cipher, logger, true)
