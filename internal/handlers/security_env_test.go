@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/inboxhealth/inboxhealth/internal/db"
+	"github.com/inboxhealth/inboxhealth/internal/whatsapp/health"
 )
 
 // newTestClock is a testClock (people_test.go) at a fixed time.
@@ -50,7 +51,18 @@ func newSecEnv(t *testing.T, o secOptions) *secEnv {
 		store.SetClock(o.clock.now)
 		cfg.Now = o.clock.now
 	}
-	srv := httptest.NewServer(New(cfg, Deps{Store: store}).Routes())
+	// The Graph API simulator with no numbers: the registrar is wired as the server
+	// wires it, and nothing these tests do reaches Meta.
+	_, client := newSimClient(t, "security-test-app-secret")
+	svc := health.NewService(store, client, health.Options{Logger: cfg.Logger, Now: cfg.Now})
+	t.Cleanup(svc.Close)
+	frontend := o.frontendURL
+	if frontend == "" {
+		frontend = "http://security.test"
+	}
+	reg := health.NewRegistrar(store, client, svc, health.RegistrarOptions{FrontendURL: frontend, Logger: cfg.Logger})
+	t.Cleanup(reg.Close)
+	srv := httptest.NewServer(New(cfg, Deps{Store: store, Health: svc, Registrar: reg}).Routes())
 	t.Cleanup(srv.Close)
 	env := &secEnv{t: t, srv: srv, store: store}
 	env.admin = createTestUser(t, store, "admin@acme.test", "Acme", db.RoleAdministrator)

@@ -79,14 +79,15 @@ func TestSecurityHeadersAndNoInlineCode(t *testing.T) {
 	pages := map[string]*webClient{
 		"/login":   anonymous,
 		"/account": admin,
-		"/accounts/" + itoa(pending.AccountID) + "/inboxes":     admin,
-		"/accounts/" + itoa(pending.AccountID) + "/inboxes/new": admin,
-		views.PeopleURL(pending.AccountID):                      admin,
-		views.PeopleURL(pending.AccountID) + "/new":             admin,
-		views.PersonURL(pending.AccountID, e.agent.UserID):      admin,
-		regPath(pending, ""):                                    admin,
-		regPath(pending, "/health"):                             admin,
-		"/no/such/page":                                         admin,
+		"/accounts/" + itoa(pending.AccountID) + "/inboxes":        admin,
+		"/accounts/" + itoa(pending.AccountID) + "/inboxes/new":    admin,
+		views.PeopleURL(pending.AccountID):                         admin,
+		"/accounts/" + itoa(pending.AccountID) + "/inboxes/import": admin,
+		views.PeopleURL(pending.AccountID) + "/new":                admin,
+		views.PersonURL(pending.AccountID, e.agent.UserID):         admin,
+		regPath(pending, ""):                                       admin,
+		regPath(pending, "/health"):                                admin,
+		"/no/such/page":                                            admin,
 	}
 	for path, b := range pages {
 		resp, doc, body := b.getDoc(path)
