@@ -21,7 +21,7 @@ type statements struct {
 	attempts, graphCallsSince                      *sql.Stmt
 	// writer (used inside transactions through Tx.StmtContext)
 	insertSnapshot, newestSnapshot, lastGoodSnapshot *sql.Stmt
-	lastKnownSnapshot, insertChange                  *sql.Stmt
+	lastKnownSnapshot, insertChange, setHealthStatus *sql.Stmt
 
 	all []*sql.Stmt
 }
@@ -58,6 +58,7 @@ func (s *Store) prepare(ctx context.Context) error {
 	s.st.lastGoodSnapshot = prep(w, qLastGoodSnapshot)
 	s.st.lastKnownSnapshot = prep(w, qLastKnownSnapshot)
 	s.st.insertChange = prep(w, qInsertChange)
+	s.st.setHealthStatus = prep(w, qSetHealthStatus)
 	return errors.Join(errs...)
 }
 
