@@ -54,6 +54,7 @@ func (h *Handler) Routes() *echo.Echo {
 	app.GET("/", h.home)
 	acct := app.Group("/accounts/:account_id", h.requireAccount)
 	acct.GET("/inboxes", h.listInboxes)
+	acct.GET("/inboxes/export.csv", h.exportInboxes)
 	acct.GET("/inboxes/new", h.newInboxForm, requireAdministrator)
 	acct.POST("/inboxes", h.createInbox, requireAdministrator)
 	acct.GET("/inboxes/import", h.showImportForm, requireAdministrator)
