@@ -34,6 +34,32 @@ func newFleetEnv(t *testing.T) *healthEnv {
 	return env
 }
 
+// TestFleetList drives the list, its export and the list API over one set of inboxes
+// (building one costs three bcrypt hashes and eight health checks); the subtests run in
+// order, and those that add data (memberships, an inbox) come last.
+func TestFleetList(t *testing.T) {
+	t.Parallel()
+	env := newFleetEnv(t)
+	s := env.login("admin@health.test")
+	for _, sub := range []struct {
+		name string
+		run  func(*testing.T, *healthEnv, *webClient)
+	}{
+		{"ListCountsEachStatusAndEachCountFilters", fleetListCountsEachStatusAndEachCountFilters},
+		{"ListSortsBySeverityByDefaultAndByName", fleetListSortsBySeverityByDefaultAndByName},
+		{"ListColumnsShowQualityLimitCanSendAndLastCheck", fleetListColumnsShowQualityLimitCanSendAndLastCheck},
+		{"ListSearchesByNameOrNumber", fleetListSearchesByNameOrNumber},
+		{"ListPagesKeepTheFilterAndCoverEveryInboxOnce", fleetListPagesKeepTheFilterAndCoverEveryInboxOnce},
+		{"ListFilterIsAFormWithASubmitButton", fleetListFilterIsAFormWithASubmitButton},
+		{"ListRefusesBadParametersClearlyAndStillLists", fleetListRefusesBadParametersClearlyAndStillLists},
+		{"APIFiltersSearchesSortsAndPages", fleetAPIFiltersSearchesSortsAndPages},
+		{"AgentsSeeOnlyTheirInboxesEverywhere", fleetAgentsSeeOnlyTheirInboxesEverywhere},
+		{"ExportIsTheFilteredViewAsSafeCSV", fleetExportIsTheFilteredViewAsSafeCSV},
+	} {
+		t.Run(sub.name, func(t *testing.T) { sub.run(t, env, s) })
+	}
+}
+
 // listRows are the rows of a list page: inbox names and overall status codes, in order.
 func listRows(doc *goquery.Document) (names, statuses []string) {
 	doc.Find(`[data-testid="inbox-row"]`).Each(func(_ int, row *goquery.Selection) {
@@ -44,10 +70,7 @@ func listRows(doc *goquery.Document) (names, statuses []string) {
 	return names, statuses
 }
 
-func TestFleetListCountsEachStatusAndEachCountFilters(t *testing.T) {
-	t.Parallel()
-	env := newFleetEnv(t)
-	s := env.login("admin@health.test")
+func fleetListCountsEachStatusAndEachCountFilters(t *testing.T, env *healthEnv, s *webClient) {
 	resp, doc, _ := s.getDoc(views.InboxesURL(env.admin.AccountID))
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("list: want 200, got %d", resp.StatusCode)
@@ -98,10 +121,7 @@ func TestFleetListCountsEachStatusAndEachCountFilters(t *testing.T) {
 	}
 }
 
-func TestFleetListSortsBySeverityByDefaultAndByName(t *testing.T) {
-	t.Parallel()
-	env := newFleetEnv(t)
-	s := env.login("admin@health.test")
+func fleetListSortsBySeverityByDefaultAndByName(t *testing.T, env *healthEnv, s *webClient) {
 	_, doc, _ := s.getDoc(views.InboxesURL(env.admin.AccountID))
 	names, statuses := listRows(doc)
 	if len(statuses) != 8 {
@@ -135,10 +155,7 @@ func TestFleetListSortsBySeverityByDefaultAndByName(t *testing.T) {
 	}
 }
 
-func TestFleetListColumnsShowQualityLimitCanSendAndLastCheck(t *testing.T) {
-	t.Parallel()
-	env := newFleetEnv(t)
-	s := env.login("admin@health.test")
+func fleetListColumnsShowQualityLimitCanSendAndLastCheck(t *testing.T, env *healthEnv, s *webClient) {
 	_, doc, _ := s.getDoc(views.InboxesURL(env.admin.AccountID))
 	for _, th := range []string{"Inbox", "Phone number", "Status", "Quality", "Messaging limit", "Can send", "Last check"} {
 		if doc.Find(`thead th:contains("`+th+`")`).Length() != 1 {
@@ -166,10 +183,7 @@ func TestFleetListColumnsShowQualityLimitCanSendAndLastCheck(t *testing.T) {
 	}
 }
 
-func TestFleetListSearchesByNameOrNumber(t *testing.T) {
-	t.Parallel()
-	env := newFleetEnv(t)
-	s := env.login("admin@health.test")
+func fleetListSearchesByNameOrNumber(t *testing.T, env *healthEnv, s *webClient) {
 	search := func(q string, extra url.Values) []string {
 		v := url.Values{"q": {q}}
 		for k, vs := range extra {
@@ -206,10 +220,7 @@ func TestFleetListSearchesByNameOrNumber(t *testing.T) {
 	}
 }
 
-func TestFleetListPagesKeepTheFilterAndCoverEveryInboxOnce(t *testing.T) {
-	t.Parallel()
-	env := newFleetEnv(t)
-	s := env.login("admin@health.test")
+func fleetListPagesKeepTheFilterAndCoverEveryInboxOnce(t *testing.T, env *healthEnv, s *webClient) {
 	_, doc, _ := s.getDoc(views.InboxesURL(env.admin.AccountID))
 	all, _ := listRows(doc)
 
@@ -258,10 +269,7 @@ func TestFleetListPagesKeepTheFilterAndCoverEveryInboxOnce(t *testing.T) {
 	}
 }
 
-func TestFleetListFilterIsAFormWithASubmitButton(t *testing.T) {
-	t.Parallel()
-	env := newFleetEnv(t)
-	s := env.login("admin@health.test")
+func fleetListFilterIsAFormWithASubmitButton(t *testing.T, env *healthEnv, s *webClient) {
 	_, doc, body := s.getDoc(views.InboxesURL(env.admin.AccountID))
 	form := doc.Find(`form[data-testid="inbox-filter"]`)
 	if method, _ := form.Attr("method"); method != "get" {
@@ -286,10 +294,7 @@ func TestFleetListFilterIsAFormWithASubmitButton(t *testing.T) {
 	}
 }
 
-func TestFleetListRefusesBadParametersClearlyAndStillLists(t *testing.T) {
-	t.Parallel()
-	env := newFleetEnv(t)
-	s := env.login("admin@health.test")
+func fleetListRefusesBadParametersClearlyAndStillLists(t *testing.T, env *healthEnv, s *webClient) {
 	resp, doc, _ := s.getDoc(views.InboxesURL(env.admin.AccountID) + "?status=bogus&sort=age&per_page=0&q=" + url.QueryEscape(strings.Repeat("x", 101)))
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("bad parameters: want 400, got %d", resp.StatusCode)
@@ -315,9 +320,7 @@ func TestFleetListRefusesBadParametersClearlyAndStillLists(t *testing.T) {
 	}
 }
 
-func TestFleetAgentsSeeOnlyTheirInboxesEverywhere(t *testing.T) {
-	t.Parallel()
-	env := newFleetEnv(t)
+func fleetAgentsSeeOnlyTheirInboxesEverywhere(t *testing.T, env *healthEnv, s *webClient) {
 	ctx := context.Background()
 	for _, name := range []string{inboxBlocked, inboxConnected} {
 		if err := env.store.AddInboxMember(ctx, env.inbox(name).ID, env.agent.UserID); err != nil {
@@ -366,9 +369,7 @@ func readCSV(t *testing.T, body string) [][]string {
 	return records
 }
 
-func TestFleetExportIsTheFilteredViewAsSafeCSV(t *testing.T) {
-	t.Parallel()
-	env := newFleetEnv(t)
+func fleetExportIsTheFilteredViewAsSafeCSV(t *testing.T, env *healthEnv, s *webClient) {
 	ctx := context.Background()
 	// A name a spreadsheet would run as a formula, with CSV's special characters.
 	evil, err := env.store.CreateInbox(ctx, db.NewInbox{AccountID: env.admin.AccountID, Name: `=HYPERLINK("http://x.test","Click, me")`,
@@ -376,7 +377,6 @@ func TestFleetExportIsTheFilteredViewAsSafeCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := env.login("admin@health.test")
 	_, doc, _ := s.getDoc(views.InboxesURL(env.admin.AccountID) + "?status=blocked&sort=name")
 	exportURL, _ := doc.Find(`[data-testid="export-csv"]`).Attr("href")
 	if !strings.Contains(exportURL, "status=blocked") || !strings.Contains(exportURL, "sort=name") {
@@ -490,9 +490,7 @@ func decodeJSONBody(t *testing.T, body []byte, v any) {
 	}
 }
 
-func TestFleetAPIFiltersSearchesSortsAndPages(t *testing.T) {
-	t.Parallel()
-	env := newFleetEnv(t)
+func fleetAPIFiltersSearchesSortsAndPages(t *testing.T, env *healthEnv, s *webClient) {
 	get := func(query string) (int, inboxListAnswer, string) {
 		rec := env.apiGet(env.admin.APIAccessToken, apiInboxesPath(env.admin.AccountID)+query)
 		var out inboxListAnswer
