@@ -118,6 +118,9 @@ func (d *demoEnvironment) Seed(ctx context.Context, store *db.Store, registrar *
 				return fmt.Errorf("demo: seed PIN of %q: %w", n.InboxName, err)
 			}
 		}
+		if err := seedDemoHistory(ctx, store, in, n, time.Now()); err != nil {
+			return err
+		}
 		if ok, problem := registrar.SubscribeWebhook(ctx, in); !ok {
 			logger.Info("demo: webhook not subscribed (shown on the inbox)", "inbox", n.InboxName, "problem", problem)
 		}

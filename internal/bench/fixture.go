@@ -181,9 +181,11 @@ func (f Fleet) insertInboxes(ctx context.Context, conn *sql.DB, cipher *db.Ciphe
 		return err
 	}
 	defer tx.Rollback()
+	// Every number ends the month healthy: the fleet list's stored status says so.
+	status := whatsapp.DeriveOverallStatus(ptr(phone(0, 0, "GREEN")), nil, whatsapp.KindNone)
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO inboxes (account_id, name, phone_number, phone_number_id, waba_id,
-		business_id, access_token_enc, webhook_verify_token, pin_state, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'none', ?, ?) RETURNING id`)
+		business_id, access_token_enc, webhook_verify_token, pin_state, health_status, health_severity, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'none', ?, ?, ?, ?) RETURNING id`)
 	if err != nil {
 		return fmt.Errorf("bench: insert inboxes: %w", err)
 	}
@@ -200,7 +202,7 @@ func (f Fleet) insertInboxes(ctx context.Context, conn *sql.DB, cipher *db.Ciphe
 			verify := make([]byte, 16)
 			rand.Read(verify)
 			if err := stmt.QueryRowContext(ctx, account, inboxName(w, n), PhoneNumber(w, n), PhoneNumberID(w, n), WABAID(w),
-				BusinessID(w), tokenEnc, hex.EncodeToString(verify), created, created).Scan(&fx.InboxIDs[f.index(w, n)]); err != nil {
+				BusinessID(w), tokenEnc, hex.EncodeToString(verify), status.Code, status.Severity, created, created).Scan(&fx.InboxIDs[f.index(w, n)]); err != nil {
 				return fmt.Errorf("bench: insert inbox: %w", err)
 			}
 		}

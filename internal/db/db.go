@@ -71,6 +71,10 @@ func Open(ctx context.Context, path string, cipher *Cipher) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.syncHealthSeverity(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if err := s.prepare(ctx); err != nil {
 		s.Close()
 		return nil, err

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
 )
 
 // What the check with Meta before saving found (inboxes.meta_check).
@@ -173,6 +175,7 @@ func (s *Store) UpdateInbox(ctx context.Context, inboxID int64, e InboxEdit) (In
 	if e.MetaCheck == MetaCheckPassed || e.MetaCheck == MetaCheckFailed {
 		checkedAt = millis(now)
 	}
+	unknown := whatsapp.StatusByCode(whatsapp.OverallUnknown)
 	in, err := func() (Inbox, error) {
 		tx, err := s.write.BeginTx(ctx, nil)
 		if err != nil {
@@ -195,6 +198,8 @@ func (s *Store) UpdateInbox(ctx context.Context, inboxID int64, e InboxEdit) (In
 			registration_next_retry_at = CASE WHEN ?10 THEN NULL ELSE registration_next_retry_at END,
 			registration_backoff_step = CASE WHEN ?10 THEN 0 ELSE registration_backoff_step END,
 			name_change_approved_at = CASE WHEN ?10 THEN NULL ELSE name_change_approved_at END,
+			health_status = CASE WHEN ?10 THEN ?13 ELSE health_status END,
+			health_severity = CASE WHEN ?10 THEN ?14 ELSE health_severity END,
 			webhook_subscribed_at = CASE WHEN waba_id = ?4 THEN webhook_subscribed_at ELSE NULL END,
 			webhook_subscription_error = CASE WHEN waba_id = ?4 THEN webhook_subscription_error ELSE '' END,
 			webhook_apps_checked_at = CASE WHEN waba_id = ?4 THEN webhook_apps_checked_at ELSE NULL END,
@@ -202,7 +207,8 @@ func (s *Store) UpdateInbox(ctx context.Context, inboxID int64, e InboxEdit) (In
 			waba_id = ?4, updated_at = ?11
 			WHERE id = ?12 RETURNING `+inboxColumns,
 			e.Name, e.PhoneNumber, e.PhoneNumberID, e.WABAID, e.BusinessID, tokenEnc,
-			e.MetaCheck, e.MetaCheckProblem, checkedAt, e.StartAfresh, millis(now), inboxID)
+			e.MetaCheck, e.MetaCheckProblem, checkedAt, e.StartAfresh, millis(now), inboxID,
+			unknown.Code, unknown.Severity) // afresh: never checked, as the fleet list counts it
 		in, err := scanInbox(row)
 		if errors.Is(err, sql.ErrNoRows) {
 			return Inbox{}, ErrNotFound

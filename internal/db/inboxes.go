@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
 )
 
 // PIN states of an inbox's two-step verification PIN.
@@ -136,6 +138,7 @@ func (s *Store) CreateInbox(ctx context.Context, n NewInbox) (Inbox, error) {
 		checkedAt = millis(s.now())
 	}
 	now := millis(s.now())
+	unknown := whatsapp.StatusByCode(whatsapp.OverallUnknown) // never checked yet
 	in, err := func() (Inbox, error) {
 		tx, err := s.write.BeginTx(ctx, nil)
 		if err != nil {
@@ -143,9 +146,11 @@ func (s *Store) CreateInbox(ctx context.Context, n NewInbox) (Inbox, error) {
 		}
 		defer tx.Rollback()
 		row := tx.QueryRowContext(ctx, `INSERT INTO inboxes (account_id, name, phone_number, phone_number_id, waba_id,
-			business_id, access_token_enc, webhook_verify_token, meta_check, meta_checked_at, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+inboxColumns,
-			n.AccountID, n.Name, n.PhoneNumber, n.PhoneNumberID, n.WABAID, n.BusinessID, tokenEnc, verify, check, checkedAt, now, now)
+			business_id, access_token_enc, webhook_verify_token, meta_check, meta_checked_at, health_status, health_severity,
+			created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+inboxColumns,
+			n.AccountID, n.Name, n.PhoneNumber, n.PhoneNumberID, n.WABAID, n.BusinessID, tokenEnc, verify, check, checkedAt,
+			unknown.Code, unknown.Severity, now, now)
 		in, err := scanInbox(row)
 		if err != nil {
 			return Inbox{}, err

@@ -176,6 +176,15 @@ func (s *Store) addSnapshotTx(ctx context.Context, tx *sql.Tx, snap *HealthSnaps
 		snap.Source).Scan(&snap.ID); err != nil {
 		return false, false, err
 	}
+	if isNewest {
+		status := snap.OverallStatus
+		if status == "" {
+			status = whatsapp.OverallUnknown
+		}
+		if _, err := tx.StmtContext(ctx, s.st.setHealthStatus).ExecContext(ctx, status, whatsapp.StatusByCode(status).Severity, snap.InboxID); err != nil {
+			return false, false, err
+		}
+	}
 	if havePrev {
 		var insertChange *sql.Stmt
 		for i := range cur {
@@ -316,6 +325,58 @@ func (s *Store) LatestSnapshots(ctx context.Context, accountID int64) (map[int64
 	return out, nil
 }
 
+// qLatestSnapshotsOf reads the newest snapshot of each inbox id in a JSON array: one
+// statement for a page of the fleet list instead of one per row.
+const qLatestSnapshotsOf = `SELECT ` + snapshotColumns + ` FROM health_snapshots WHERE id IN (
+	SELECT (SELECT s.id FROM health_snapshots s WHERE s.inbox_id = j.value ORDER BY s.checked_at DESC, s.id DESC LIMIT 1)
+	FROM json_each(?) j)`
+
+// LatestSnapshotsOf returns the newest snapshot of each of the inboxes (by inbox id;
+// an inbox never checked has none). Cached snapshots are used; the rest are read in
+// one statement and, with keep, cached: a page of the list is read again soon, an
+// export of every inbox is not and would fill the cache for nothing.
+func (s *Store) LatestSnapshotsOf(ctx context.Context, inboxIDs []int64, keep bool) (map[int64]HealthSnapshot, error) {
+	now := s.now()
+	gen := s.c.snapshot.generation()
+	out := make(map[int64]HealthSnapshot, len(inboxIDs))
+	var missing []int64
+	for _, id := range inboxIDs {
+		if snap, ok, _ := s.c.snapshot.get(id, now); ok {
+			out[id] = cloneSnapshot(snap)
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	idsJSON, err := json.Marshal(missing)
+	if err != nil {
+		return nil, fmt.Errorf("db: latest snapshots: %w", err)
+	}
+	rows, err := s.read.QueryContext(ctx, qLatestSnapshotsOf, string(idsJSON))
+	if err != nil {
+		return nil, fmt.Errorf("db: latest snapshots: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		snap, err := scanSnapshot(rows)
+		if err != nil {
+			return nil, fmt.Errorf("db: latest snapshots: %w", err)
+		}
+		if keep {
+			s.c.snapshot.fill(snap.InboxID, snap, now, gen)
+			out[snap.InboxID] = cloneSnapshot(snap)
+		} else {
+			out[snap.InboxID] = snap
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("db: latest snapshots: %w", err)
+	}
+	return out, nil
+}
+
 func (s *Store) accountInboxIDs(ctx context.Context, accountID int64) ([]int64, error) {
 	rows, err := s.st.accountInboxIDs.QueryContext(ctx, accountID)
 	if err != nil {
@@ -352,8 +413,10 @@ func (s *Store) HealthChanges(ctx context.Context, inboxID int64, limit int) ([]
 	}
 	now := s.now()
 	cached, ok, gen := s.c.changes.get(inboxID, now)
-	if ok && cached.limit == limit {
-		return slices.Clone(cached.changes), nil
+	if ok {
+		if changes, ok := cached.answer(limit); ok {
+			return slices.Clone(changes), nil
+		}
 	}
 	changes, err := s.healthChanges(ctx, inboxID, limit)
 	if err != nil {
@@ -361,6 +424,20 @@ func (s *Store) HealthChanges(ctx context.Context, inboxID int64, limit int) ([]
 	}
 	s.c.changes.fill(inboxID, cachedChanges{limit: limit, changes: changes}, now, gen)
 	return slices.Clone(changes), nil
+}
+
+// answer returns the newest limit changes (limit -1: all) when the cached answer holds
+// them: it was asked with that limit or more, or it held fewer than it was asked for
+// (then it holds every change).
+func (c cachedChanges) answer(limit int) ([]HealthChange, bool) {
+	complete := c.limit == -1 || len(c.changes) < c.limit
+	switch {
+	case limit == c.limit, limit == -1 && complete:
+		return c.changes, true
+	case limit > 0 && (complete || limit <= c.limit):
+		return c.changes[:min(limit, len(c.changes))], true
+	}
+	return nil, false
 }
 
 func (s *Store) healthChanges(ctx context.Context, inboxID int64, limit int) ([]HealthChange, error) {

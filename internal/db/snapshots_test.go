@@ -181,3 +181,30 @@ func TestPruneDeletesInBatchesAndKeepsEachInboxsNewest(t *testing.T) {
 		t.Fatalf("recent history must stay: got %+v", changes)
 	}
 }
+
+func TestCachedChangesAnswerSmallerLimitsFromALargerRead(t *testing.T) {
+	five := make([]HealthChange, 5)
+	for i := range five {
+		five[i].From = fmt.Sprint(i)
+	}
+	for _, c := range []struct {
+		cached  cachedChanges
+		limit   int
+		want    int
+		answers bool
+	}{
+		{cachedChanges{limit: 500, changes: five}, 10, 5, true},     // held fewer than asked for: every change
+		{cachedChanges{limit: 500, changes: five}, -1, 5, true},     // the same, asked for all
+		{cachedChanges{limit: 5, changes: five}, 3, 3, true},        // the newest 3 of the newest 5
+		{cachedChanges{limit: 5, changes: five}, 10, 0, false},      // there may be more than 5
+		{cachedChanges{limit: 5, changes: five}, -1, 0, false},      // the same, asked for all
+		{cachedChanges{limit: -1, changes: five}, 2, 2, true},       // all were read
+		{cachedChanges{limit: 10, changes: five[:0]}, 500, 0, true}, // none at all
+		{cachedChanges{limit: 10, changes: five[:0]}, 10, 0, true},
+	} {
+		got, ok := c.cached.answer(c.limit)
+		if ok != c.answers || len(got) != c.want {
+			t.Errorf("cached %d of limit %d, asked %d: want %d (%v), got %d (%v)", len(c.cached.changes), c.cached.limit, c.limit, c.want, c.answers, len(got), ok)
+		}
+	}
+}

@@ -22,7 +22,7 @@ type statements struct {
 	sessionByToken                                 *sql.Stmt
 	// writer (used inside transactions through Tx.StmtContext)
 	insertSnapshot, newestSnapshot, lastGoodSnapshot *sql.Stmt
-	lastKnownSnapshot, insertChange                  *sql.Stmt
+	lastKnownSnapshot, insertChange, setHealthStatus *sql.Stmt
 
 	all []*sql.Stmt
 }
@@ -60,6 +60,7 @@ func (s *Store) prepare(ctx context.Context) error {
 	s.st.lastGoodSnapshot = prep(w, qLastGoodSnapshot)
 	s.st.lastKnownSnapshot = prep(w, qLastKnownSnapshot)
 	s.st.insertChange = prep(w, qInsertChange)
+	s.st.setHealthStatus = prep(w, qSetHealthStatus)
 	return errors.Join(errs...)
 }
 

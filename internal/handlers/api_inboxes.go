@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -45,18 +46,96 @@ func (h *Handler) toAPIInbox(in db.Inbox) apiInbox {
 	return out
 }
 
+// apiInboxListItem is an inbox in the list API: the inbox and a summary of its health.
+type apiInboxListItem struct {
+	apiInbox
+	Health apiInboxHealth `json:"health"`
+}
+
+// apiInboxHealth is an inbox's health as the list shows it; the health endpoint has the
+// rest. Meta's values are null when Meta did not report them or never answered.
+type apiInboxHealth struct {
+	OverallStatus      string  `json:"overall_status"`
+	Label              string  `json:"label"`
+	Tone               string  `json:"tone"`
+	Severity           int     `json:"severity"`
+	QualityRating      *string `json:"quality_rating"`
+	MessagingLimitTier *string `json:"messaging_limit_tier"`
+	CanSendMessage     *string `json:"can_send_message"`
+	CheckedAt          *string `json:"checked_at"`
+	Stale              bool    `json:"stale"`
+}
+
+// apiInboxListMeta says which inboxes the answer holds and how many there are.
+type apiInboxListMeta struct {
+	Status     string        `json:"status"`
+	Q          string        `json:"q"`
+	Sort       string        `json:"sort"`
+	Page       int           `json:"page"`
+	PerPage    int           `json:"per_page"`
+	Total      int           `json:"total"`
+	TotalPages int           `json:"total_pages"`
+	Counts     apiFleetCount `json:"counts"`
+}
+
+// apiFleetCount counts every inbox the caller may see, per overall status.
+type apiFleetCount struct {
+	All       int            `json:"all"`
+	Attention int            `json:"attention"`
+	ByStatus  map[string]int `json:"by_status"`
+}
+
+// apiListInboxes lists the inboxes the caller may see, filtered (?status=), searched
+// (?q=) and sorted (?sort=) as the list page does. With ?page= or ?per_page= it answers
+// one page; without, every matching inbox, as it did before paging existed.
 func (h *Handler) apiListInboxes(c echo.Context) error {
-	u, _ := currentUser(c)
-	m := currentMembership(c)
-	inboxes, err := h.store.InboxesVisibleTo(c.Request().Context(), m.AccountID, m, u.ID)
+	q, problems := parseFleetQuery(c)
+	if len(problems) > 0 {
+		return &APIError{Status: http.StatusUnprocessableEntity, Type: "invalid", Message: "Some query parameters are invalid.", Fields: problems}
+	}
+	fp, err := h.loadFleetPage(c, q, false)
 	if err != nil {
 		return err
 	}
-	out := make([]apiInbox, 0, len(inboxes))
-	for _, in := range inboxes {
-		out = append(out, h.toAPIInbox(in))
+	ids := make([]int64, len(fp.Inboxes))
+	for i, in := range fp.Inboxes {
+		ids[i] = in.ID
 	}
-	return c.JSON(http.StatusOK, map[string]any{"payload": out})
+	inboxes, err := h.store.InboxesByIDs(c.Request().Context(), ids)
+	if err != nil {
+		return err
+	}
+	byID := make(map[int64]db.Inbox, len(inboxes))
+	for _, in := range inboxes {
+		byID[in.ID] = in
+	}
+	out := make([]apiInboxListItem, 0, len(fp.Inboxes))
+	for _, fi := range fp.Inboxes {
+		in, ok := byID[fi.ID]
+		if !ok {
+			continue // removed between the two reads
+		}
+		out = append(out, apiInboxListItem{apiInbox: h.toAPIInbox(in), Health: toAPIInboxHealth(fi)})
+	}
+	byStatus := fp.Counts.ByStatus
+	if byStatus == nil {
+		byStatus = map[string]int{}
+	}
+	meta := apiInboxListMeta{Status: q.Status, Q: q.Search, Sort: q.Sort, Page: fp.Page, PerPage: fp.Query.PerPage,
+		Total: fp.Total, TotalPages: fp.Pages, Counts: apiFleetCount{All: fp.Counts.All, Attention: fp.Counts.Attention, ByStatus: byStatus}}
+	return c.JSON(http.StatusOK, map[string]any{"payload": out, "meta": meta})
+}
+
+func toAPIInboxHealth(fi fleetInbox) apiInboxHealth {
+	// Never checked is stale, as in the health endpoint.
+	out := apiInboxHealth{OverallStatus: fi.Overall.Code, Label: fi.Overall.Label, Tone: string(fi.Overall.Tone), Severity: fi.Overall.Severity, Stale: true}
+	quality, limit, canSend := fi.values()
+	out.QualityRating, out.MessagingLimitTier, out.CanSendMessage = nullable(quality), nullable(limit), nullable(canSend)
+	if s := fi.Snapshot; s != nil {
+		checked := s.CheckedAt.UTC().Format(time.RFC3339)
+		out.CheckedAt, out.Stale = &checked, !s.OK
+	}
+	return out
 }
 
 // apiCreateInbox adds an inbox: the fields are checked, then the connection with Meta

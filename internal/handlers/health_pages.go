@@ -58,6 +58,10 @@ func (h *Handler) showHealth(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	chart, err := h.historyChart(c, in, snap)
+	if err != nil {
+		return err
+	}
 	history, err := h.store.HealthChanges(c.Request().Context(), in.ID, historyLength)
 	if err != nil {
 		return err
@@ -67,7 +71,7 @@ func (h *Handler) showHealth(c echo.Context) error {
 		return err
 	}
 	advice := h.adviceFor(c, in, snap, nil)
-	body := views.HealthTab(healthPanelView(in, snap, advice, h.now()), h.historyRows(history), h.metaEventRows(events), h.attemptsSection(c, in))
+	body := views.HealthTab(healthPanelView(in, snap, advice, h.now()), chart, h.historyRows(history), h.metaEventRows(events), h.attemptsSection(c, in))
 	return h.render(c, http.StatusOK, views.InboxPage(h.inboxHeader(in, snap), views.TabHealth, h.bannerOf(c, in, advice, views.BannerOnHealth), body))
 }
 

@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -14,71 +15,93 @@ import (
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp/health"
 )
 
-// Status filter values of the inbox list.
-const (
-	filterAll       = ""
-	filterAttention = "attention"
-)
-
+// listInboxes is the administrator's dashboard (and an agent's list of their inboxes):
+// counts per overall status, each a link that filters; search, status filter and sort
+// in one form with a submit button (no script needed); one page of rows. A parameter
+// that is not understood is said above the form and reset, and the list still shows.
 func (h *Handler) listInboxes(c echo.Context) error {
-	ctx := c.Request().Context()
-	u, _ := currentUser(c)
-	m := currentMembership(c)
-	inboxes, err := h.store.InboxesVisibleTo(ctx, m.AccountID, m, u.ID)
+	q, problems := parseFleetQuery(c)
+	fp, err := h.loadFleetPage(c, q, true)
 	if err != nil {
 		return err
 	}
-	snaps, err := h.store.LatestSnapshots(ctx, m.AccountID)
-	if err != nil {
-		return err
+	status := http.StatusOK
+	if len(problems) > 0 {
+		status = http.StatusBadRequest
 	}
-	filter := c.QueryParam("status")
-	page := views.InboxListPage{AccountID: m.AccountID, Total: len(inboxes)}
-	now := h.now()
-	for _, in := range inboxes {
-		var snap *db.HealthSnapshot
-		if s, ok := snaps[in.ID]; ok {
-			snap = &s
-		}
-		status := health.OverallOf(snap)
-		if !matchesFilter(filter, status) {
-			continue
-		}
-		row := views.InboxRow{ID: in.ID, AccountID: in.AccountID, Name: in.Name, PhoneNumber: in.PhoneNumber,
-			Status: statusBadge(status), CheckedAt: "never"}
-		if snap != nil {
-			row.CheckedAt = views.Ago(now, snap.CheckedAt)
-			row.Stale = !snap.OK
-		}
-		page.Rows = append(page.Rows, row)
-	}
-	page.Filters = statusFilters(filter)
-	return h.render(c, http.StatusOK, views.InboxList(page))
+	return h.render(c, status, views.InboxList(fleetListView(currentMembership(c).AccountID, fp, problems)))
 }
 
-func matchesFilter(filter string, s whatsapp.OverallStatus) bool {
-	switch filter {
-	case filterAll:
-		return true
-	case filterAttention:
-		return whatsapp.NeedsAttention(s)
-	default:
-		return s.Code == filter
+// fleetListView is the list page's view of a fleet page.
+func fleetListView(accountID int64, fp fleetPage, problems map[string]string) views.InboxListPage {
+	q := fp.Query
+	listURL := func(v url.Values) string {
+		if len(v) == 0 {
+			return views.InboxesURL(accountID)
+		}
+		return views.InboxesURL(accountID) + "?" + v.Encode()
 	}
-}
+	p := views.InboxListPage{AccountID: accountID, Search: q.Search, Problems: problems, All: fp.Counts.All,
+		Total: fp.Total, Page: fp.Page, Pages: fp.Pages}
+	if q.PerPage != defaultPerPage {
+		p.PerPage = q.PerPage
+	}
 
-func statusFilters(selected string) []views.StatusFilter {
-	filters := []views.StatusFilter{
-		{Value: filterAll, Label: "All inboxes"},
-		{Value: filterAttention, Label: "Needing attention"},
+	// Counts: every inbox, those needing attention, then each status present, the most
+	// urgent first. A count links to its status with the current order, and no search,
+	// so the list it opens holds exactly the inboxes counted.
+	countURL := func(status string) string {
+		return listURL(fleetQuery{Status: status, Sort: q.Sort, PerPage: q.PerPage}.values(1))
 	}
-	for _, s := range whatsapp.AllStatusCodes() {
-		filters = append(filters, views.StatusFilter{Value: s.Code, Label: "Only: " + s.Label})
+	p.Counts = append(p.Counts,
+		views.StatusCount{Value: filterAll, Label: "All inboxes", Count: fp.Counts.All, URL: countURL(filterAll), Current: q.Status == filterAll && q.Search == ""},
+		views.StatusCount{Value: filterAttention, Label: "Needing attention", Count: fp.Counts.Attention, URL: countURL(filterAttention), Current: q.Status == filterAttention && q.Search == ""})
+	for _, st := range whatsapp.StatusesBySeverity() {
+		if n := fp.Counts.ByStatus[st.Code]; n > 0 {
+			p.Counts = append(p.Counts, views.StatusCount{Value: st.Code, Label: st.Label, Tone: string(st.Tone), Count: n,
+				URL: countURL(st.Code), Current: q.Status == st.Code && q.Search == ""})
+		}
 	}
-	for i := range filters {
-		filters[i].Selected = filters[i].Value == selected
+
+	p.Filters = []views.StatusFilter{{Value: filterAll, Label: "All inboxes"}, {Value: filterAttention, Label: "Needing attention"}}
+	for _, st := range whatsapp.StatusesBySeverity() {
+		p.Filters = append(p.Filters, views.StatusFilter{Value: st.Code, Label: "Only: " + st.Label})
 	}
-	return filters
+	for i := range p.Filters {
+		p.Filters[i].Selected = p.Filters[i].Value == q.Status
+	}
+	p.Sorts = []views.SortOption{
+		{Value: db.FleetSortSeverity, Label: "Most urgent first", Selected: q.Sort == db.FleetSortSeverity},
+		{Value: db.FleetSortName, Label: "Name", Selected: q.Sort == db.FleetSortName},
+	}
+
+	for _, in := range fp.Inboxes {
+		row := views.InboxRow{ID: in.ID, AccountID: accountID, Name: in.Name, PhoneNumber: in.PhoneNumber, Status: statusBadge(in.Overall)}
+		if quality, limit, canSend, ok := in.badges(); ok {
+			row.HasData, row.Quality, row.Limit, row.CanSend = true, viewBadge(quality), viewBadge(limit), viewBadge(canSend)
+		}
+		if in.Snapshot != nil {
+			row.CheckedAt, row.Stale = in.Snapshot.CheckedAt, !in.Snapshot.OK
+		}
+		p.Rows = append(p.Rows, row)
+	}
+	if len(p.Rows) > 0 {
+		p.From = (fp.Page-1)*q.PerPage + 1
+		p.To = p.From + len(p.Rows) - 1
+	}
+	if fp.Page > 1 {
+		p.FirstURL, p.PrevURL = listURL(q.values(1)), listURL(q.values(fp.Page-1))
+	}
+	if fp.Page < fp.Pages {
+		p.NextURL, p.LastURL = listURL(q.values(fp.Page+1)), listURL(q.values(fp.Pages))
+	}
+	export := q.values(1)
+	export.Del("per_page")
+	p.ExportURL = views.InboxesURL(accountID) + "/export.csv"
+	if len(export) > 0 {
+		p.ExportURL += "?" + export.Encode()
+	}
+	return p
 }
 
 func statusBadge(s whatsapp.OverallStatus) views.StatusBadge {

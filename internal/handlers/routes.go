@@ -55,6 +55,7 @@ func (h *Handler) Routes() *echo.Echo {
 	app.POST("/account/sign_out_everywhere", h.signOutEverywhere)
 	acct := app.Group("/accounts/:account_id", h.requireAccount)
 	acct.GET("/inboxes", h.listInboxes)
+	acct.GET("/inboxes/export.csv", h.exportInboxes)
 	acct.GET("/inboxes/new", h.newInboxForm, requireAdministrator)
 	acct.POST("/inboxes", h.createInbox, requireAdministrator)
 	acct.GET("/inboxes/import", h.showImportForm, requireAdministrator)

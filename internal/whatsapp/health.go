@@ -1,6 +1,9 @@
 package whatsapp
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Tone is the colour family a status or badge is drawn in, chosen so a person can
 // tell at a glance whether something is fine (green), in progress or degraded
@@ -22,6 +25,11 @@ type OverallStatus struct {
 	Label   string // short human name
 	Tone    Tone
 	Summary string // one sentence in plain words
+	// Severity ranks the status for the fleet list: 1 is the most urgent. Blocked
+	// numbers and token problems come first (nothing works until a person acts), then
+	// what stops or limits sending, then what needs watching or waiting, then the
+	// numbers this product does not manage, and connected numbers last.
+	Severity int
 }
 
 // Overall status codes. They are part of the JSON API and of filter URLs, so keep them
@@ -50,17 +58,41 @@ func AllStatusCodes() []OverallStatus {
 // statusCatalogue is the one list of overall statuses; DeriveOverallStatus reads it on
 // every call (every list row, every API request), so it is built once.
 var statusCatalogue = []OverallStatus{
-	{OverallConnected, "Connected", ToneGreen, "The number is registered and can send messages."},
-	{OverallRegistrationIncomplete, "Registration incomplete", ToneAmber, "The number is not registered with the Cloud API yet, so it cannot send messages."},
-	{OverallDisplayNameInReview, "Display name in review", ToneAmber, "Meta is reviewing the display name."},
-	{OverallDisplayNameActionRequired, "Display name needs action", ToneRed, "The display name must be fixed in WhatsApp Manager."},
-	{OverallQualityLow, "Quality low", ToneAmber, "Recipients have been blocking or reporting messages from this number."},
-	{OverallRestricted, "Restricted", ToneAmber, "Meta is limiting what this number can send."},
-	{OverallBlocked, "Blocked", ToneRed, "Meta is blocking messages from this number."},
-	{OverallTokenExpired, "Token expired", ToneRed, "The access token has expired or was revoked, so the number cannot be checked or used."},
-	{OverallOnPremise, "On-Premises API", ToneGrey, "The number uses the On-Premises API, which this product does not manage."},
-	{OverallCoexistence, "WhatsApp Business app", ToneGrey, "The number is also used in the WhatsApp Business app, so it is never registered from here."},
-	{OverallUnknown, "Unknown", ToneGrey, "The number's health is not known yet."},
+	{OverallConnected, "Connected", ToneGreen, "The number is registered and can send messages.", 11},
+	{OverallRegistrationIncomplete, "Registration incomplete", ToneAmber, "The number is not registered with the Cloud API yet, so it cannot send messages.", 4},
+	{OverallDisplayNameInReview, "Display name in review", ToneAmber, "Meta is reviewing the display name.", 8},
+	{OverallDisplayNameActionRequired, "Display name needs action", ToneRed, "The display name must be fixed in WhatsApp Manager.", 3},
+	{OverallQualityLow, "Quality low", ToneAmber, "Recipients have been blocking or reporting messages from this number.", 6},
+	{OverallRestricted, "Restricted", ToneAmber, "Meta is limiting what this number can send.", 5},
+	{OverallBlocked, "Blocked", ToneRed, "Meta is blocking messages from this number.", 2},
+	{OverallTokenExpired, "Token expired", ToneRed, "The access token has expired or was revoked, so the number cannot be checked or used.", 1},
+	{OverallOnPremise, "On-Premises API", ToneGrey, "The number uses the On-Premises API, which this product does not manage.", 9},
+	{OverallCoexistence, "WhatsApp Business app", ToneGrey, "The number is also used in the WhatsApp Business app, so it is never registered from here.", 10},
+	{OverallUnknown, "Unknown", ToneGrey, "The number's health is not known yet.", 7},
+}
+
+// StatusByCode returns the catalogue entry of an overall status code (with its
+// generic summary); a code this version does not know is shown as it is, grey, and
+// ranked with unknown.
+func StatusByCode(code string) OverallStatus {
+	var unknown OverallStatus
+	for _, s := range statusCatalogue {
+		if s.Code == code {
+			return s
+		}
+		if s.Code == OverallUnknown {
+			unknown = s
+		}
+	}
+	return OverallStatus{Code: code, Label: code, Tone: ToneGrey, Summary: unknown.Summary, Severity: unknown.Severity}
+}
+
+// StatusesBySeverity lists every overall status, the most urgent first: the order of
+// the fleet list's default sort and of its counts.
+func StatusesBySeverity() []OverallStatus {
+	out := AllStatusCodes()
+	slices.SortStableFunc(out, func(a, b OverallStatus) int { return a.Severity - b.Severity })
+	return out
 }
 
 // NeedsAttention reports whether a person should look at a number: everything but
@@ -201,13 +233,9 @@ func DeriveOverallStatus(p *PhoneNumber, businessHealth *HealthStatus, fetchErro
 // overallStatus builds a status from the catalogue in AllStatusCodes so labels and
 // tones are written down once.
 func overallStatus(code, summary string) OverallStatus {
-	for _, s := range statusCatalogue {
-		if s.Code == code {
-			s.Summary = summary
-			return s
-		}
-	}
-	return OverallStatus{Code: code, Label: code, Tone: ToneGrey, Summary: summary}
+	s := StatusByCode(code)
+	s.Summary = summary
+	return s
 }
 
 // canSend merges the verdicts of the number and its business account: the worse one

@@ -213,3 +213,30 @@ func TestOverallSummariesAreOneSentence(t *testing.T) {
 		}
 	}
 }
+
+func TestStatusesBySeverityPutBlockedAndTokenProblemsFirst(t *testing.T) {
+	all := StatusesBySeverity()
+	if len(all) != len(AllStatusCodes()) {
+		t.Fatalf("want every status ranked, got %d of %d", len(all), len(AllStatusCodes()))
+	}
+	seen := map[int]string{}
+	for _, s := range all {
+		if prev, dup := seen[s.Severity]; dup || s.Severity < 1 {
+			t.Errorf("status %q: severity %d must be positive and its own (shared with %q)", s.Code, s.Severity, prev)
+		}
+		seen[s.Severity] = s.Code
+	}
+	if all[0].Code != OverallTokenExpired || all[1].Code != OverallBlocked {
+		t.Errorf("want token_expired then blocked first, got %q, %q", all[0].Code, all[1].Code)
+	}
+	if last := all[len(all)-1]; last.Code != OverallConnected {
+		t.Errorf("want connected last, got %q", last.Code)
+	}
+	// Derived statuses carry their catalogue rank, whatever their summary.
+	if got := DeriveOverallStatus(nil, nil, KindTokenExpired).Severity; got != all[0].Severity {
+		t.Errorf("derived token_expired: want severity %d, got %d", all[0].Severity, got)
+	}
+	if got := StatusByCode("SOMETHING_NEW"); got.Label != "SOMETHING_NEW" || got.Tone != ToneGrey || got.Severity != StatusByCode(OverallUnknown).Severity {
+		t.Errorf("unknown code: want it shown as it is, grey, ranked with unknown; got %+v", got)
+	}
+}
