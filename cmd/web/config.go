@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/inboxhealth/inboxhealth/internal/alerts"
 	"github.com/inboxhealth/inboxhealth/internal/db"
 )
 
@@ -30,6 +31,15 @@ type config struct {
 	// DemoCodesURL is set in demo mode only: the simulator's page of the verification
 	// codes it "sent", which stands in for the SMS.
 	DemoCodesURL string
+	// SMTP is the mail server of email alerts (SMTP_URL, SMTP_FROM); nil when unset.
+	SMTP *alerts.SMTPConfig
+	// MetricsToken guards GET /metrics; "" leaves the route out.
+	MetricsToken string
+	// AlertRegistrationOverdueAfter is how long registration may take after a number
+	// was added before that is an alert (ALERT_REGISTRATION_OVERDUE_AFTER).
+	AlertRegistrationOverdueAfter time.Duration
+	// AlertAllowPrivateDestinations lets alert destinations be on private networks.
+	AlertAllowPrivateDestinations bool
 }
 
 const (
@@ -57,6 +67,32 @@ func configFromEnv() (config, error) {
 			return config{}, fmt.Errorf("HEALTH_REFRESH_INTERVAL=%q: want a duration of at least 10s, like 15m", v)
 		}
 		cfg.HealthRefreshInterval = d
+	}
+	if v := os.Getenv("SMTP_URL"); v != "" {
+		smtp, err := alerts.ParseSMTPURL(v, os.Getenv("SMTP_FROM"))
+		if err != nil {
+			return config{}, err
+		}
+		cfg.SMTP = smtp
+	}
+	cfg.MetricsToken = strings.TrimSpace(os.Getenv("METRICS_TOKEN"))
+	if cfg.MetricsToken != "" && len(cfg.MetricsToken) < 16 {
+		return config{}, fmt.Errorf("METRICS_TOKEN: use at least 16 characters (e.g. openssl rand -hex 32)")
+	}
+	cfg.AlertRegistrationOverdueAfter = alerts.DefaultRegistrationOverdueAfter
+	if v := os.Getenv("ALERT_REGISTRATION_OVERDUE_AFTER"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Hour {
+			return config{}, fmt.Errorf("ALERT_REGISTRATION_OVERDUE_AFTER=%q: want a duration of at least 1h, like 24h", v)
+		}
+		cfg.AlertRegistrationOverdueAfter = d
+	}
+	switch v := os.Getenv("ALERT_ALLOW_PRIVATE_DESTINATIONS"); v {
+	case "", "0", "false":
+	case "1", "true":
+		cfg.AlertAllowPrivateDestinations = true
+	default:
+		return config{}, fmt.Errorf("ALERT_ALLOW_PRIVATE_DESTINATIONS=%q: want 1 or 0", v)
 	}
 	if cfg.WhatsAppAppID != "" && !isDigits(cfg.WhatsAppAppID) {
 		return config{}, fmt.Errorf("WHATSAPP_APP_ID=%q: want the Meta app's numeric id", cfg.WhatsAppAppID)

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -37,6 +38,8 @@ type Store struct {
 	now    func() time.Time
 	st     statements
 	c      caches
+	// writeObserver is told how long timed writes take (SetWriteObserver).
+	writeObserver atomic.Pointer[func(op string, d time.Duration)]
 }
 
 // Open opens (creating if needed) the SQLite file at path, applies pending migrations,

@@ -63,6 +63,8 @@ type Service struct {
 	cancelBackground context.CancelFunc
 	// nameApproved is the hook SetOnNameApproved installs (webhooks.go).
 	nameApproved nameApprovedHook
+	// observer is told about stored health (SetObserver, observer.go).
+	observer observerHook
 
 	// backoffMu guards notBeforeAt: business account (WABA) id -> no Graph call about
 	// it, or any of its numbers, before this time. Set when Meta answers with a rate
@@ -70,6 +72,7 @@ type Service struct {
 	// ask it before calling.
 	backoffMu   sync.Mutex
 	notBeforeAt map[string]time.Time
+	onHoldOff   func(wabaID string)
 
 	// shownNumber is, for each inbox an edit pointed at another number (phone-number id
 	// or business account), the numberKey it shows now. A fetch started before the edit
@@ -97,6 +100,9 @@ type Options struct {
 	TTL    time.Duration
 	Logger *slog.Logger
 	Now    func() time.Time
+	// OnRateLimitHoldOff, when set, is called each time Meta's rate limit stops Graph
+	// calls about a business account (the metrics count them).
+	OnRateLimitHoldOff func(wabaID string)
 }
 
 // NewService builds the health service.
@@ -112,7 +118,7 @@ func NewService(store *db.Store, graph Graph, opts Options) *Service {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{store: store, graph: graph, log: opts.Logger, now: opts.Now, ttl: opts.TTL,
-		background: ctx, cancelBackground: cancel, notBeforeAt: map[string]time.Time{}}
+		background: ctx, cancelBackground: cancel, notBeforeAt: map[string]time.Time{}, onHoldOff: opts.OnRateLimitHoldOff}
 }
 
 // Close stops refreshes started in the background.
@@ -264,6 +270,9 @@ func (s *Service) holdOff(wabaID string, d time.Duration) {
 		s.notBeforeAt[wabaID] = until
 	}
 	s.log.Warn("business account rate limited by Meta; no Graph calls about it until then", "waba_id", wabaID, "until", until)
+	if s.onHoldOff != nil {
+		s.onHoldOff(wabaID)
+	}
 }
 
 // Record stores the outcome of one fetch of an inbox's health. With fetchErr set, the
@@ -281,6 +290,7 @@ func (s *Service) Record(ctx context.Context, in db.Inbox, phone *whatsapp.Phone
 	if err != nil {
 		return db.HealthSnapshot{}, fmt.Errorf("health: record inbox %d: %w", in.ID, err)
 	}
+	s.healthRecorded(in, stored)
 	return stored, nil
 }
 
@@ -304,8 +314,12 @@ func (s *Service) RecordAll(ctx context.Context, fetched []Fetched, source strin
 		}
 		snaps = append(snaps, snap)
 	}
-	if _, err := s.store.AddSnapshots(ctx, snaps); err != nil {
+	stored, err := s.store.AddSnapshots(ctx, snaps)
+	if err != nil {
 		return fmt.Errorf("health: record %d inboxes: %w", len(snaps), err)
+	}
+	for i, snap := range stored {
+		s.healthRecorded(fetched[i].Inbox, snap)
 	}
 	return nil
 }
