@@ -43,6 +43,9 @@ func (h *Handler) Routes() *echo.Echo {
 	e.GET("/healthz", h.healthz)
 	if h.cfg.MetricsToken != "" && h.metrics != nil {
 		e.GET("/metrics", h.metricsEndpoint)
+	} else {
+		// Not served at all: a plain 404, not the log-in redirect of unknown pages.
+		e.GET("/metrics", func(echo.Context) error { return echo.ErrNotFound })
 	}
 	e.StaticFS("/static", static.FS)
 
