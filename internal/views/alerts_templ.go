@@ -1036,7 +1036,7 @@ func DemoAlertInboxPage(accountID int64, caught []CaughtAlert) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 90, "\">Alerts settings</a></div><p class=\"muted\">In demo mode a signed JSON webhook destination points here, so you can see the alerts the simulator's events produce (a number flagged about a minute after start and unflagged later, a display name declined after three minutes) without a mail server. Newest first; reload to see new ones.</p>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 90, "\">Alerts settings</a></div><p class=\"muted\">In demo mode a signed JSON webhook destination points here, so you can see the alerts the simulator's events produce (Meta flags a connected number about a minute after start; a display name is declined after three minutes) without a mail server. Newest first; reload to see new ones.</p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1142,7 +1142,7 @@ func DemoAlertInboxPage(accountID int64, caught []CaughtAlert) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 101, "\">Open the inbox</a></p>")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 101, "\">Open in Inbox Health</a></p>")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
