@@ -41,7 +41,8 @@ CREATE TABLE alert_conditions (
 CREATE TABLE alerts (
     id          INTEGER PRIMARY KEY,
     account_id  INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
-    inbox_id    INTEGER REFERENCES inboxes(id) ON DELETE SET NULL,
+    -- an inbox removed takes its alerts with it, like the rest of its history
+    inbox_id    INTEGER REFERENCES inboxes(id) ON DELETE CASCADE,
     inbox_name  TEXT    NOT NULL DEFAULT '',
     phone_number TEXT   NOT NULL DEFAULT '',
     kind        TEXT    NOT NULL,

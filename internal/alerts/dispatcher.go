@@ -27,6 +27,8 @@ const (
 	// by another process sharing the database file is
 	// picked up within it.
 	idlePoll = 30 * time.Second
+	// pruneEvery is how often old alerts are pruned (db.AlertRetention).
+	pruneEvery = time.Hour
 )
 
 // RetryDelay is the wait after the nth failed attempt (n from 1): 30 s doubling to an hour.
@@ -64,6 +66,8 @@ type Dispatcher struct {
 	senders map[string]sender
 	wake    chan struct{}
 	passMu  sync.Mutex // one pass at a time
+	// lastPrune is when old alerts were last pruned (guarded by passMu).
+	lastPrune time.Time
 }
 
 // NewDispatcher builds the worker; Run starts it.
@@ -123,6 +127,14 @@ func (d *Dispatcher) DeliverDue(ctx context.Context) (int, error) {
 	d.passMu.Lock()
 	defer d.passMu.Unlock()
 	now := d.opts.Now()
+	if now.Sub(d.lastPrune) >= pruneEvery {
+		d.lastPrune = now
+		if n, err := d.store.PruneAlerts(ctx, now.Add(-db.AlertRetention)); err != nil {
+			d.log.Error("alerts: prune old alerts", "error", err)
+		} else if n > 0 {
+			d.log.Info("alerts: pruned old alerts", "alerts", n)
+		}
+	}
 	held, err := d.store.DueHeldAlerts(ctx, now)
 	if err != nil {
 		return 0, err

@@ -282,3 +282,26 @@ func TestDestinationGetsOnlyItsKinds(t *testing.T) {
 		t.Errorf("an all-kinds destination got %d alerts, want 1", len(b))
 	}
 }
+
+func TestAlertsOlderThanTheRetentionArePruned(t *testing.T) {
+	env := newAlertEnv(t, "connected")
+	recv := newWebhookReceiver(t, 0)
+	env.addDestination(db.NewAlertDestination{Channel: alerts.ChannelWebhook, URL: recv.srv.URL, Secret: testSigningSecret})
+	env.sweep()
+	env.setNumber("Padaria Central — Support", func(n *graphsim.Number) { n.Status = "FLAGGED" })
+	env.sweep()
+	env.deliver()
+	if got := len(env.alerts()); got != 1 {
+		t.Fatalf("want 1 alert, got %d", got)
+	}
+	env.clock.Advance(db.AlertRetention - time.Hour)
+	env.deliver()
+	if got := len(env.alerts()); got != 1 {
+		t.Fatalf("an alert younger than the retention was pruned")
+	}
+	env.clock.Advance(2 * time.Hour)
+	env.deliver()
+	if got := len(env.alerts()); got != 0 {
+		t.Fatalf("an alert older than %s is kept (%d alerts)", db.AlertRetention, got)
+	}
+}

@@ -657,3 +657,22 @@ func (s *Store) timedWrite(op string, write func() error) error {
 	}
 	return err
 }
+
+// AlertRetention is how long alerts, their deliveries and delivery logs are kept.
+const AlertRetention = 90 * 24 * time.Hour
+
+// PruneAlerts deletes alerts that occurred before cutoff (with their deliveries and
+// attempts), except those still held or being delivered, and returns how many went.
+func (s *Store) PruneAlerts(ctx context.Context, cutoff time.Time) (int64, error) {
+	var res sql.Result
+	err := s.timedWrite("alert_prune", func() (err error) {
+		res, err = s.write.ExecContext(ctx, `DELETE FROM alerts WHERE occurred_at < ? AND state = 'sent'
+			AND NOT EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.alert_id = alerts.id AND d.state = 'pending')`, millis(cutoff))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("db: prune alerts: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
