@@ -16,6 +16,10 @@ CREATE TABLE alert_destinations (
     recipients TEXT    NOT NULL DEFAULT '[]',
     -- JSON array of the alert kinds this destination gets
     kinds      TEXT    NOT NULL,
+    -- 1: one daily digest of these kinds instead of each alert as it happens
+    digest     INTEGER NOT NULL DEFAULT 0,
+    -- when the last digest was queued (NULL: none yet)
+    digest_sent_at INTEGER,
     created_at INTEGER NOT NULL
 );
 CREATE INDEX alert_destinations_account ON alert_destinations(account_id);
@@ -56,8 +60,8 @@ CREATE TABLE alerts (
     state       TEXT    NOT NULL CHECK (state IN ('held', 'sent')),
     release_at  INTEGER,
     sent_at     INTEGER,
-    -- a "Send test alert": delivered to one destination only
-    test_destination_id INTEGER REFERENCES alert_destinations(id) ON DELETE CASCADE
+    -- a "Send test alert" or a daily digest: delivered to this destination only
+    only_destination_id INTEGER REFERENCES alert_destinations(id) ON DELETE CASCADE
 );
 CREATE INDEX alerts_account_time ON alerts(account_id, occurred_at);
 CREATE INDEX alerts_inbox_kind ON alerts(inbox_id, kind, id);

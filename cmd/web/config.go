@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,6 +41,8 @@ type config struct {
 	AlertRegistrationOverdueAfter time.Duration
 	// AlertAllowPrivateDestinations lets alert destinations be on private networks.
 	AlertAllowPrivateDestinations bool
+	// AlertDigestHour is the hour (UTC) daily digests go out (ALERT_DIGEST_HOUR).
+	AlertDigestHour int
 }
 
 const (
@@ -86,6 +89,14 @@ func configFromEnv() (config, error) {
 			return config{}, fmt.Errorf("ALERT_REGISTRATION_OVERDUE_AFTER=%q: want a duration of at least 1h, like 24h", v)
 		}
 		cfg.AlertRegistrationOverdueAfter = d
+	}
+	cfg.AlertDigestHour = alerts.DefaultDigestHour
+	if v := os.Getenv("ALERT_DIGEST_HOUR"); v != "" {
+		h, err := strconv.Atoi(v)
+		if err != nil || h < 0 || h > 23 {
+			return config{}, fmt.Errorf("ALERT_DIGEST_HOUR=%q: want an hour of the day (UTC), 0 to 23", v)
+		}
+		cfg.AlertDigestHour = h
 	}
 	switch v := os.Getenv("ALERT_ALLOW_PRIVATE_DESTINATIONS"); v {
 	case "", "0", "false":

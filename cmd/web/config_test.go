@@ -12,6 +12,7 @@ func TestAlertAndMetricsConfiguration(t *testing.T) {
 	t.Setenv("METRICS_TOKEN", "scrape-token-0123456789")
 	t.Setenv("ALERT_REGISTRATION_OVERDUE_AFTER", "36h")
 	t.Setenv("ALERT_ALLOW_PRIVATE_DESTINATIONS", "1")
+	t.Setenv("ALERT_DIGEST_HOUR", "0")
 	cfg, err := configFromEnv()
 	if err != nil {
 		t.Fatal(err)
@@ -20,7 +21,7 @@ func TestAlertAndMetricsConfiguration(t *testing.T) {
 		cfg.SMTP.From != "alerts@example.com" || cfg.SMTP.Password != "p4ssw0rd-secret" {
 		t.Errorf("SMTP = %+v", cfg.SMTP)
 	}
-	if cfg.MetricsToken != "scrape-token-0123456789" || cfg.AlertRegistrationOverdueAfter != 36*time.Hour || !cfg.AlertAllowPrivateDestinations {
+	if cfg.MetricsToken != "scrape-token-0123456789" || cfg.AlertRegistrationOverdueAfter != 36*time.Hour || !cfg.AlertAllowPrivateDestinations || cfg.AlertDigestHour != 0 {
 		t.Errorf("cfg = %+v", cfg)
 	}
 }
@@ -33,6 +34,7 @@ func TestBadAlertAndMetricsConfigurationIsRefused(t *testing.T) {
 		{"ALERT_REGISTRATION_OVERDUE_AFTER", "10m", "ALERT_REGISTRATION_OVERDUE_AFTER"},
 		{"ALERT_REGISTRATION_OVERDUE_AFTER", "soon", "ALERT_REGISTRATION_OVERDUE_AFTER"},
 		{"ALERT_ALLOW_PRIVATE_DESTINATIONS", "yes please", "ALERT_ALLOW_PRIVATE_DESTINATIONS"},
+		{"ALERT_DIGEST_HOUR", "24", "ALERT_DIGEST_HOUR"},
 	} {
 		t.Run(c.name+"="+c.value, func(t *testing.T) {
 			t.Setenv("SMTP_FROM", "alerts@example.com")

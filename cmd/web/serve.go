@@ -160,7 +160,7 @@ func buildApp(cfg config, store *db.Store, cipher *db.Cipher, logger *slog.Logge
 	// outbox; neither makes the monitor or a page wait.
 	policy := alerts.URLPolicy{AllowLoopback: demo, AllowPrivate: cfg.AlertAllowPrivateDestinations}
 	dispatcher := alerts.NewDispatcher(store, alerts.DispatcherOptions{Logger: logger, FrontendURL: cfg.FrontendURL,
-		SMTP: cfg.SMTP, Policy: policy, OnDelivery: m.AlertDelivery})
+		SMTP: cfg.SMTP, Policy: policy, OnDelivery: m.AlertDelivery, DigestHour: cfg.AlertDigestHour})
 	engine := alerts.NewEngine(store, alerts.EngineOptions{Logger: logger, Status: registrar,
 		RegistrationOverdueAfter: cfg.AlertRegistrationOverdueAfter, Queued: dispatcher.Wake})
 	healthSvc.SetObserver(engine)

@@ -237,7 +237,7 @@ type emailSender struct{ cfg *SMTPConfig }
 var emailHTML = template.Must(template.New("alert").Parse(`<!DOCTYPE html>
 <html><body style="font-family:sans-serif;max-width:40em">
 <h2 style="margin:0 0 .5em">{{.Headline}}</h2>
-{{if .Reason}}<p>{{.Reason}}</p>{{end}}
+{{if .Reason}}<p style="white-space:pre-line">{{.Reason}}</p>{{end}}
 {{if or .From .To}}<p><strong>Was:</strong> {{if .From}}{{.From}}{{else}}—{{end}} &nbsp; <strong>Now:</strong> {{if .To}}{{.To}}{{else}}—{{end}}</p>{{end}}
 {{if .Remedy}}<p><strong>What to do:</strong> {{.Remedy}}</p>{{end}}
 <p><a href="{{.URL}}">Open in Inbox Health</a></p>

@@ -24,13 +24,15 @@ type DestinationInput struct {
 	Secret  string   `json:"secret"`
 	To      []string `json:"to"`
 	Events  []string `json:"events"`
+	// Digest: one daily digest of these kinds instead of each alert as it happens.
+	Digest bool `json:"digest"`
 }
 
 // NewDestination checks a destination for an account and returns what to store, or
 // the problem of each field ("kind", "url", "secret", "to", "events").
 func NewDestination(accountID int64, in DestinationInput, policy URLPolicy) (db.NewAlertDestination, map[string]string) {
 	errs := map[string]string{}
-	d := db.NewAlertDestination{AccountID: accountID, Channel: strings.TrimSpace(in.Channel)}
+	d := db.NewAlertDestination{AccountID: accountID, Channel: strings.TrimSpace(in.Channel), Digest: in.Digest}
 	kinds, err := ParseKinds(in.Events)
 	if err != nil {
 		errs["events"] = err.Error()

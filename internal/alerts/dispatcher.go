@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,6 +55,9 @@ type DispatcherOptions struct {
 	Policy URLPolicy
 	// OnDelivery, when set, is told each attempt's channel and outcome (metrics).
 	OnDelivery func(channel, outcome string)
+	// DigestHour is the hour (UTC, 0-23) daily digests go out; the server takes it
+	// from ALERT_DIGEST_HOUR (DefaultDigestHour when unset).
+	DigestHour int
 }
 
 // Dispatcher is the background worker that delivers alerts from the outbox
@@ -94,6 +99,9 @@ func (d *Dispatcher) Wake() {
 	default:
 	}
 }
+
+// DigestHour is the hour (UTC) daily digests go out.
+func (d *Dispatcher) DigestHour() int { return d.opts.DigestHour }
 
 // EmailConfigured reports whether email destinations can be delivered.
 func (d *Dispatcher) EmailConfigured() bool { return d.opts.SMTP != nil }
@@ -137,6 +145,9 @@ func (d *Dispatcher) DeliverDue(ctx context.Context) (int, error) {
 	}
 	held, err := d.store.DueHeldAlerts(ctx, now)
 	if err != nil {
+		return 0, err
+	}
+	if err := d.queueDueDigests(ctx, now); err != nil {
 		return 0, err
 	}
 	for _, a := range held {
@@ -226,7 +237,7 @@ func (d *Dispatcher) SendTest(ctx context.Context, dest db.AlertDestination, by 
 	now := d.opts.Now()
 	id := dest.ID
 	a := db.Alert{AccountID: dest.AccountID, Kind: string(KindTest), Type: TypeTest, OccurredAt: now, Count: 1,
-		State: db.AlertSent, SentAt: &now, TestDestinationID: &id,
+		State: db.AlertSent, SentAt: &now, OnlyDestinationID: &id,
 		Reason: "A test alert sent from the Alerts page by " + by + ". Real alerts look like this one.",
 		Remedy: "Nothing to do: this destination receives Inbox Health alerts."}
 	stored, err := d.store.AddAlert(ctx, a, []int64{dest.ID})
@@ -235,4 +246,72 @@ func (d *Dispatcher) SendTest(ctx context.Context, dest db.AlertDestination, by 
 	}
 	d.Wake()
 	return stored, nil
+}
+
+// DefaultDigestHour is the hour (UTC) daily digests go out.
+const DefaultDigestHour = 8
+
+// digestMaxAlerts bounds the alerts one digest lists.
+const digestMaxAlerts = 200
+
+// nextDigestAt is the first digest time after last.
+func nextDigestAt(last time.Time, hour int) time.Time {
+	last = last.UTC()
+	next := time.Date(last.Year(), last.Month(), last.Day(), hour, 0, 0, 0, time.UTC)
+	if !next.After(last) {
+		next = next.AddDate(0, 0, 1)
+	}
+	return next
+}
+
+// queueDueDigests queues the daily digest of every digest destination whose time has
+// come: the alerts of its kinds since the last digest (at most a day), or a line that
+// all was quiet — which also shows the destination still receives.
+func (d *Dispatcher) queueDueDigests(ctx context.Context, now time.Time) error {
+	dests, err := d.store.DigestDestinations(ctx)
+	if err != nil {
+		return err
+	}
+	for _, dest := range dests {
+		last := dest.CreatedAt
+		if dest.DigestSentAt != nil {
+			last = *dest.DigestSentAt
+		}
+		if now.Before(nextDigestAt(last, d.opts.DigestHour)) {
+			continue
+		}
+		since := now.Add(-24 * time.Hour)
+		if last.After(since) {
+			since = last
+		}
+		list, err := d.store.AlertsSince(ctx, dest.AccountID, since, digestMaxAlerts)
+		if err != nil {
+			return err
+		}
+		var lines []string
+		for _, a := range list {
+			if !slices.Contains(dest.Kinds, a.Kind) {
+				continue
+			}
+			line := "• " + a.OccurredAt.UTC().Format("Jan 2 15:04 UTC") + " — " + a.InboxName + ": " + Headline(Kind(a.Kind), a.Type)
+			if a.From != "" || a.To != "" {
+				line += " (" + strings.TrimSpace(a.From+" → "+a.To) + ")"
+			}
+			if a.Count > 1 {
+				line += fmt.Sprintf(", %d changes", a.Count)
+			}
+			lines = append(lines, line)
+		}
+		reason, remedy := "No alerts in the last 24 hours.", "Nothing to do."
+		if len(lines) > 0 {
+			reason, remedy = strings.Join(lines, "\n"), "Open the Alerts page for each alert's reason and what to do."
+		}
+		id, sent := dest.ID, now
+		if _, err := d.store.AddDigest(ctx, db.Alert{AccountID: dest.AccountID, Kind: string(KindDigest), Type: TypeDigest,
+			OccurredAt: now, Count: len(lines), State: db.AlertSent, SentAt: &sent, OnlyDestinationID: &id, Reason: reason,
+			Remedy: remedy}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

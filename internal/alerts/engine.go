@@ -348,11 +348,12 @@ func (e *Engine) queued() {
 	}
 }
 
-// destinationsFor picks the destinations that get an alert: a test alert's own, or
-// every destination of the account that takes its kind.
+// destinationsFor picks the destinations that get an alert: a test alert's (or
+// digest's) own, or every destination of the account that takes its kind and wants
+// alerts as they happen (a digest destination reads them in its next digest).
 func destinationsFor(ctx context.Context, store *db.Store, a db.Alert) ([]int64, error) {
-	if a.TestDestinationID != nil {
-		return []int64{*a.TestDestinationID}, nil
+	if a.OnlyDestinationID != nil {
+		return []int64{*a.OnlyDestinationID}, nil
 	}
 	all, err := store.AlertDestinations(ctx, a.AccountID)
 	if err != nil {
@@ -360,7 +361,7 @@ func destinationsFor(ctx context.Context, store *db.Store, a db.Alert) ([]int64,
 	}
 	var ids []int64
 	for _, d := range all {
-		if slices.Contains(d.Kinds, a.Kind) {
+		if !d.Digest && slices.Contains(d.Kinds, a.Kind) {
 			ids = append(ids, d.ID)
 		}
 	}

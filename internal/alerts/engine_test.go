@@ -188,7 +188,7 @@ func TestRegistrationNotDoneAfterADayIsAlerted(t *testing.T) {
 	env.clock.Advance(25 * time.Hour)
 	env.sweep()
 	list := env.alertsOfKind(alerts.KindRegistration)
-	if len(list) != 1 || list[0].To != "overdue" || !strings.Contains(list[0].Reason, "Still not registered 24 hours after the number was added") {
+	if len(list) != 1 || list[0].To != "overdue" || !strings.Contains(list[0].Reason, "Still not registered 25 hours after the number was added") {
 		t.Fatalf("25 hours later: %+v, want one overdue registration alert", list)
 	}
 }
@@ -303,5 +303,54 @@ func TestAlertsOlderThanTheRetentionArePruned(t *testing.T) {
 	env.deliver()
 	if got := len(env.alerts()); got != 0 {
 		t.Fatalf("an alert older than %s is kept (%d alerts)", db.AlertRetention, got)
+	}
+}
+
+func TestDigestDestinationGetsOneDailyDigestInsteadOfEachAlert(t *testing.T) {
+	env := newAlertEnv(t, "connected")
+	// Start just after 09:00 UTC so the digest hour (08:00) is tomorrow.
+	now := env.clock.Now()
+	env.clock.Advance(time.Date(now.Year(), now.Month(), now.Day()+1, 9, 0, 30, 0, time.UTC).Sub(now))
+	digest := newWebhookReceiver(t, 0)
+	immediate := newWebhookReceiver(t, 0)
+	env.addDestination(db.NewAlertDestination{Channel: alerts.ChannelWebhook, URL: digest.srv.URL, Secret: testSigningSecret, Digest: true,
+		Kinds: []string{string(alerts.KindStatus)}})
+	env.addDestination(db.NewAlertDestination{Channel: alerts.ChannelWebhook, URL: immediate.srv.URL, Secret: testSigningSecret})
+	name := "Padaria Central — Support"
+	env.sweep()
+	env.setNumber(name, func(n *graphsim.Number) { n.Status = "FLAGGED" })
+	env.sweep()
+	env.deliver()
+	if b, _, _ := immediate.accepted(); len(b) != 1 {
+		t.Fatalf("the immediate destination got %d alerts, want 1", len(b))
+	}
+	if b, _, _ := digest.accepted(); len(b) != 0 {
+		t.Fatalf("the digest destination got an alert as it happened")
+	}
+	env.clock.Advance(22*time.Hour + 58*time.Minute) // 07:59 the next day
+	env.deliver()
+	if b, _, _ := digest.accepted(); len(b) != 0 {
+		t.Fatalf("a digest went out before 08:00: %s", b[0])
+	}
+	env.clock.Advance(2 * time.Minute)
+	env.deliver()
+	bodies, _, _ := digest.accepted()
+	if len(bodies) != 1 {
+		t.Fatalf("at 08:00 the digest destination got %d messages, want 1 digest", len(bodies))
+	}
+	p := payloads(t, bodies)[0]
+	if p.Type != "digest" || p.Count != 1 || !strings.Contains(p.Reason, name+": status changed (CONNECTED → FLAGGED)") ||
+		!strings.Contains(p.Headline, "1 alert in the last 24 hours") {
+		t.Errorf("digest = %+v", p)
+	}
+	env.deliver()
+	env.clock.Advance(24 * time.Hour)
+	env.deliver()
+	bodies, _, _ = digest.accepted()
+	if len(bodies) != 2 {
+		t.Fatalf("a day later: %d digests in all, want 2", len(bodies))
+	}
+	if p := payloads(t, bodies)[1]; p.Count != 0 || !strings.Contains(p.Reason, "No alerts in the last 24 hours") {
+		t.Errorf("quiet day digest = %+v", p)
 	}
 }

@@ -80,7 +80,7 @@ func newAlertEnv(t *testing.T, scenarios ...string) *alertEnv {
 	e := &alertEnv{t: t, dbPath: filepath.Join(t.TempDir(), "app.db"), cipher: cipher, sim: sim,
 		clock: &testClock{t: time.Now().UTC()}, inboxes: map[string]db.Inbox{}}
 	e.store = e.openStore()
-	e.svc = health.NewService(e.store, client, health.Options{Logger: discard()})
+	e.svc = health.NewService(e.store, client, health.Options{Logger: discard(), Now: e.clock.Now})
 	t.Cleanup(e.svc.Close)
 	e.monitor = health.NewMonitor(e.svc, e.store, client, health.MonitorOptions{Logger: discard(), Retention: -1})
 
@@ -115,6 +115,7 @@ func (e *alertEnv) openStore() *db.Store {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(func() { store.Close() })
+	store.SetClock(e.clock.Now) // one clock for what is stored and what is compared with it
 	return store
 }
 
@@ -128,7 +129,8 @@ func (e *alertEnv) startAlerts() {
 	e.cancel = cancel
 	e.t.Cleanup(cancel)
 	e.dispatcher = alerts.NewDispatcher(e.store, alerts.DispatcherOptions{Now: e.clock.Now, Logger: discard(),
-		FrontendURL: "https://health.example.test", SMTP: e.smtp, Policy: alerts.URLPolicy{AllowLoopback: true}})
+		FrontendURL: "https://health.example.test", SMTP: e.smtp, Policy: alerts.URLPolicy{AllowLoopback: true},
+		DigestHour: alerts.DefaultDigestHour})
 	e.engine = alerts.NewEngine(e.store, alerts.EngineOptions{Now: e.clock.Now, Logger: discard()})
 	e.svc.SetObserver(e.engine)
 	go e.engine.Run(ctx)

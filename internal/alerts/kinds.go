@@ -41,6 +41,8 @@ const (
 	KindWebhooksSilent Kind = "webhooks_silent"
 	// KindTest is a "Send test alert": it goes to one destination, whatever its kinds.
 	KindTest Kind = "test"
+	// KindDigest is a daily digest, for destinations that asked for one.
+	KindDigest Kind = "digest"
 )
 
 // AllKinds lists the kinds a destination can get, in the order pages show them.
@@ -58,6 +60,7 @@ var kindText = map[Kind]struct{ label, problem, recovered string }{
 	KindAccountEvent:   {"Business account events", "Meta acted on the business account", "business account back in order"},
 	KindWebhooksSilent: {"No account-level webhooks for 7 days", "no account-level webhooks from Meta for 7 days", "account-level webhooks arriving again"},
 	KindTest:           {"Test alert", "test alert", "test alert"},
+	KindDigest:         {"Daily digest", "daily digest", "daily digest"},
 }
 
 // Label is the kind's name on the Alerts page.
@@ -69,11 +72,13 @@ func (k Kind) Label() string {
 }
 
 // Alert types: the payload's "type" is the kind and whether it is a problem or a
-// recovery, e.g. "quality.problem", "quality.recovered"; a test alert is "test".
+// recovery, e.g. "quality.problem", "quality.recovered"; a test alert is "test", a
+// daily digest "digest".
 const (
 	suffixProblem   = ".problem"
 	suffixRecovered = ".recovered"
 	TypeTest        = "test"
+	TypeDigest      = "digest"
 )
 
 // ProblemType and RecoveredType are the alert types of a kind.

@@ -55,7 +55,10 @@ type PayloadInbox struct {
 func payloadOf(a db.Alert, accountName, frontendURL string) Payload {
 	p := Payload{Version: PayloadVersion, ID: a.ID, Type: a.Type, Kind: a.Kind, Recovery: IsRecovery(a.Type),
 		Account: PayloadAccount{ID: a.AccountID, Name: accountName}, From: a.From, To: a.To,
-		Reason: a.Reason, Remedy: a.Remedy, Count: max(a.Count, 1), Occurred: a.OccurredAt.UTC()}
+		Reason: a.Reason, Remedy: a.Remedy, Count: a.Count, Occurred: a.OccurredAt.UTC()}
+	if a.Type != TypeDigest {
+		p.Count = max(p.Count, 1)
+	}
 	base := strings.TrimRight(frontendURL, "/")
 	if a.InboxID != nil {
 		p.Inbox = &PayloadInbox{ID: *a.InboxID, Name: a.InboxName, PhoneNumber: a.PhoneNumber}
@@ -64,7 +67,7 @@ func payloadOf(a db.Alert, accountName, frontendURL string) Payload {
 		p.URL = fmt.Sprintf("%s/accounts/%d/alerts", base, a.AccountID)
 	}
 	p.Headline = headlineOf(p)
-	if p.Count > 1 {
+	if p.Count > 1 && p.Type != TypeDigest {
 		p.Reason = fmt.Sprintf("This changed %d times since the last alert about it (at most one alert per number and kind per hour); it is now as below. %s",
 			p.Count, p.Reason)
 	}
@@ -78,8 +81,17 @@ func headlineOf(p Payload) string {
 	if p.Recovery {
 		tag = "[Recovered]"
 	}
-	if p.Type == TypeTest {
+	switch p.Type {
+	case TypeTest:
 		return "[Test] Inbox Health alerts reach this destination"
+	case TypeDigest:
+		switch p.Count {
+		case 0:
+			return "[Digest] " + p.Account.Name + ": no alerts in the last 24 hours"
+		case 1:
+			return "[Digest] " + p.Account.Name + ": 1 alert in the last 24 hours"
+		}
+		return fmt.Sprintf("[Digest] %s: %d alerts in the last 24 hours", p.Account.Name, p.Count)
 	}
 	who := "?"
 	if p.Inbox != nil {

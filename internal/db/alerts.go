@@ -24,7 +24,11 @@ type AlertDestination struct {
 	Secret     string
 	Recipients []string
 	Kinds      []string
-	CreatedAt  time.Time
+	// Digest: the destination gets one daily digest instead of each alert;
+	// DigestSentAt is when the last one was queued (nil: none yet).
+	Digest       bool
+	DigestSentAt *time.Time
+	CreatedAt    time.Time
 }
 
 // NewAlertDestination is what CreateAlertDestination stores.
@@ -36,18 +40,21 @@ type NewAlertDestination struct {
 	Secret     string
 	Recipients []string
 	Kinds      []string
+	Digest     bool
 }
 
-const alertDestinationColumns = `id, account_id, channel, label, recipients, kinds, created_at`
+const alertDestinationColumns = `id, account_id, channel, label, recipients, kinds, digest, digest_sent_at, created_at`
 
 func scanAlertDestination(sc interface{ Scan(...any) error }, extra ...any) (AlertDestination, error) {
 	var d AlertDestination
 	var recipients, kinds string
 	var created int64
-	if err := sc.Scan(append([]any{&d.ID, &d.AccountID, &d.Channel, &d.Label, &recipients, &kinds, &created}, extra...)...); err != nil {
+	var digestSent sql.NullInt64
+	if err := sc.Scan(append([]any{&d.ID, &d.AccountID, &d.Channel, &d.Label, &recipients, &kinds, &d.Digest, &digestSent, &created},
+		extra...)...); err != nil {
 		return AlertDestination{}, err
 	}
-	d.CreatedAt = fromMillis(created)
+	d.CreatedAt, d.DigestSentAt = fromMillis(created), timePtr(digestSent)
 	if err := json.Unmarshal([]byte(recipients), &d.Recipients); err != nil {
 		return AlertDestination{}, fmt.Errorf("destination %d recipients: %w", d.ID, err)
 	}
@@ -81,8 +88,8 @@ func (s *Store) CreateAlertDestination(ctx context.Context, n NewAlertDestinatio
 	var id int64
 	err = s.timedWrite("alert_destination", func() error {
 		return s.write.QueryRowContext(ctx, `INSERT INTO alert_destinations (account_id, channel, label, url_enc, secret_enc,
-			recipients, kinds, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			n.AccountID, n.Channel, n.Label, urlEnc, secretEnc, string(recipients), string(kinds), millis(s.now())).Scan(&id)
+			recipients, kinds, digest, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			n.AccountID, n.Channel, n.Label, urlEnc, secretEnc, string(recipients), string(kinds), n.Digest, millis(s.now())).Scan(&id)
 	})
 	if err != nil {
 		return AlertDestination{}, fmt.Errorf("db: create alert destination: %w", err)
@@ -242,12 +249,12 @@ type Alert struct {
 	State       string
 	ReleaseAt   *time.Time
 	SentAt      *time.Time
-	// TestDestinationID is set on a test alert: only that destination gets it.
-	TestDestinationID *int64
+	// OnlyDestinationID is set on a test alert or a digest: only that destination gets it.
+	OnlyDestinationID *int64
 }
 
 const alertColumns = `id, account_id, inbox_id, inbox_name, phone_number, kind, type, from_value, to_value, reason,
-	remedy, occurred_at, count, state, release_at, sent_at, test_destination_id`
+	remedy, occurred_at, count, state, release_at, sent_at, only_destination_id`
 
 func scanAlert(sc interface{ Scan(...any) error }) (Alert, error) {
 	var a Alert
@@ -261,7 +268,7 @@ func scanAlert(sc interface{ Scan(...any) error }) (Alert, error) {
 		a.InboxID = &inboxID.Int64
 	}
 	if testDest.Valid {
-		a.TestDestinationID = &testDest.Int64
+		a.OnlyDestinationID = &testDest.Int64
 	}
 	a.OccurredAt = fromMillis(occurred)
 	a.ReleaseAt, a.SentAt = timePtr(release), timePtr(sent)
@@ -278,18 +285,14 @@ func nullableID(id *int64) any {
 // AddAlert stores an alert and, when it is sent, queues one delivery per destination
 // (first attempt due at SentAt), in one transaction.
 func (s *Store) AddAlert(ctx context.Context, a Alert, destinationIDs []int64) (Alert, error) {
+	a.Count = max(a.Count, 1)
 	err := s.timedWrite("alert", func() error {
 		tx, err := s.write.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
 		defer tx.Rollback()
-		if err := tx.QueryRowContext(ctx, `INSERT INTO alerts (account_id, inbox_id, inbox_name, phone_number, kind, type,
-			from_value, to_value, reason, remedy, occurred_at, count, state, release_at, sent_at, test_destination_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			a.AccountID, nullableID(a.InboxID), a.InboxName, a.PhoneNumber, a.Kind, a.Type, a.From, a.To, a.Reason, a.Remedy,
-			millis(a.OccurredAt), max(a.Count, 1), a.State, nullableMillis(a.ReleaseAt), nullableMillis(a.SentAt),
-			nullableID(a.TestDestinationID)).Scan(&a.ID); err != nil {
+		if a, err = insertAlert(ctx, tx, a); err != nil {
 			return err
 		}
 		if a.State == AlertSent {
@@ -308,6 +311,16 @@ func (s *Store) AddAlert(ctx context.Context, a Alert, destinationIDs []int64) (
 	}
 	a.Count = max(a.Count, 1)
 	return a, nil
+}
+
+func insertAlert(ctx context.Context, tx *sql.Tx, a Alert) (Alert, error) {
+	err := tx.QueryRowContext(ctx, `INSERT INTO alerts (account_id, inbox_id, inbox_name, phone_number, kind, type,
+		from_value, to_value, reason, remedy, occurred_at, count, state, release_at, sent_at, only_destination_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		a.AccountID, nullableID(a.InboxID), a.InboxName, a.PhoneNumber, a.Kind, a.Type, a.From, a.To, a.Reason, a.Remedy,
+		millis(a.OccurredAt), a.Count, a.State, nullableMillis(a.ReleaseAt), nullableMillis(a.SentAt),
+		nullableID(a.OnlyDestinationID)).Scan(&a.ID)
+	return a, err
 }
 
 func queueDeliveries(ctx context.Context, tx *sql.Tx, alertID int64, destinationIDs []int64, now time.Time) error {
@@ -675,4 +688,73 @@ func (s *Store) PruneAlerts(ctx context.Context, cutoff time.Time) (int64, error
 	}
 	n, _ := res.RowsAffected()
 	return n, nil
+}
+
+// DigestDestinations lists every account's destinations that get a daily digest.
+func (s *Store) DigestDestinations(ctx context.Context) ([]AlertDestination, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+alertDestinationColumns+` FROM alert_destinations WHERE digest = 1 ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("db: digest destinations: %w", err)
+	}
+	defer rows.Close()
+	var out []AlertDestination
+	for rows.Next() {
+		d, err := scanAlertDestination(rows)
+		if err != nil {
+			return nil, fmt.Errorf("db: digest destinations: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// AddDigest stores a digest alert for one destination, queues its delivery and marks
+// the destination's digest sent at a.SentAt, in one transaction.
+func (s *Store) AddDigest(ctx context.Context, a Alert) (Alert, error) {
+	if a.OnlyDestinationID == nil || a.SentAt == nil {
+		return Alert{}, errors.New("db: add digest: a destination and a send time are required")
+	}
+	var stored Alert
+	err := s.timedWrite("alert", func() error {
+		tx, err := s.write.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		if stored, err = insertAlert(ctx, tx, a); err != nil {
+			return err
+		}
+		if err := queueDeliveries(ctx, tx, stored.ID, []int64{*a.OnlyDestinationID}, *a.SentAt); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE alert_destinations SET digest_sent_at = ? WHERE id = ?`,
+			millis(*a.SentAt), *a.OnlyDestinationID); err != nil {
+			return err
+		}
+		return tx.Commit()
+	})
+	if err != nil {
+		return Alert{}, fmt.Errorf("db: add digest: %w", err)
+	}
+	return stored, nil
+}
+
+// AlertsSince lists an account's sent alerts (test alerts and digests left out) that
+// occurred at or after since, oldest first, at most limit.
+func (s *Store) AlertsSince(ctx context.Context, accountID int64, since time.Time, limit int) ([]Alert, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE account_id = ? AND occurred_at >= ?
+		AND only_destination_id IS NULL ORDER BY occurred_at, id LIMIT ?`, accountID, millis(since), limit)
+	if err != nil {
+		return nil, fmt.Errorf("db: alerts since: %w", err)
+	}
+	defer rows.Close()
+	var out []Alert
+	for rows.Next() {
+		a, err := scanAlert(rows)
+		if err != nil {
+			return nil, fmt.Errorf("db: alerts since: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
 }

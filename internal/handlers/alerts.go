@@ -51,7 +51,7 @@ func (h *Handler) renderAlertsPage(c echo.Context, status int, form views.AlertD
 		return err
 	}
 	page := views.AlertsPageView{AccountID: m.AccountID, Form: form, Members: members, DemoMode: h.cfg.DemoMode,
-		EmailConfigured: h.alerts.EmailConfigured()}
+		EmailConfigured: h.alerts.EmailConfigured(), DigestHour: h.alerts.DigestHour()}
 	for _, k := range alerts.AllKinds {
 		page.Kinds = append(page.Kinds, views.AlertKindOption{Value: string(k), Label: k.Label()})
 	}
@@ -73,7 +73,7 @@ func (h *Handler) destinationView(c echo.Context, d db.AlertDestination) (views.
 	if err != nil {
 		return views.AlertDestinationView{}, err
 	}
-	v := views.AlertDestinationView{ID: d.ID, AccountID: d.AccountID, Channel: d.Channel, Label: d.Label}
+	v := views.AlertDestinationView{ID: d.ID, AccountID: d.AccountID, Channel: d.Channel, Label: d.Label, Digest: d.Digest}
 	for _, k := range d.Kinds {
 		v.Kinds = append(v.Kinds, alerts.Kind(k).Label())
 	}
@@ -109,8 +109,11 @@ func alertRow(a db.AlertWithDeliveries, now time.Time) views.AlertRow {
 }
 
 func alertHeadline(a db.Alert) string {
-	if a.Type == alerts.TypeTest {
+	switch a.Type {
+	case alerts.TypeTest:
 		return "Test alert"
+	case alerts.TypeDigest:
+		return "Daily digest (" + strconv.Itoa(a.Count) + " alerts)"
 	}
 	line := a.InboxName + ": " + alerts.Headline(alerts.Kind(a.Kind), a.Type)
 	if a.From != "" || a.To != "" {
@@ -150,9 +153,9 @@ func destinationInputFromForm(c echo.Context) (alerts.DestinationInput, views.Al
 		return alerts.DestinationInput{}, views.AlertDestinationForm{}, err
 	}
 	in := alerts.DestinationInput{Channel: params.Get("kind"), URL: params.Get("url"), Secret: params.Get("secret"),
-		Events: params["events"]}
+		Events: params["events"], Digest: params.Get("digest") == "1"}
 	form := views.AlertDestinationForm{Channel: in.Channel, URL: in.URL, Addresses: params.Get("addresses"),
-		Members: params["members"], Events: in.Events}
+		Members: params["members"], Events: in.Events, Digest: in.Digest}
 	if in.Channel == alerts.ChannelEmail {
 		in.To = append(in.To, params["members"]...)
 		for _, a := range strings.Split(params.Get("addresses"), ",") {
@@ -255,11 +258,12 @@ type apiAlertDestination struct {
 	Label     string   `json:"label"`
 	To        []string `json:"to,omitempty"`
 	Events    []string `json:"events"`
+	Digest    bool     `json:"digest"`
 	CreatedAt string   `json:"created_at"`
 }
 
 func toAPIAlertDestination(d db.AlertDestination) apiAlertDestination {
-	out := apiAlertDestination{ID: d.ID, Kind: d.Channel, Label: d.Label, Events: d.Kinds,
+	out := apiAlertDestination{ID: d.ID, Kind: d.Channel, Label: d.Label, Events: d.Kinds, Digest: d.Digest,
 		CreatedAt: d.CreatedAt.UTC().Format(time.RFC3339)}
 	if d.Channel == alerts.ChannelEmail {
 		out.To = d.Recipients
