@@ -62,7 +62,10 @@ type Engine struct {
 	queue chan func(ctx context.Context) error
 	busy  pendingCount // queued and running items, for Idle
 
-	mu         sync.Mutex // guards conditions
+	// evalMu makes one evaluation at a time (the queue's, and the webhook-silence check
+	// from the monitor's goroutine), so a comparison with the last value never races;
+	// it guards conditions, the cache of alert_conditions by inbox.
+	evalMu     sync.Mutex
 	conditions map[int64]map[string]db.AlertCondition
 }
 
@@ -157,6 +160,8 @@ func (p *pendingCount) waitZero() {
 // Observe compares one health reading of an inbox with what the engine saw last and
 // raises an alert for each transition worth one.
 func (e *Engine) Observe(ctx context.Context, in db.Inbox, snap db.HealthSnapshot) error {
+	e.evalMu.Lock()
+	defer e.evalMu.Unlock()
 	// The inbox as it is now: a register attempt may have changed its PIN state since
 	// the reading was taken.
 	fresh, err := e.store.InboxByID(ctx, in.ID)
@@ -177,24 +182,30 @@ func (e *Engine) Observe(ctx context.Context, in db.Inbox, snap db.HealthSnapsho
 		}
 	}
 	r.advice = health.Advise(input)
+	var changed []db.AlertCondition
 	for _, rl := range rules {
 		value, known := rl.read(r)
 		if !known {
 			continue
 		}
-		if err := e.compare(ctx, r, rl, value); err != nil {
+		next, err := e.compare(ctx, r, rl, value)
+		if err != nil {
 			return err
 		}
+		if next != nil {
+			changed = append(changed, *next)
+		}
 	}
-	return nil
+	return e.remember(ctx, fresh.ID, changed)
 }
 
-// compare moves the inbox's condition of the rule's kind to value, raising an alert
-// when that is a worsening, or a recovery from an open problem.
-func (e *Engine) compare(ctx context.Context, r reading, rl rule, value string) error {
+// compare reads where the inbox's condition of the rule's kind goes with value, raising
+// an alert when that is a worsening, or a recovery from an open problem. It returns
+// the condition to remember, or nil when nothing changed.
+func (e *Engine) compare(ctx context.Context, r reading, rl rule, value string) (*db.AlertCondition, error) {
 	conds, err := e.conditionsOf(ctx, r.inbox.ID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	kind := string(rl.kind)
 	prev, seen := conds[kind]
@@ -203,7 +214,7 @@ func (e *Engine) compare(ctx context.Context, r reading, rl rule, value string) 
 	case !seen:
 		// Baseline: the first value seen raises nothing.
 	case prev.Value == value:
-		return nil
+		return nil, nil
 	case rl.worse(prev.Value, value):
 		next.Firing, next.OKValue = true, prev.OKValue
 		if !prev.Firing {
@@ -211,46 +222,54 @@ func (e *Engine) compare(ctx context.Context, r reading, rl rule, value string) 
 		}
 		reason, remedy := rl.explain(r, prev.Value, value, false)
 		if err := e.raise(ctx, r.inbox, rl.kind, rl.kind.ProblemType(), prev.Value, value, reason, remedy); err != nil {
-			return err
+			return nil, err
 		}
 	case prev.Firing && rl.recovered(prev.OKValue, value):
 		reason, remedy := rl.explain(r, prev.Value, value, true)
 		if err := e.raise(ctx, r.inbox, rl.kind, rl.kind.RecoveredType(), prev.Value, value, reason, remedy); err != nil {
-			return err
+			return nil, err
 		}
 	default:
 		// Better but not recovered, or a harmless change: remembered, not alerted.
 		next.Firing, next.OKValue = prev.Firing, prev.OKValue
 	}
-	if err := e.store.SaveAlertCondition(ctx, r.inbox.ID, next); err != nil {
+	return &next, nil
+}
+
+// remember stores an inbox's changed conditions in one write. It runs after the
+// alerts they raised are stored: a crash in between raises them again at the next
+// reading rather than losing them.
+func (e *Engine) remember(ctx context.Context, inboxID int64, changed []db.AlertCondition) error {
+	if len(changed) == 0 {
+		return nil
+	}
+	if err := e.store.SaveAlertConditions(ctx, inboxID, changed); err != nil {
 		return err
 	}
-	e.mu.Lock()
-	conds[kind] = next
-	e.mu.Unlock()
+	conds := e.conditions[inboxID]
+	for _, c := range changed {
+		conds[c.Kind] = c
+	}
 	return nil
 }
 
 func (e *Engine) conditionsOf(ctx context.Context, inboxID int64) (map[string]db.AlertCondition, error) {
-	e.mu.Lock()
-	conds, ok := e.conditions[inboxID]
-	e.mu.Unlock()
-	if ok {
+	if conds, ok := e.conditions[inboxID]; ok {
 		return conds, nil
 	}
 	conds, err := e.store.AlertConditions(ctx, inboxID)
 	if err != nil {
 		return nil, fmt.Errorf("alerts: %w", err)
 	}
-	e.mu.Lock()
 	e.conditions[inboxID] = conds
-	e.mu.Unlock()
 	return conds, nil
 }
 
 // ObserveAccountEvent raises an alert for an account-level event that needs a person
 // (or says the business account is back in order).
 func (e *Engine) ObserveAccountEvent(ctx context.Context, in db.Inbox, change whatsapp.WebhookChange) error {
+	e.evalMu.Lock()
+	defer e.evalMu.Unlock()
 	alertType, event, reason, remedy, ok := accountEventAlert(change)
 	if !ok {
 		return nil
@@ -263,6 +282,8 @@ func (e *Engine) ObserveAccountEvent(ctx context.Context, in db.Inbox, change wh
 // the subscription when none ever came) is an alert, and one arriving again its
 // recovery. The monitor runs it after each sweep.
 func (e *Engine) CheckWebhookSilence(ctx context.Context) error {
+	e.evalMu.Lock()
+	defer e.evalMu.Unlock()
 	inboxes, err := e.store.AllInboxes(ctx)
 	if err != nil {
 		return fmt.Errorf("alerts: webhook silence: %w", err)
@@ -285,8 +306,14 @@ func (e *Engine) CheckWebhookSilence(ctx context.Context) error {
 		if now.Sub(at) >= e.opts.WebhookSilenceAfter {
 			value = webhooksSilent
 		}
-		if err := e.compare(ctx, reading{inbox: in, now: now}, webhooksSilentRule, value); err != nil {
+		next, err := e.compare(ctx, reading{inbox: in, now: now}, webhooksSilentRule, value)
+		if err != nil {
 			return err
+		}
+		if next != nil {
+			if err := e.remember(ctx, in.ID, []db.AlertCondition{*next}); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -209,19 +209,28 @@ func (s *Store) AlertConditions(ctx context.Context, inboxID int64) (map[string]
 	return out, nil
 }
 
-// SaveAlertCondition stores an inbox's condition for its kind. An inbox removed
-// meanwhile is not an error: there is nothing left to remember.
-func (s *Store) SaveAlertCondition(ctx context.Context, inboxID int64, c AlertCondition) error {
+// SaveAlertConditions stores an inbox's changed conditions in one transaction. An
+// inbox removed meanwhile is not an error: there is nothing left to remember.
+func (s *Store) SaveAlertConditions(ctx context.Context, inboxID int64, conds []AlertCondition) error {
 	err := s.timedWrite("alert_condition", func() error {
-		_, err := s.write.ExecContext(ctx, `INSERT INTO alert_conditions (inbox_id, kind, value, firing, ok_value, changed_at)
-			SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM inboxes WHERE id = ?1)
-			ON CONFLICT (inbox_id, kind) DO UPDATE SET value = excluded.value, firing = excluded.firing,
-			ok_value = excluded.ok_value, changed_at = excluded.changed_at`,
-			inboxID, c.Kind, c.Value, c.Firing, c.OKValue, millis(c.ChangedAt))
-		return err
+		tx, err := s.write.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		for _, c := range conds {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO alert_conditions (inbox_id, kind, value, firing, ok_value, changed_at)
+				SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM inboxes WHERE id = ?1)
+				ON CONFLICT (inbox_id, kind) DO UPDATE SET value = excluded.value, firing = excluded.firing,
+				ok_value = excluded.ok_value, changed_at = excluded.changed_at`,
+				inboxID, c.Kind, c.Value, c.Firing, c.OKValue, millis(c.ChangedAt)); err != nil {
+				return err
+			}
+		}
+		return tx.Commit()
 	})
 	if err != nil {
-		return fmt.Errorf("db: save alert condition: %w", err)
+		return fmt.Errorf("db: save alert conditions: %w", err)
 	}
 	return nil
 }

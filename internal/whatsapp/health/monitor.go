@@ -209,7 +209,11 @@ func (m *Monitor) SweepOnce(ctx context.Context) (stats SweepStats, err error) {
 	defer m.sweepMu.Unlock()
 	if m.opts.OnSweepDone != nil {
 		start := time.Now()
-		defer func() { m.opts.OnSweepDone(stats, time.Since(start), err) }()
+		defer func() {
+			if ctx.Err() == nil { // a sweep cut short by shutdown says nothing about the sweeps
+				m.opts.OnSweepDone(stats, time.Since(start), err)
+			}
+		}()
 	}
 	return m.sweep(ctx)
 }
