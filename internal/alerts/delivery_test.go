@@ -90,6 +90,7 @@ func startSMTPServer(t *testing.T) (*mailBackend, int) {
 }
 
 func TestQualityDropIsEmailedThroughARealSMTPServer(t *testing.T) {
+	t.Parallel()
 	mailbox, port := startSMTPServer(t)
 	env := newAlertEnv(t, "connected")
 	smtpCfg, err := alerts.ParseSMTPURL("smtp://127.0.0.1:"+strconv.Itoa(port), "alerts@health.test")
@@ -241,6 +242,7 @@ func checkSignature(t *testing.T, h http.Header, body []byte, now time.Time) {
 }
 
 func TestWebhookDestinationGetsTheSignedVersionedPayload(t *testing.T) {
+	t.Parallel()
 	env := newAlertEnv(t, "connected")
 	recv := newWebhookReceiver(t, 0)
 	env.addDestination(db.NewAlertDestination{Channel: alerts.ChannelWebhook, URL: recv.srv.URL + "/hook", Secret: testSigningSecret})
@@ -298,6 +300,7 @@ func TestWebhookDestinationGetsTheSignedVersionedPayload(t *testing.T) {
 }
 
 func TestSlackDestinationGetsTextAndBlocks(t *testing.T) {
+	t.Parallel()
 	env := newAlertEnv(t, "connected")
 	recv := newWebhookReceiver(t, 0)
 	env.addDestination(db.NewAlertDestination{Channel: alerts.ChannelSlack, URL: recv.srv.URL + "/services/T000/B000/XXXX"})
@@ -340,6 +343,7 @@ func TestSlackDestinationGetsTextAndBlocks(t *testing.T) {
 }
 
 func TestReceiverFailingThreeTimesGetsExactlyOneDelivery(t *testing.T) {
+	t.Parallel()
 	env := newAlertEnv(t, "connected")
 	recv := newWebhookReceiver(t, 3)
 	dest := env.addDestination(db.NewAlertDestination{Channel: alerts.ChannelWebhook, URL: recv.srv.URL, Secret: testSigningSecret})
@@ -379,6 +383,7 @@ func TestReceiverFailingThreeTimesGetsExactlyOneDelivery(t *testing.T) {
 }
 
 func TestDeliveryGivesUpAfterADay(t *testing.T) {
+	t.Parallel()
 	env := newAlertEnv(t, "connected")
 	recv := newWebhookReceiver(t, 1000)
 	dest := env.addDestination(db.NewAlertDestination{Channel: alerts.ChannelWebhook, URL: recv.srv.URL, Secret: testSigningSecret})
@@ -403,6 +408,7 @@ func TestDeliveryGivesUpAfterADay(t *testing.T) {
 }
 
 func TestRestartMidRetryStillDelivers(t *testing.T) {
+	t.Parallel()
 	env := newAlertEnv(t, "connected")
 	recv := newWebhookReceiver(t, 1)
 	env.addDestination(db.NewAlertDestination{Channel: alerts.ChannelWebhook, URL: recv.srv.URL, Secret: testSigningSecret})

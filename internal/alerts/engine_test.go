@@ -25,6 +25,7 @@ func payloads(t *testing.T, bodies [][]byte) []alerts.Payload {
 }
 
 func TestOneAlertPerTransitionNotPerSweep(t *testing.T) {
+	t.Parallel()
 	env := newAlertEnv(t, "connected")
 	recv := newWebhookReceiver(t, 0)
 	env.addDestination(db.NewAlertDestination{Channel: alerts.ChannelWebhook, URL: recv.srv.URL, Secret: testSigningSecret})
@@ -44,6 +45,7 @@ func TestOneAlertPerTransitionNotPerSweep(t *testing.T) {
 }
 
 func TestFlappingNumberProducesOneGroupedAlert(t *testing.T) {
+	t.Parallel()
 	env := newAlertEnv(t, "connected")
 	recv := newWebhookReceiver(t, 0)
 	env.addDestination(db.NewAlertDestination{Channel: alerts.ChannelWebhook, URL: recv.srv.URL, Secret: testSigningSecret,
@@ -82,6 +84,7 @@ func TestFlappingNumberProducesOneGroupedAlert(t *testing.T) {
 }
 
 func TestRecoveryAlertFollowsTheProblem(t *testing.T) {
+	t.Parallel()
 	env := newAlertEnv(t, "connected")
 	recv := newWebhookReceiver(t, 0)
 	env.addDestination(db.NewAlertDestination{Channel: alerts.ChannelWebhook, URL: recv.srv.URL, Secret: testSigningSecret,
@@ -115,6 +118,7 @@ func TestRecoveryAlertFollowsTheProblem(t *testing.T) {
 }
 
 func TestBetterButNotRecoveredIsNotAlerted(t *testing.T) {
+	t.Parallel()
 	env := newAlertEnv(t, "connected")
 	name := "Padaria Central — Support"
 	env.sweep()
@@ -136,6 +140,7 @@ func TestBetterButNotRecoveredIsNotAlerted(t *testing.T) {
 }
 
 func TestMessagingLimitDropAndRestore(t *testing.T) {
+	t.Parallel()
 	env := newAlertEnv(t, "connected")
 	name := "Padaria Central — Support"
 	env.sweep()
@@ -153,6 +158,7 @@ func TestMessagingLimitDropAndRestore(t *testing.T) {
 }
 
 func TestTokenStoppingIsAlertedAndItsRecovery(t *testing.T) {
+	t.Parallel()
 	env := newAlertEnv(t, "connected")
 	in := env.inbox("Padaria Central — Support")
 	ctx := context.Background()
@@ -180,6 +186,7 @@ func TestTokenStoppingIsAlertedAndItsRecovery(t *testing.T) {
 }
 
 func TestRegistrationNotDoneAfterADayIsAlerted(t *testing.T) {
+	t.Parallel()
 	env := newAlertEnv(t, "pending_provisioning")
 	env.sweep()
 	if got := env.alertsOfKind(alerts.KindRegistration); len(got) != 0 {
@@ -194,6 +201,7 @@ func TestRegistrationNotDoneAfterADayIsAlerted(t *testing.T) {
 }
 
 func TestDeclinedDisplayNameNeedsAPerson(t *testing.T) {
+	t.Parallel()
 	env := newAlertEnv(t, "name_in_review")
 	env.sweep()
 	env.setNumber("Blue Harbor Travel", func(n *graphsim.Number) { n.NameStatus = "DECLINED" })
@@ -205,6 +213,7 @@ func TestDeclinedDisplayNameNeedsAPerson(t *testing.T) {
 }
 
 func TestAccountEventsAreAlerted(t *testing.T) {
+	t.Parallel()
 	env := newAlertEnv(t, "connected")
 	in := env.inbox("Padaria Central — Support")
 	env.sweep()
@@ -229,6 +238,7 @@ func TestAccountEventsAreAlerted(t *testing.T) {
 }
 
 func TestWebhookSilenceForAWeekIsAlerted(t *testing.T) {
+	t.Parallel()
 	env := newAlertEnv(t, "connected")
 	in := env.inbox("Padaria Central — Support")
 	ctx := context.Background()
@@ -265,6 +275,7 @@ func TestWebhookSilenceForAWeekIsAlerted(t *testing.T) {
 }
 
 func TestDestinationGetsOnlyItsKinds(t *testing.T) {
+	t.Parallel()
 	env := newAlertEnv(t, "connected")
 	qualityOnly := newWebhookReceiver(t, 0)
 	everything := newWebhookReceiver(t, 0)
@@ -284,6 +295,7 @@ func TestDestinationGetsOnlyItsKinds(t *testing.T) {
 }
 
 func TestAlertsOlderThanTheRetentionArePruned(t *testing.T) {
+	t.Parallel()
 	env := newAlertEnv(t, "connected")
 	recv := newWebhookReceiver(t, 0)
 	env.addDestination(db.NewAlertDestination{Channel: alerts.ChannelWebhook, URL: recv.srv.URL, Secret: testSigningSecret})
@@ -307,6 +319,7 @@ func TestAlertsOlderThanTheRetentionArePruned(t *testing.T) {
 }
 
 func TestDigestDestinationGetsOneDailyDigestInsteadOfEachAlert(t *testing.T) {
+	t.Parallel()
 	env := newAlertEnv(t, "connected")
 	// Start just after 09:00 UTC so the digest hour (08:00) is tomorrow.
 	now := env.clock.Now()

@@ -11,6 +11,7 @@ import (
 )
 
 func TestDestinationURLPolicy(t *testing.T) {
+	t.Parallel()
 	strict := alerts.URLPolicy{}
 	demo := alerts.URLPolicy{AllowLoopback: true}
 	private := alerts.URLPolicy{AllowPrivate: true}
@@ -51,6 +52,7 @@ func TestDestinationURLPolicy(t *testing.T) {
 // A name that resolves to a refused address is refused when connecting, whatever the
 // URL looked like when it was saved.
 func TestDeliveryClientRefusesLoopbackUnlessAllowed(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
 	defer srv.Close()
 	url := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
@@ -67,6 +69,7 @@ func TestDeliveryClientRefusesLoopbackUnlessAllowed(t *testing.T) {
 }
 
 func TestRedirectsAreNotFollowed(t *testing.T) {
+	t.Parallel()
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { t.Error("the redirect was followed") }))
 	defer target.Close()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -85,6 +88,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 }
 
 func TestParseSMTPURL(t *testing.T) {
+	t.Parallel()
 	c, err := alerts.ParseSMTPURL("smtp://mailer:s3cret-pass@mail.example.com", "alerts@example.com")
 	if err != nil || c.Host != "mail.example.com" || c.Port != 587 || c.ImplicitTLS || c.Username != "mailer" || c.Password != "s3cret-pass" {
 		t.Fatalf("smtp:// = %+v, %v", c, err)
