@@ -616,25 +616,6 @@ func (s *Store) RecentAlerts(ctx context.Context, accountID int64, limit int) ([
 	return out, drows.Err()
 }
 
-// AccountMemberEmails lists the email addresses of an account's members, sorted.
-func (s *Store) AccountMemberEmails(ctx context.Context, accountID int64) ([]string, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT u.email FROM users u JOIN account_users au ON au.user_id = u.id
-		WHERE au.account_id = ? ORDER BY u.email`, accountID)
-	if err != nil {
-		return nil, fmt.Errorf("db: account member emails: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var e string
-		if err := rows.Scan(&e); err != nil {
-			return nil, fmt.Errorf("db: account member emails: %w", err)
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
-}
-
 // AccountNameByID returns an account's name; ErrNotFound when there is none.
 func (s *Store) AccountNameByID(ctx context.Context, accountID int64) (string, error) {
 	var name string

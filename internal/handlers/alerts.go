@@ -42,9 +42,13 @@ func (h *Handler) renderAlertsPage(c echo.Context, status int, form views.AlertD
 	if err != nil {
 		return err
 	}
-	members, err := h.store.AccountMemberEmails(ctx, m.AccountID)
+	people, err := h.store.Members(ctx, m.AccountID)
 	if err != nil {
 		return err
+	}
+	members := make([]string, 0, len(people))
+	for _, p := range people {
+		members = append(members, p.Email)
 	}
 	recent, err := h.store.RecentAlerts(ctx, m.AccountID, recentAlertsLength)
 	if err != nil {
