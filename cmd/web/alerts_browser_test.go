@@ -45,8 +45,8 @@ func TestBrowserAlertDestinationTestAlert(t *testing.T) {
 	last := `[data-testid="alert-destinations"] article:last-of-type`
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(app.URL+views.InboxesURL(admin.AccountID)),
-		chromedp.WaitVisible(css(`[data-testid="alerts-link"]`)),
-		chromedp.Click(css(`[data-testid="alerts-link"]`)),
+		chromedp.WaitVisible(css(`[data-testid="nav-alerts"]`)),
+		chromedp.Click(css(`[data-testid="nav-alerts"]`)),
 		chromedp.WaitVisible(css(`[data-testid="destination-form"]`)),
 		chromedp.SetValue(css(`#f-kind`), "webhook"),
 		chromedp.SendKeys(css(`#f-url`), recv.URL+"/alerts"),
