@@ -67,6 +67,9 @@ type Engine struct {
 	// it guards conditions, the cache of alert_conditions by inbox.
 	evalMu     sync.Mutex
 	conditions map[int64]map[string]db.AlertCondition
+	// readAt is the CheckedAt of the newest reading looked at per inbox: an older one
+	// arriving later (a slow sweep answered after a webhook) says nothing new.
+	readAt map[int64]time.Time
 }
 
 // NewEngine builds an engine; Run starts it.
@@ -87,7 +90,7 @@ func NewEngine(store *db.Store, opts EngineOptions) *Engine {
 		opts.WebhookSilenceAfter = DefaultWebhookSilenceAfter
 	}
 	return &Engine{store: store, opts: opts, log: opts.Logger, queue: make(chan func(ctx context.Context) error, queueSize),
-		conditions: map[int64]map[string]db.AlertCondition{}}
+		conditions: map[int64]map[string]db.AlertCondition{}, readAt: map[int64]time.Time{}}
 }
 
 var _ health.HealthObserver = (*Engine)(nil)
@@ -162,6 +165,10 @@ func (p *pendingCount) waitZero() {
 func (e *Engine) Observe(ctx context.Context, in db.Inbox, snap db.HealthSnapshot) error {
 	e.evalMu.Lock()
 	defer e.evalMu.Unlock()
+	if last, ok := e.readAt[in.ID]; ok && snap.CheckedAt.Before(last) {
+		return nil
+	}
+	e.readAt[in.ID] = snap.CheckedAt
 	// The inbox as it is now: a register attempt may have changed its PIN state since
 	// the reading was taken.
 	fresh, err := e.store.InboxByID(ctx, in.ID)

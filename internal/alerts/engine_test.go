@@ -367,3 +367,34 @@ func TestDigestDestinationGetsOneDailyDigestInsteadOfEachAlert(t *testing.T) {
 		t.Errorf("quiet day digest = %+v", p)
 	}
 }
+
+// A reading older than one already looked at (a slow sweep answered after a webhook)
+// says nothing new, and must not undo what the newer one said.
+func TestAnOlderReadingArrivingLateIsIgnored(t *testing.T) {
+	t.Parallel()
+	env := newAlertEnv(t, "connected")
+	in := env.inbox("Padaria Central — Support")
+	env.sweep()
+	latest, err := env.store.LatestSnapshot(context.Background(), in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reading := func(status string, after time.Duration) db.HealthSnapshot {
+		s := latest
+		phone := *latest.Phone
+		phone.Status = status
+		s.Phone, s.CheckedAt = &phone, latest.CheckedAt.Add(after)
+		return s
+	}
+	ctx := context.Background()
+	if err := env.engine.Observe(ctx, in, reading("FLAGGED", 2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.engine.Observe(ctx, in, reading("CONNECTED", time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	list := env.alertsOfKind(alerts.KindStatus)
+	if len(list) != 1 || list[0].Type != "status.problem" {
+		t.Fatalf("a late older reading: %+v, want only the FLAGGED alert", list)
+	}
+}

@@ -369,6 +369,22 @@ func TestMetricsAfterASweep(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A quality webhook from Meta, then Meta's retry of it.
+	orders := env.inbox("Padaria Central — Orders")
+	body := []byte(`{"object":"whatsapp_business_account","entry":[{"id":"` + orders.WABAID + `","time":1764000000,"changes":[` +
+		`{"field":"phone_number_quality_update","value":{"display_phone_number":"` + strings.TrimPrefix(orders.PhoneNumber, "+") +
+		`","event":"FLAGGED","current_limit":"TIER_250"}}]}]}`)
+	for range 2 {
+		if rec := env.postWebhookTo(env.routes, "/webhooks/whatsapp", body, signature(healthTestAppSecret, body)); rec.Code != http.StatusOK {
+			t.Fatalf("webhook: %d %s", rec.Code, rec.Body)
+		}
+	}
+	// Meta rate-limits the connected business account: the third sweep holds off.
+	env.sim.RateLimitBusiness(in.WABAID, 5)
+	if _, err := env.monitor.SweepOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
 	for _, auth := range []string{"", "Bearer wrong-token-0000000000", "Basic " + testMetricsToken, testMetricsToken} {
 		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 		if auth != "" {
@@ -387,15 +403,19 @@ func TestMetricsAfterASweep(t *testing.T) {
 	text := rec.Body.String()
 	account := itoa(env.admin.AccountID)
 	for series, want := range map[string]string{
-		`inboxhealth_sweeps_total{outcome="ok"}`: "2",
-		// connected and token_expired are two business accounts: one listing each per sweep.
-		`inboxhealth_graph_calls_total{endpoint="business_phone_numbers",outcome="ok"}`:            "2",
-		`inboxhealth_graph_calls_total{endpoint="business_phone_numbers",outcome="token_expired"}`: "2",
-		`inboxhealth_inboxes{account_id="` + account + `",status="quality_low"}`:                   "1",
-		`inboxhealth_inboxes{account_id="` + account + `",status="restricted"}`:                    "1",
-		`inboxhealth_inboxes{account_id="` + account + `",status="token_expired"}`:                 "1",
-		`inboxhealth_alert_deliveries_total{channel="webhook",outcome="delivered"}`:                "1",
-		`inboxhealth_sweep_duration_seconds_count`:                                                 "2",
+		`inboxhealth_sweeps_total{outcome="ok"}`: "3",
+		// connected and token_expired are two business accounts: one listing each per
+		// sweep; the third found the connected one rate limited.
+		`inboxhealth_graph_calls_total{endpoint="business_phone_numbers",outcome="ok"}`:             "2",
+		`inboxhealth_graph_calls_total{endpoint="business_phone_numbers",outcome="rate_limited"}`:   "1",
+		`inboxhealth_graph_calls_total{endpoint="business_phone_numbers",outcome="token_expired"}`:  "3",
+		`inboxhealth_rate_limit_holdoffs_total`:                                                     "1",
+		`inboxhealth_inboxes{account_id="` + account + `",status="restricted"}`:                     "2",
+		`inboxhealth_inboxes{account_id="` + account + `",status="token_expired"}`:                  "1",
+		`inboxhealth_webhook_events_total{field="phone_number_quality_update",outcome="applied"}`:   "1",
+		`inboxhealth_webhook_events_total{field="phone_number_quality_update",outcome="duplicate"}`: "1",
+		`inboxhealth_alert_deliveries_total{channel="webhook",outcome="delivered"}`:                 "1",
+		`inboxhealth_sweep_duration_seconds_count`:                                                  "3",
 	} {
 		if got, ok := metricValue(text, series); !ok || got != want {
 			t.Errorf("%s = %q (present %v), want %s", series, got, ok, want)
