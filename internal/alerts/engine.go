@@ -66,11 +66,21 @@ type Engine struct {
 	// from the monitor's goroutine), so a comparison with the last value never races;
 	// it guards conditions, the cache of alert_conditions by inbox.
 	evalMu     sync.Mutex
-	conditions map[int64]map[string]db.AlertCondition
-	// readAt is the CheckedAt of the newest reading looked at per inbox: an older one
-	// arriving later (a slow sweep answered after a webhook) says nothing new.
-	readAt map[int64]time.Time
+	conditions map[int64]cachedConditions
 }
+
+// cachedConditions are an inbox's conditions as the engine last knew them, for the
+// number it showed then: an inbox edited to show another number starts afresh (the
+// store forgets the old number's conditions, see db.InboxEdit.StartAfresh).
+type cachedConditions struct {
+	number string // phone-number id @ business account
+	conds  map[string]db.AlertCondition
+	// readAt is the CheckedAt of the newest reading looked at: an older one arriving
+	// later (a slow sweep answered after a webhook) says nothing new.
+	readAt time.Time
+}
+
+func numberOf(in db.Inbox) string { return in.PhoneNumberID + "@" + in.WABAID }
 
 // NewEngine builds an engine; Run starts it.
 func NewEngine(store *db.Store, opts EngineOptions) *Engine {
@@ -90,7 +100,7 @@ func NewEngine(store *db.Store, opts EngineOptions) *Engine {
 		opts.WebhookSilenceAfter = DefaultWebhookSilenceAfter
 	}
 	return &Engine{store: store, opts: opts, log: opts.Logger, queue: make(chan func(ctx context.Context) error, queueSize),
-		conditions: map[int64]map[string]db.AlertCondition{}, readAt: map[int64]time.Time{}}
+		conditions: map[int64]cachedConditions{}}
 }
 
 var _ health.HealthObserver = (*Engine)(nil)
@@ -165,12 +175,8 @@ func (p *pendingCount) waitZero() {
 func (e *Engine) Observe(ctx context.Context, in db.Inbox, snap db.HealthSnapshot) error {
 	e.evalMu.Lock()
 	defer e.evalMu.Unlock()
-	if last, ok := e.readAt[in.ID]; ok && snap.CheckedAt.Before(last) {
-		return nil
-	}
-	e.readAt[in.ID] = snap.CheckedAt
 	// The inbox as it is now: a register attempt may have changed its PIN state since
-	// the reading was taken.
+	// the reading was taken, an edit the number it shows.
 	fresh, err := e.store.InboxByID(ctx, in.ID)
 	if errors.Is(err, db.ErrNotFound) {
 		return nil // removed meanwhile
@@ -178,6 +184,18 @@ func (e *Engine) Observe(ctx context.Context, in db.Inbox, snap db.HealthSnapsho
 	if err != nil {
 		return fmt.Errorf("alerts: observe inbox %d: %w", in.ID, err)
 	}
+	if numberOf(in) != numberOf(fresh) {
+		return nil // a reading of the number the inbox showed before an edit
+	}
+	cached, err := e.conditionsOf(ctx, fresh)
+	if err != nil {
+		return err
+	}
+	if snap.CheckedAt.Before(cached.readAt) {
+		return nil
+	}
+	cached.readAt = snap.CheckedAt
+	e.conditions[fresh.ID] = cached
 	r := reading{inbox: fresh, snap: snap, now: e.opts.Now(), registrationOverdueAfter: e.opts.RegistrationOverdueAfter}
 	input := health.AdviceInput{Inbox: fresh, Snapshot: &snap, Administrator: true, Now: r.now}
 	if e.opts.Status != nil && snap.OK && snap.RegistrationState != string(whatsapp.StateRegistered) {
@@ -210,10 +228,11 @@ func (e *Engine) Observe(ctx context.Context, in db.Inbox, snap db.HealthSnapsho
 // an alert when that is a worsening, or a recovery from an open problem. It returns
 // the condition to remember, or nil when nothing changed.
 func (e *Engine) compare(ctx context.Context, r reading, rl rule, value string) (*db.AlertCondition, error) {
-	conds, err := e.conditionsOf(ctx, r.inbox.ID)
+	cached, err := e.conditionsOf(ctx, r.inbox)
 	if err != nil {
 		return nil, err
 	}
+	conds := cached.conds
 	kind := string(rl.kind)
 	prev, seen := conds[kind]
 	next := db.AlertCondition{Kind: kind, Value: value, ChangedAt: r.now}
@@ -253,23 +272,24 @@ func (e *Engine) remember(ctx context.Context, inboxID int64, changed []db.Alert
 	if err := e.store.SaveAlertConditions(ctx, inboxID, changed); err != nil {
 		return err
 	}
-	conds := e.conditions[inboxID]
+	conds := e.conditions[inboxID].conds
 	for _, c := range changed {
 		conds[c.Kind] = c
 	}
 	return nil
 }
 
-func (e *Engine) conditionsOf(ctx context.Context, inboxID int64) (map[string]db.AlertCondition, error) {
-	if conds, ok := e.conditions[inboxID]; ok {
-		return conds, nil
+func (e *Engine) conditionsOf(ctx context.Context, in db.Inbox) (cachedConditions, error) {
+	if c, ok := e.conditions[in.ID]; ok && c.number == numberOf(in) {
+		return c, nil
 	}
-	conds, err := e.store.AlertConditions(ctx, inboxID)
+	conds, err := e.store.AlertConditions(ctx, in.ID)
 	if err != nil {
-		return nil, fmt.Errorf("alerts: %w", err)
+		return cachedConditions{}, fmt.Errorf("alerts: %w", err)
 	}
-	e.conditions[inboxID] = conds
-	return conds, nil
+	c := cachedConditions{number: numberOf(in), conds: conds}
+	e.conditions[in.ID] = c
+	return c, nil
 }
 
 // ObserveAccountEvent raises an alert for an account-level event that needs a person

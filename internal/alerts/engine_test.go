@@ -398,3 +398,30 @@ func TestAnOlderReadingArrivingLateIsIgnored(t *testing.T) {
 		t.Fatalf("a late older reading: %+v, want only the FLAGGED alert", list)
 	}
 }
+
+// An inbox edited to show another number starts afresh: what the old number was is no
+// baseline for the new one, so the new number's first reading raises nothing.
+func TestAnInboxEditedToAnotherNumberStartsAfresh(t *testing.T) {
+	t.Parallel()
+	env := newAlertEnv(t, "connected")
+	sc, err := graphsim.LoadScenario("flagged_blocked") // a FLAGGED, RED number with no inbox
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.sim.Load(sc); err != nil {
+		t.Fatal(err)
+	}
+	env.sweep() // the connected number: CONNECTED, GREEN
+	in := env.inbox("Padaria Central — Support")
+	n, b := sc.Numbers[0], sc.Businesses[0]
+	if _, err := env.store.UpdateInbox(context.Background(), in.ID, db.InboxEdit{Name: in.Name, PhoneNumber: n.PhoneNumber,
+		PhoneNumberID: n.PhoneNumberID, WABAID: n.WABAID, AccessToken: b.AccessToken, StartAfresh: true,
+		MetaCheck: db.MetaCheckPassed, Change: db.InboxChange{Action: db.ChangeEdited, Actor: db.Actor{Name: "test"}}}); err != nil {
+		t.Fatal(err)
+	}
+	env.sweep()
+	env.sweep()
+	if got := env.alerts(); len(got) != 0 {
+		t.Fatalf("the new number's readings were compared with the old number's: %+v", got)
+	}
+}

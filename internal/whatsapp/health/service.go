@@ -304,6 +304,7 @@ type Fetched struct {
 // RecordAll stores several fetch outcomes in one transaction, as Record does one.
 func (s *Service) RecordAll(ctx context.Context, fetched []Fetched, source string) error {
 	snaps := make([]db.HealthSnapshot, 0, len(fetched))
+	inboxes := make([]db.Inbox, 0, len(fetched)) // of snaps, for the observer
 	for _, f := range fetched {
 		if s.staleFetch(f.Inbox) {
 			continue // the inbox was pointed at another number during the sweep
@@ -313,13 +314,14 @@ func (s *Service) RecordAll(ctx context.Context, fetched []Fetched, source strin
 			return err
 		}
 		snaps = append(snaps, snap)
+		inboxes = append(inboxes, f.Inbox)
 	}
 	stored, err := s.store.AddSnapshots(ctx, snaps)
 	if err != nil {
 		return fmt.Errorf("health: record %d inboxes: %w", len(snaps), err)
 	}
 	for i, snap := range stored {
-		s.healthRecorded(fetched[i].Inbox, snap)
+		s.healthRecorded(inboxes[i], snap)
 	}
 	return nil
 }
