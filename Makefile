@@ -22,7 +22,9 @@ build: generate
 generate:
 	$(GO) tool templ generate -path internal/views
 
-## test: stale-generated-code check, lint, then every test (browser tests included)
+## test: stale-generated-code check, lint, then every test (browser tests included).
+## -timeout: go test's 10-minute default is per package; cmd/web's and handlers' race
+## runs pass it on a busy 2-core machine although no test hangs (CI allows 90 minutes).
 test: check-generated lint
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 

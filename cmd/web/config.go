@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/inboxhealth/inboxhealth/internal/alerts"
 	"github.com/inboxhealth/inboxhealth/internal/db"
 )
 
@@ -37,6 +38,17 @@ type config struct {
 	TrustedProxies []*net.IPNet
 	// MaxConnections caps the connections served at once.
 	MaxConnections int
+	// SMTP is the mail server of email alerts (SMTP_URL, SMTP_FROM); nil when unset.
+	SMTP *alerts.SMTPConfig
+	// MetricsToken guards GET /metrics; "" leaves the route out.
+	MetricsToken string
+	// AlertRegistrationOverdueAfter is how long registration may take after a number
+	// was added before that is an alert (ALERT_REGISTRATION_OVERDUE_AFTER).
+	AlertRegistrationOverdueAfter time.Duration
+	// AlertAllowPrivateDestinations lets alert destinations be on private networks.
+	AlertAllowPrivateDestinations bool
+	// AlertDigestHour is the hour (UTC) daily digests go out (ALERT_DIGEST_HOUR).
+	AlertDigestHour int
 }
 
 const (
@@ -81,6 +93,40 @@ func configFromEnv() (config, error) {
 			return config{}, fmt.Errorf("MAX_CONNECTIONS=%q: want a number of at least %d, like %d", v, minMaxConnections, defaultMaxConnections)
 		}
 		cfg.MaxConnections = n
+	}
+	if v := os.Getenv("SMTP_URL"); v != "" {
+		smtp, err := alerts.ParseSMTPURL(v, os.Getenv("SMTP_FROM"))
+		if err != nil {
+			return config{}, err
+		}
+		cfg.SMTP = smtp
+	}
+	cfg.MetricsToken = strings.TrimSpace(os.Getenv("METRICS_TOKEN"))
+	if cfg.MetricsToken != "" && len(cfg.MetricsToken) < 16 {
+		return config{}, fmt.Errorf("METRICS_TOKEN: use at least 16 characters (e.g. openssl rand -hex 32)")
+	}
+	cfg.AlertRegistrationOverdueAfter = alerts.DefaultRegistrationOverdueAfter
+	if v := os.Getenv("ALERT_REGISTRATION_OVERDUE_AFTER"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Hour {
+			return config{}, fmt.Errorf("ALERT_REGISTRATION_OVERDUE_AFTER=%q: want a duration of at least 1h, like 24h", v)
+		}
+		cfg.AlertRegistrationOverdueAfter = d
+	}
+	cfg.AlertDigestHour = alerts.DefaultDigestHour
+	if v := os.Getenv("ALERT_DIGEST_HOUR"); v != "" {
+		h, err := strconv.Atoi(v)
+		if err != nil || h < 0 || h > 23 {
+			return config{}, fmt.Errorf("ALERT_DIGEST_HOUR=%q: want an hour of the day (UTC), 0 to 23", v)
+		}
+		cfg.AlertDigestHour = h
+	}
+	switch v := os.Getenv("ALERT_ALLOW_PRIVATE_DESTINATIONS"); v {
+	case "", "0", "false":
+	case "1", "true":
+		cfg.AlertAllowPrivateDestinations = true
+	default:
+		return config{}, fmt.Errorf("ALERT_ALLOW_PRIVATE_DESTINATIONS=%q: want 1 or 0", v)
 	}
 	if cfg.WhatsAppAppID != "" && !isDigits(cfg.WhatsAppAppID) {
 		return config{}, fmt.Errorf("WHATSAPP_APP_ID=%q: want the Meta app's numeric id", cfg.WhatsAppAppID)

@@ -10,9 +10,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/inboxhealth/inboxhealth/internal/alerts"
 	"github.com/inboxhealth/inboxhealth/internal/db"
+	"github.com/inboxhealth/inboxhealth/internal/handlers"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp/graphsim"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp/health"
 )
@@ -28,14 +31,21 @@ const (
 	demoAgentEmail    = "agent@demo.test"
 	demoAgentPassword = "demo-agent-pass"
 	demoScenario      = "demo"
+	// demoAlertSigningSecret signs the demo's alert webhook to its built-in catcher.
+	demoAlertSigningSecret = "demo-alert-signing-secret"
+	// demoFlaggedNumberID is the connected demo number the alert story flags
+	// (Padaria Central — Support), demoFlagAfter how long after start.
+	demoFlaggedNumberID = "109876543210003"
+	demoFlagAfter       = 60 * time.Second
 )
 
 // demoEnvironment is the built-in Graph API simulator serving on a loopback port, so
 // the real client talks real HTTP to it.
 type demoEnvironment struct {
-	sim      *graphsim.Server
-	srv      *http.Server
-	scenario *graphsim.Scenario
+	sim         *graphsim.Server
+	srv         *http.Server
+	scenario    *graphsim.Scenario
+	frontendURL string
 }
 
 // startDemo starts the simulator and points the configuration at it. The demo database
@@ -76,7 +86,7 @@ func startDemo(ctx context.Context, cfg *config, logger *slog.Logger) (*demoEnvi
 	cfg.GraphAPIURL = "http://" + ln.Addr().String() + sim.Prefix()
 	cfg.DemoCodesURL = "http://" + ln.Addr().String() + graphsim.CodesPath
 	logger.Info("demo: Graph API simulator started", "url", cfg.GraphAPIURL, "scenario", demoScenario)
-	return &demoEnvironment{sim: sim, srv: srv, scenario: sc}, nil
+	return &demoEnvironment{sim: sim, srv: srv, scenario: sc, frontendURL: cfg.FrontendURL}, nil
 }
 
 // Seed creates the demo account, its administrator and agent, and one inbox per
@@ -130,8 +140,44 @@ func (d *demoEnvironment) Seed(ctx context.Context, store *db.Store, registrar *
 			}
 		}
 	}
+	// The "Demo inbox for alerts": a signed webhook destination pointing at the app's
+	// built-in catcher, so a visitor sees alerts without a mail server.
+	if _, err := store.CreateAlertDestination(ctx, db.NewAlertDestination{AccountID: admin.AccountID,
+		Channel: alerts.ChannelWebhook, Label: "Demo inbox for alerts (built in)",
+		URL: strings.TrimRight(d.frontendURL, "/") + handlers.DemoAlertInboxPath, Secret: demoAlertSigningSecret,
+		Kinds: kindNames(alerts.AllKinds)}); err != nil {
+		return fmt.Errorf("demo: seed alert destination: %w", err)
+	}
 	logger.Info("demo: seeded", "account", demoAccountName, "inboxes", seeded)
 	return nil
+}
+
+func kindNames(kinds []alerts.Kind) []string {
+	out := make([]string, len(kinds))
+	for i, k := range kinds {
+		out[i] = string(k)
+	}
+	return out
+}
+
+// StartAlertStory makes something worth an alert happen in the demo: about a minute
+// after start Meta flags a connected number (phone_number_quality_update FLAGGED, sent
+// to the app's callback like any quality event), so the Demo inbox for alerts shows
+// the status and quality alerts. The display name Meta declines after three minutes
+// (Northwind Dental Kids) makes a registration alert of its own.
+func (d *demoEnvironment) StartAlertStory(ctx context.Context, logger *slog.Logger) {
+	go func() {
+		timer := time.NewTimer(demoFlagAfter)
+		defer timer.Stop()
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		if err := d.sim.QualityEvent(demoFlaggedNumberID, "FLAGGED", ""); err != nil {
+			logger.Warn("demo: flag a number for the alert story", "error", err)
+		}
+	}()
 }
 
 // ConnectApp does what an operator does in the Meta App Dashboard: it sets the

@@ -105,7 +105,7 @@ func TestBrowserFleetAtAGlance(t *testing.T) {
 	); err != nil {
 		t.Fatalf("search by name: %v", err)
 	}
-	waitFor(t, ctx, `new URLSearchParams(location.search).get("q") === "padaria" && !!document.querySelector('[data-testid="list-range"]')`)
+	waitForPage(t, ctx, `new URLSearchParams(location.search).get("q") === "padaria" && !!document.querySelector('[data-testid="list-range"]')`)
 	if names := rowNames(t, ctx); len(names) != 2 || !strings.HasPrefix(names[0], "Padaria") || !strings.HasPrefix(names[1], "Padaria") {
 		t.Errorf("search padaria: want the two Padaria inboxes, got %v", names)
 	}
@@ -116,7 +116,7 @@ func TestBrowserFleetAtAGlance(t *testing.T) {
 	); err != nil {
 		t.Fatalf("search by number: %v", err)
 	}
-	waitFor(t, ctx, `new URLSearchParams(location.search).get("q") === "+1 617 555" && !!document.querySelector('[data-testid="list-range"]')`)
+	waitForPage(t, ctx, `new URLSearchParams(location.search).get("q") === "+1 617 555" && !!document.querySelector('[data-testid="list-range"]')`)
 	if names := rowNames(t, ctx); !slices.Equal(names, []string{"Quick Loans Desk"}) {
 		t.Errorf("search +1 617 555: want Quick Loans Desk, got %v", names)
 	}
@@ -130,7 +130,7 @@ func TestBrowserFleetAtAGlance(t *testing.T) {
 	); err != nil {
 		t.Fatalf("sort by name: %v", err)
 	}
-	waitFor(t, ctx, `new URLSearchParams(location.search).get("sort") === "name" && !!document.querySelector('[data-testid="inbox-list"]')`)
+	waitForPage(t, ctx, `new URLSearchParams(location.search).get("sort") === "name" && !!document.querySelector('[data-testid="inbox-list"]')`)
 	byName := rowNames(t, ctx)
 	if len(byName) != len(all) || !slices.IsSortedFunc(byName, func(a, b string) int { return strings.Compare(strings.ToLower(a), strings.ToLower(b)) }) {
 		t.Errorf("sort by name: want all %d inboxes by name, got %v", len(all), byName)
@@ -175,7 +175,7 @@ func healthHistoryChartRenders(t *testing.T, ctx context.Context, app *testApp) 
 	); err != nil {
 		t.Fatalf("open the health tab's 400-day history: %v", err)
 	}
-	waitFor(t, ctx, `new URLSearchParams(location.search).get("range") === "400d" && !!document.querySelector('svg[data-testid="history-svg"]')`)
+	waitForPage(t, ctx, `new URLSearchParams(location.search).get("range") === "400d" && !!document.querySelector('svg[data-testid="history-svg"]')`)
 	if selected := textOf(t, ctx, `[data-testid="chart-range"][aria-current="true"]`); selected != "400 days" {
 		t.Errorf("want 400 days marked current, got %q", selected)
 	}
@@ -219,9 +219,9 @@ func healthHistoryChartRenders(t *testing.T, ctx context.Context, app *testApp) 
 	}
 }
 
-// waitFor checks a JavaScript condition on the page every 100 ms for up to 10 s; a
+// waitForPage checks a JavaScript condition on the page every 100 ms for up to 10 s; a
 // check that fails because the page is navigating counts as not yet.
-func waitFor(t *testing.T, ctx context.Context, condition string) {
+func waitForPage(t *testing.T, ctx context.Context, condition string) {
 	t.Helper()
 	var lastErr error
 	for range 100 {

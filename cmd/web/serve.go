@@ -13,8 +13,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/inboxhealth/inboxhealth/internal/alerts"
 	"github.com/inboxhealth/inboxhealth/internal/db"
 	"github.com/inboxhealth/inboxhealth/internal/handlers"
+	"github.com/inboxhealth/inboxhealth/internal/metrics"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp/health"
 )
@@ -99,6 +101,7 @@ func runServe(args []string, demo bool) error {
 		if err := demoEnv.ConnectApp(ctx, cfg.FrontendURL, cfg.WhatsAppVerifyToken, app.Registrar); err != nil {
 			return err
 		}
+		demoEnv.StartAlertStory(ctx, logger)
 		demoEnv.PrintWelcome(os.Stdout, cfg.FrontendURL)
 	}
 
@@ -125,13 +128,19 @@ type app struct {
 	Monitor *health.Monitor
 	// Registrar registers numbers: banner clicks, API, retries, webhooks, setup.
 	Registrar *health.Registrar
-	bg        []func(ctx context.Context) // background loops started by Start
-	done      chan struct{}
-	closes    []func()
+	// Alerts delivers alerts from the outbox; AlertEngine raises them from health.
+	Alerts      *alerts.Dispatcher
+	AlertEngine *alerts.Engine
+	Metrics     *metrics.Metrics
+	bg          []func(ctx context.Context) // background loops started by Start
+	done        chan struct{}
+	closes      []func()
 }
 
 func buildApp(cfg config, store *db.Store, cipher *db.Cipher, logger *slog.Logger, demo bool) (*app, error) {
-	client := whatsapp.NewClient(cfg.GraphAPIURL, nil, whatsapp.WithLogger(logger))
+	m := metrics.New(metrics.StoreStatusCounts(store), logger)
+	store.SetWriteObserver(m.DBWrite)
+	client := m.Graph(whatsapp.NewClient(cfg.GraphAPIURL, nil, whatsapp.WithLogger(logger)))
 	// Reads serve the latest snapshot and refresh it from Meta only when it is older
 	// than the TTL. The monitor refreshes every inbox every HEALTH_REFRESH_INTERVAL
 	// (± 10% jitter, plus the sweep's own duration), so the TTL sits half an interval
@@ -139,7 +148,8 @@ func buildApp(cfg config, store *db.Store, cipher *db.Cipher, logger *slog.Logge
 	// inbox the sweeps stopped reaching (the monitor is failing for it). With the 5 min
 	// default TTL under a 15 min interval, every page view of a 6-to-15-minute-old
 	// snapshot called Meta: a Graph call per view the monitor exists to avoid.
-	healthSvc := health.NewService(store, client, health.Options{Logger: logger, TTL: readTTL(cfg.HealthRefreshInterval)})
+	healthSvc := health.NewService(store, client, health.Options{Logger: logger, TTL: readTTL(cfg.HealthRefreshInterval),
+		OnRateLimitHoldOff: m.RateLimitHoldOff})
 	registrar := health.NewRegistrar(store, client, healthSvc, health.RegistrarOptions{FrontendURL: cfg.FrontendURL, Logger: logger,
 		AppID: cfg.WhatsAppAppID, AppSecret: cfg.WhatsAppAppSecret})
 	// Attempts a previous process left in flight are shown as interrupted (those still
@@ -148,6 +158,18 @@ func buildApp(cfg config, store *db.Store, cipher *db.Cipher, logger *slog.Logge
 		return nil, err
 	}
 	healthSvc.SetOnNameApproved(registrar.NameApproved)
+	// Alerts: the engine watches recorded health, the dispatcher delivers from the
+	// outbox; neither makes the monitor or a page wait.
+	policy := alerts.URLPolicy{AllowLoopback: demo, AllowPrivate: cfg.AlertAllowPrivateDestinations}
+	dispatcher := alerts.NewDispatcher(store, alerts.DispatcherOptions{Logger: logger, FrontendURL: cfg.FrontendURL,
+		SMTP: cfg.SMTP, Policy: policy, OnDelivery: m.AlertDelivery, DigestHour: cfg.AlertDigestHour})
+	engine := alerts.NewEngine(store, alerts.EngineOptions{Logger: logger, Status: registrar,
+		RegistrationOverdueAfter: cfg.AlertRegistrationOverdueAfter, Queued: dispatcher.Wake})
+	healthSvc.SetObserver(engine)
+	demoAlertSecret := ""
+	if demo {
+		demoAlertSecret = demoAlertSigningSecret
+	}
 	h := handlers.New(handlers.Config{
 		DemoMode:             demo,
 		DemoLogins:           demoLogins(demo),
@@ -159,12 +181,22 @@ func buildApp(cfg config, store *db.Store, cipher *db.Cipher, logger *slog.Logge
 		SessionAuthKey:       cipher.DeriveKey("session-auth"),
 		SessionEncryptionKey: cipher.DeriveKey("session-encryption"),
 		Logger:               logger,
-	}, handlers.Deps{Store: store, Health: healthSvc, Registrar: registrar})
-	a := &app{Echo: h.Routes(), Health: healthSvc, Registrar: registrar, done: make(chan struct{})}
+		MetricsToken:         cfg.MetricsToken,
+		AlertPolicy:          policy,
+		DemoAlertSecret:      demoAlertSecret,
+	}, handlers.Deps{Store: store, Health: healthSvc, Registrar: registrar, Alerts: dispatcher, Metrics: m})
+	a := &app{Echo: h.Routes(), Health: healthSvc, Registrar: registrar, Alerts: dispatcher, AlertEngine: engine,
+		Metrics: m, done: make(chan struct{})}
 	a.closes = append(a.closes, registrar.Close, healthSvc.Close)
 	a.Monitor = health.NewMonitor(healthSvc, store, client, health.MonitorOptions{
-		Interval: cfg.HealthRefreshInterval, Logger: logger, OnSwept: registrar.OnSwept})
-	a.bg = append(a.bg, a.Monitor.Run)
+		Interval: cfg.HealthRefreshInterval, Logger: logger, OnSweepDone: m.SweepDone,
+		OnSwept: func(ctx context.Context) {
+			registrar.OnSwept(ctx)
+			if err := engine.CheckWebhookSilence(ctx); err != nil && ctx.Err() == nil {
+				logger.Error("alerts: check webhook silence", "error", err)
+			}
+		}})
+	a.bg = append(a.bg, a.Monitor.Run, engine.Run, dispatcher.Run)
 	return a, nil
 }
 

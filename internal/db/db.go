@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -41,6 +42,8 @@ type Store struct {
 	// passwordCost and dummyHash: see SetPasswordCost.
 	passwordCost int
 	dummyHash    []byte
+	// writeObserver is told how long timed writes take (SetWriteObserver).
+	writeObserver atomic.Pointer[func(op string, d time.Duration)]
 }
 
 // Open opens (creating if needed) the SQLite file at path, applies pending migrations,

@@ -149,8 +149,9 @@ type InboxEdit struct {
 	MetaCheck, MetaCheckProblem string
 	// StartAfresh forgets what was recorded about the number the inbox showed before
 	// (the caller sets it when the phone-number id or business account changes): its
-	// snapshots, health history, registration attempts, code requests and webhook
-	// events are deleted, its PIN erased, its registration schedule and any waiting
+	// snapshots, health history, registration attempts, code requests, webhook
+	// events and alerts (with what the alert engine remembered of it) are deleted, its
+	// PIN erased, its registration schedule and any waiting
 	// name change cleared. A business account that changes also loses its webhook
 	// subscription record, which the new account needs made again.
 	StartAfresh bool
@@ -218,7 +219,7 @@ func (s *Store) UpdateInbox(ctx context.Context, inboxID int64, e InboxEdit) (In
 		}
 		if e.StartAfresh {
 			for _, table := range []string{"health_snapshots", "health_changes", "registration_attempts",
-				"verification_requests", "webhook_events"} {
+				"verification_requests", "webhook_events", "alert_conditions", "alerts"} {
 				if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE inbox_id = ?`, inboxID); err != nil {
 					return Inbox{}, err
 				}

@@ -222,8 +222,10 @@ func (s *Store) AddWebhookEvent(ctx context.Context, e WebhookEvent) (WebhookEve
 	}
 	// One statement: the single writer makes the EXISTS and the INSERT atomic, and the
 	// partial unique index refuses a second "first" delivery from anywhere else.
-	err := s.write.QueryRowContext(ctx, qAddWebhookEvent,
-		e.InboxID, e.PhoneNumber, e.WABAID, e.Field, e.Payload, e.DedupKey, millis(e.ReceivedAt)).Scan(&e.ID, &e.Duplicate)
+	err := s.timedWrite("webhook_event", func() error {
+		return s.write.QueryRowContext(ctx, qAddWebhookEvent,
+			e.InboxID, e.PhoneNumber, e.WABAID, e.Field, e.Payload, e.DedupKey, millis(e.ReceivedAt)).Scan(&e.ID, &e.Duplicate)
+	})
 	s.c.lastEvent.drop(e.WABAID)
 	if e.InboxID != nil {
 		s.c.recentEvents.drop(*e.InboxID)

@@ -99,7 +99,7 @@ func (s *Store) AddSnapshots(ctx context.Context, snaps []HealthSnapshot) ([]Hea
 		}
 		out[i] = snap
 	}
-	err := func() error {
+	err := s.timedWrite("snapshot", func() error {
 		tx, err := s.write.BeginTx(ctx, nil)
 		if err != nil {
 			return err
@@ -112,7 +112,7 @@ func (s *Store) AddSnapshots(ctx context.Context, snaps []HealthSnapshot) ([]Hea
 			}
 		}
 		return tx.Commit()
-	}()
+	})
 	if err != nil {
 		// The transaction may or may not have committed (e.g. an error from COMMIT):
 		// forget what is cached rather than guess.

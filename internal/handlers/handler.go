@@ -11,7 +11,9 @@ import (
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 
+	"github.com/inboxhealth/inboxhealth/internal/alerts"
 	"github.com/inboxhealth/inboxhealth/internal/db"
+	"github.com/inboxhealth/inboxhealth/internal/metrics"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp/health"
 )
 
@@ -44,6 +46,13 @@ type Config struct {
 	// Sleep waits before a log-in the throttle slows down; nil means a timer that
 	// ends with the request.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// MetricsToken guards GET /metrics (Authorization: Bearer); "" leaves the route out.
+	MetricsToken string
+	// AlertPolicy decides which alert destination URLs administrators may save.
+	AlertPolicy alerts.URLPolicy
+	// DemoAlertSecret (demo mode) is the signing secret of the demo's webhook
+	// destination, which its built-in catcher checks.
+	DemoAlertSecret string
 }
 
 // Deps are the services the routes use.
@@ -51,6 +60,10 @@ type Deps struct {
 	Store     *db.Store
 	Health    *health.Service
 	Registrar *health.Registrar
+	// Alerts delivers alerts (test alerts from the Alerts page); nil: no alerts.
+	Alerts *alerts.Dispatcher
+	// Metrics is served at /metrics; nil: none.
+	Metrics *metrics.Metrics
 }
 
 // Handler holds every dependency of the routes; one constructor builds it.
@@ -59,7 +72,11 @@ type Handler struct {
 	store     *db.Store
 	health    *health.Service
 	registrar *health.Registrar
-	sessions  *sessions.CookieStore
+	alerts    *alerts.Dispatcher
+	metrics   *metrics.Metrics
+	// demoAlerts is the demo's catcher of alerts (demo mode).
+	demoAlerts *demoCatcher
+	sessions   *sessions.CookieStore
 	// importSealer seals the import's token between its two steps (inbox_import.go).
 	importSealer *securecookie.SecureCookie
 	logins       LoginThrottle
@@ -87,6 +104,9 @@ func New(cfg Config, deps Deps) *Handler {
 		store:        deps.Store,
 		health:       deps.Health,
 		registrar:    deps.Registrar,
+		alerts:       deps.Alerts,
+		metrics:      deps.Metrics,
+		demoAlerts:   &demoCatcher{},
 		sessions:     newCookieStore(cfg),
 		logins:       cfg.LoginThrottle,
 		importSealer: newImportSealer(cfg.SessionAuthKey, cfg.SessionEncryptionKey),

@@ -38,6 +38,12 @@ func (h *Handler) Routes() *echo.Echo {
 	}))
 
 	e.GET("/healthz", h.healthz)
+	if h.cfg.MetricsToken != "" && h.metrics != nil {
+		e.GET("/metrics", h.metricsEndpoint)
+	} else {
+		// Not served at all: a plain 404, not the log-in redirect of unknown pages.
+		e.GET("/metrics", func(echo.Context) error { return echo.ErrNotFound })
+	}
 	e.StaticFS("/static", static.FS)
 
 	e.GET("/login", h.showLogin)
@@ -79,6 +85,14 @@ func (h *Handler) Routes() *echo.Echo {
 	people.POST("/:user_id", h.changePerson)
 	people.POST("/:user_id/remove", h.removePerson)
 	people.POST("/:user_id/password", h.newPersonPassword)
+	acct.GET("/alerts", h.showAlerts, requireAdministrator)
+	acct.POST("/alerts/destinations", h.createAlertDestination, requireAdministrator)
+	acct.GET("/alerts/destinations/:dest_id/log", h.showDeliveryLog, requireAdministrator)
+	acct.POST("/alerts/destinations/:dest_id/test", h.sendTestAlert, requireAdministrator)
+	acct.POST("/alerts/destinations/:dest_id/delete", h.deleteAlertDestination, requireAdministrator)
+	if h.cfg.DemoMode {
+		acct.GET("/alerts/demo-inbox", h.showDemoAlertInbox)
+	}
 
 	profile := e.Group("/api/v1/profile", h.apiAuth, requireChosenPassword)
 	profile.GET("", h.apiProfile)
@@ -102,12 +116,21 @@ func (h *Handler) Routes() *echo.Echo {
 	api.POST("/members", h.apiAddMember, requireAdministrator)
 	api.PATCH("/members/:user_id", h.apiPatchMember, requireAdministrator)
 	api.DELETE("/members/:user_id", h.apiDeleteMember, requireAdministrator)
+	api.GET("/alert_destinations", h.apiListAlertDestinations, requireAdministrator)
+	api.POST("/alert_destinations", h.apiCreateAlertDestination, requireAdministrator)
+	api.DELETE("/alert_destinations/:dest_id", h.apiDeleteAlertDestination, requireAdministrator)
+	api.POST("/alert_destinations/:dest_id/test", h.apiSendTestAlert, requireAdministrator)
+	api.GET("/alerts", h.apiListAlerts, requireAdministrator)
 
 	// Meta's webhooks: the app-level callback, and per-number callbacks set up before it.
 	e.GET("/webhooks/whatsapp", h.verifyAppWebhook)
 	e.POST("/webhooks/whatsapp", h.receiveWebhook)
 	e.GET("/webhooks/whatsapp/:phone_number", h.verifyNumberWebhook)
 	e.POST("/webhooks/whatsapp/:phone_number", h.receiveWebhook)
+	if h.cfg.DemoMode {
+		// The demo's built-in receiver of alerts (demo_alerts.go); signed, so no CSRF.
+		e.POST(DemoAlertInboxPath, h.catchDemoAlert)
+	}
 	return e
 }
 
@@ -117,7 +140,8 @@ func skipCSRF(c echo.Context) bool {
 	if c.Request().Header.Get(headerAPIAccessToken) != "" && strings.HasPrefix(c.Request().URL.Path, "/api/") {
 		return true
 	}
-	return strings.HasPrefix(c.Request().URL.Path, "/webhooks/") || c.Request().URL.Path == "/healthz"
+	return strings.HasPrefix(c.Request().URL.Path, "/webhooks/") || c.Request().URL.Path == "/healthz" ||
+		c.Request().URL.Path == DemoAlertInboxPath
 }
 
 func (h *Handler) healthz(c echo.Context) error {

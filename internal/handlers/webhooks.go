@@ -166,14 +166,25 @@ func (h *Handler) receiveWebhook(c echo.Context) error {
 			switch {
 			case ev.Duplicate:
 				res.Duplicates++
+				h.countWebhookChange(change.Field, "duplicate")
 				continue
 			case len(targets) == 0:
 				unrouted++
+				h.countWebhookChange(change.Field, "unrouted")
 			}
+			applied := false
 			for _, in := range targets {
 				if isHealthField(change.Field) && h.applyWebhookChange(c, in, change) {
 					res.Applied++
+					applied = true
 				}
+			}
+			if len(targets) > 0 {
+				outcome := "unchanged"
+				if applied {
+					outcome = "applied"
+				}
+				h.countWebhookChange(change.Field, outcome)
 			}
 		}
 	}

@@ -292,3 +292,19 @@ func withReason(leadIn, reason string) string {
 	reason = strings.TrimRight(reason, " .")
 	return leadIn + ": " + reason + "."
 }
+
+// CanSendVerdict is whether messages from the number get through, merging the number's
+// and its business account's health_status the way the overall status does (the worse
+// wins), with Meta's own words for it when Meta gave any. verdict is "" when neither
+// was reported.
+func CanSendVerdict(p *PhoneNumber, businessHealth *HealthStatus) (verdict, reason string) {
+	var numberHealth *HealthStatus
+	if p != nil {
+		numberHealth = p.HealthStatus
+	}
+	verdict = canSend(numberHealth, businessHealth)
+	if verdict != "" && verdict != CanSendAvailable {
+		reason = firstHealthReason(verdict, numberHealth, businessHealth)
+	}
+	return verdict, reason
+}

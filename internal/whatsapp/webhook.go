@@ -940,3 +940,8 @@ func parseUnixSeconds(s string) int64 {
 	}
 	return 0
 }
+
+// CanonicalAccountEvent is an account_update event as one rule should read it: upper
+// case, with the bare RESTRICTION and VIOLATION read as ACCOUNT_RESTRICTION and
+// ACCOUNT_VIOLATION.
+func CanonicalAccountEvent(event string) string { return canonicalAccountEvent(event) }

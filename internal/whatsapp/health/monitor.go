@@ -64,6 +64,9 @@ type MonitorOptions struct {
 	// pending registrations there, on fresh health). It runs on the monitor's
 	// goroutine: the next sweep waits for it.
 	OnSwept func(ctx context.Context)
+	// OnSweepDone, when set, is told what each sweep did, how long it took and whether
+	// it failed (the metrics record it). It runs after OnSwept, on the monitor's goroutine.
+	OnSweepDone func(stats SweepStats, took time.Duration, err error)
 }
 
 // SweepStats says what one sweep did.
@@ -201,9 +204,21 @@ type sweepGroup struct {
 // PruneInterval) and calls OnSwept. Fetch
 // failures are recorded as error snapshots, not returned: err is only for failures to
 // read or write the database, joined across groups.
-func (m *Monitor) SweepOnce(ctx context.Context) (SweepStats, error) {
+func (m *Monitor) SweepOnce(ctx context.Context) (stats SweepStats, err error) {
 	m.sweepMu.Lock()
 	defer m.sweepMu.Unlock()
+	if m.opts.OnSweepDone != nil {
+		start := time.Now()
+		defer func() {
+			if ctx.Err() == nil { // a sweep cut short by shutdown says nothing about the sweeps
+				m.opts.OnSweepDone(stats, time.Since(start), err)
+			}
+		}()
+	}
+	return m.sweep(ctx)
+}
+
+func (m *Monitor) sweep(ctx context.Context) (SweepStats, error) {
 
 	var stats SweepStats
 	groups, unreadable, err := m.groups(ctx)

@@ -63,6 +63,8 @@ type Service struct {
 	cancelBackground context.CancelFunc
 	// nameApproved is the hook SetOnNameApproved installs (webhooks.go).
 	nameApproved nameApprovedHook
+	// observer is told about stored health (SetObserver, observer.go).
+	observer observerHook
 
 	// backoffMu guards notBeforeAt: business account (WABA) id -> no Graph call about
 	// it, or any of its numbers, before this time. Set when Meta answers with a rate
@@ -70,6 +72,7 @@ type Service struct {
 	// ask it before calling.
 	backoffMu   sync.Mutex
 	notBeforeAt map[string]time.Time
+	onHoldOff   func(wabaID string)
 
 	// shownNumber is, for each inbox an edit pointed at another number (phone-number id
 	// or business account), the numberKey it shows now. A fetch started before the edit
@@ -114,6 +117,9 @@ type Options struct {
 	TTL    time.Duration
 	Logger *slog.Logger
 	Now    func() time.Time
+	// OnRateLimitHoldOff, when set, is called each time Meta's rate limit stops Graph
+	// calls about a business account (the metrics count them).
+	OnRateLimitHoldOff func(wabaID string)
 }
 
 // NewService builds the health service.
@@ -129,7 +135,7 @@ func NewService(store *db.Store, graph Graph, opts Options) *Service {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{store: store, graph: graph, log: opts.Logger, now: opts.Now, ttl: opts.TTL,
-		background: ctx, cancelBackground: cancel, notBeforeAt: map[string]time.Time{}, onDemand: map[int64]*demandRefresh{}}
+		background: ctx, cancelBackground: cancel, notBeforeAt: map[string]time.Time{}, onDemand: map[int64]*demandRefresh{}, onHoldOff: opts.OnRateLimitHoldOff}
 }
 
 // Close stops refreshes started in the background.
@@ -329,6 +335,9 @@ func (s *Service) holdOff(wabaID string, d time.Duration) {
 		s.notBeforeAt[wabaID] = until
 	}
 	s.log.Warn("business account rate limited by Meta; no Graph calls about it until then", "waba_id", wabaID, "until", until)
+	if s.onHoldOff != nil {
+		s.onHoldOff(wabaID)
+	}
 }
 
 // Record stores the outcome of one fetch of an inbox's health. With fetchErr set, the
@@ -346,6 +355,7 @@ func (s *Service) Record(ctx context.Context, in db.Inbox, phone *whatsapp.Phone
 	if err != nil {
 		return db.HealthSnapshot{}, fmt.Errorf("health: record inbox %d: %w", in.ID, err)
 	}
+	s.healthRecorded(in, stored)
 	return stored, nil
 }
 
@@ -359,6 +369,7 @@ type Fetched struct {
 // RecordAll stores several fetch outcomes in one transaction, as Record does one.
 func (s *Service) RecordAll(ctx context.Context, fetched []Fetched, source string) error {
 	snaps := make([]db.HealthSnapshot, 0, len(fetched))
+	inboxes := make([]db.Inbox, 0, len(fetched)) // of snaps, for the observer
 	for _, f := range fetched {
 		if s.staleFetch(f.Inbox) {
 			continue // the inbox was pointed at another number during the sweep
@@ -368,9 +379,14 @@ func (s *Service) RecordAll(ctx context.Context, fetched []Fetched, source strin
 			return err
 		}
 		snaps = append(snaps, snap)
+		inboxes = append(inboxes, f.Inbox)
 	}
-	if _, err := s.store.AddSnapshots(ctx, snaps); err != nil {
+	stored, err := s.store.AddSnapshots(ctx, snaps)
+	if err != nil {
 		return fmt.Errorf("health: record %d inboxes: %w", len(snaps), err)
+	}
+	for i, snap := range stored {
+		s.healthRecorded(inboxes[i], snap)
 	}
 	return nil
 }

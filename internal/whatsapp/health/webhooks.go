@@ -62,6 +62,7 @@ func (s *Service) ApplyWebhook(ctx context.Context, in db.Inbox, change whatsapp
 	if err != nil {
 		return snap, recorded, err
 	}
+	s.accountEventReceived(in, change)
 	// Only news starts a registration: a replayed approval (Meta delivers an event more
 	// than once) changes nothing, and calling again would step around the backoff a
 	// failed first attempt planned. The monitor's retries pick up what it leaves.
@@ -109,6 +110,7 @@ func (s *Service) applyWebhookChange(ctx context.Context, in db.Inbox, change wh
 	if err != nil {
 		return db.HealthSnapshot{}, false, fmt.Errorf("health: apply webhook to inbox %d: %w", in.ID, err)
 	}
+	s.healthRecorded(in, stored)
 	return stored, true, nil
 }
 
