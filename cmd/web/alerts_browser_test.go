@@ -128,15 +128,3 @@ func demoInboxByPhoneNumberID(t *testing.T, app *testApp, id string) db.Inbox {
 	t.Fatalf("no demo inbox with phone number id %s", id)
 	return db.Inbox{}
 }
-
-// waitFor polls cond every 250 ms until it holds, failing after within.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s", within, what)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-}

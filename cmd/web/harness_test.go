@@ -246,3 +246,15 @@ func browserLogin(t *testing.T, ctx context.Context, baseURL, email, password st
 		t.Fatalf("log in as %s: %v", email, err)
 	}
 }
+
+// waitFor polls cond every 20 ms until it holds, failing the test after within.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -240,19 +240,7 @@ func (b *fidelityBrowser) post(formPage, path string, form url.Values, header ma
 func waitFirstSweep(t *testing.T, app *testApp) {
 	t.Helper()
 	path := "/" + graphsim.AppID + "/subscriptions"
-	waitUntil(t, "the monitor's first sweep", func() bool { return app.Sim.CountRequests(http.MethodGet, path) >= 2 })
-}
-
-// waitFor polls cond until it holds, for at most fidelityTimeout.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(fidelityTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitFor(t, fidelityTimeout, "the monitor's first sweep", func() bool { return app.Sim.CountRequests(http.MethodGet, path) >= 2 })
 }
 
 // waitDelivery waits for the first delivery at index from or later that matches.
@@ -842,7 +830,7 @@ func TestFidelityRetiredFieldIsSurvived(t *testing.T) {
 	}
 	browser := newFidelityBrowser(t, app, demoAdminEmail, demoAdminPassword)
 	page := views.InboxHealthURL(in.AccountID, in.ID)
-	waitUntil(t, "a newer second for checked_at", func() bool { return time.Now().UTC().Format(time.RFC3339) != orNull(first.CheckedAt) })
+	waitFor(t, fidelityTimeout, "a newer second for checked_at", func() bool { return time.Now().UTC().Format(time.RFC3339) != orNull(first.CheckedAt) })
 	if code, _ := browser.post(page, page+"/refresh", url.Values{}, nil); code != http.StatusSeeOther {
 		t.Fatalf("Refresh (plain form): want 303, got %d", code)
 	}
