@@ -121,10 +121,14 @@ func (s *Store) DeleteSession(ctx context.Context, token string) error {
 	return nil
 }
 
+// qEndUserSessions ends every session of one user; password changes run it inside
+// their own transaction, so the old cookie stops working with the old password.
+const qEndUserSessions = `DELETE FROM sessions WHERE user_id = ?`
+
 // EndUserSessions ends every session of the user ("sign out everywhere", a password
 // change, removal from an account) and says how many there were.
 func (s *Store) EndUserSessions(ctx context.Context, userID int64) (int, error) {
-	res, err := s.write.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, userID)
+	res, err := s.write.ExecContext(ctx, qEndUserSessions, userID)
 	if err != nil {
 		return 0, fmt.Errorf("db: end sessions of user %d: %w", userID, err)
 	}

@@ -200,7 +200,7 @@ func (s *Store) AddUser(ctx context.Context, email, password, accountName, role 
 			one_time_password_expires_at = NULL WHERE id = ?`, tokenHash, hash, res.UserID); err != nil {
 			return NewUserResult{}, fmt.Errorf("db: create user: new password: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, res.UserID); err != nil {
+		if _, err := tx.ExecContext(ctx, qEndUserSessions, res.UserID); err != nil {
 			return NewUserResult{}, fmt.Errorf("db: create user: end sessions: %w", err)
 		}
 	default:
@@ -460,7 +460,7 @@ func (s *Store) SetPassword(ctx context.Context, userID int64, password string) 
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrNotFound
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, userID); err != nil {
+	if _, err := tx.ExecContext(ctx, qEndUserSessions, userID); err != nil {
 		return fmt.Errorf("db: set password: end sessions: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
