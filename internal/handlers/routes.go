@@ -73,6 +73,7 @@ func (h *Handler) Routes() *echo.Echo {
 	acct.POST("/inboxes/:id/remove", h.removeInbox, requireAdministrator)
 	acct.GET("/inboxes/:id/health", h.showHealth)
 	acct.POST("/inboxes/:id/health/refresh", h.refreshHealth)
+	acct.GET("/inboxes/:id/live", h.showLive)
 	acct.POST("/inboxes/:id/registration", h.completeRegistration, requireAdministrator)
 	acct.POST("/inboxes/:id/pin", h.provideRegistrationPIN, requireAdministrator)
 	acct.POST("/inboxes/:id/verification", h.requestVerificationCode, requireAdministrator)

@@ -82,3 +82,30 @@ func InboxHealthRefreshURL(accountID, inboxID int64) string {
 }
 
 func tipID(field string) string { return "tip-" + field }
+
+// LivePollSeconds is how often an open inbox page or inbox list asks for what changed
+// (paused while the browser tab is hidden).
+const LivePollSeconds = 10
+
+// LiveURL is where an inbox page's live poll asks for the parts that change; tab is
+// the page it is on (TabSettings or TabHealth).
+func LiveURL(accountID, inboxID int64, tab string) string {
+	return InboxURL(accountID, inboxID) + "/live?from=" + tab
+}
+
+// liveParts are the elements an inbox page's live poll replaces.
+func liveParts(tab string) string {
+	parts := "#live-banner,#inbox-status"
+	if tab == TabHealth {
+		parts += ",#health-panel,#health-changes,#meta-events,#registration-attempts"
+	}
+	return parts
+}
+
+// ariaBool is "true" or "false", as ARIA state attributes take them.
+func ariaBool(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}
