@@ -63,6 +63,7 @@
     var banner = document.getElementById("registration-banner");
     if (!banner || !from.closest || !from.closest("form")) return;
     if (event.detail.target && event.detail.target.id !== "registration-banner") return;
+    answeredAt = Date.now();
     var err = firstError(banner);
     focusElement(err || banner.querySelector("h2"));
   });
@@ -93,9 +94,13 @@
   // visible again. The banner is left alone while a person works in it (focus inside,
   // or something typed), so a poll never wipes a half-typed PIN or code.
   var poller = null, timer = null;
+  // answeredAt is when the banner last showed the answer to this person's own click:
+  // the poll leaves that answer up for a while before the stored state replaces it.
+  var answeredAt = 0, answerShownFor = 30000;
   function bannerBusy() {
     var banner = document.getElementById("live-banner");
     if (!banner) return false;
+    if (Date.now() - answeredAt < answerShownFor) return true;
     if (banner.contains(document.activeElement) && document.activeElement !== banner) return true;
     var fields = banner.querySelectorAll("input[type=password], input[name=code], input[name=pin], input[type=checkbox]");
     for (var i = 0; i < fields.length; i++) {

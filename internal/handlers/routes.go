@@ -45,6 +45,10 @@ func (h *Handler) Routes() *echo.Echo {
 		e.GET("/metrics", func(echo.Context) error { return echo.ErrNotFound })
 	}
 	e.StaticFS("/static", static.FS)
+	// Browsers ask for /favicon.ico on their own (a JSON or CSV tab has no <link rel=icon>).
+	e.GET("/favicon.ico", func(c echo.Context) error {
+		return c.Redirect(http.StatusMovedPermanently, "/static/favicon.svg")
+	})
 
 	e.GET("/login", h.showLogin)
 	e.POST("/login", h.login)

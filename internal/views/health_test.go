@@ -70,11 +70,11 @@ func TestHealthPanelBadgesCarryToneTextAndTooltip(t *testing.T) {
 		}
 	}
 	cell := doc.Find(`[data-testid="badge-quality_rating"]`).Closest(".health-badge")
-	if tab, _ := cell.Attr("tabindex"); tab != "0" {
-		t.Errorf("badge cell: want it focusable (tabindex 0) so the tooltip shows on focus, got %q", tab)
+	if _, focusable := cell.Attr("tabindex"); focusable {
+		t.Error("badge cell: a tile opens nothing, so it must not be a tab stop")
 	}
-	if tip := cell.Find(`[role="tooltip"]`).Text(); !strings.Contains(tip, "Low quality") {
-		t.Errorf("badge cell: want the explanation in the DOM for keyboard and screen readers, got %q", tip)
+	if tip := cell.Find(`.tip`).Text(); !strings.Contains(tip, "Low quality") {
+		t.Errorf("badge cell: want the explanation printed in the tile (no hover needed), got %q", tip)
 	}
 	if title, _ := doc.Find(`[data-testid="checked-at"]`).Attr("title"); title != "2026-03-02 09:00:00 UTC" {
 		t.Errorf("checked-at: want the exact time in the title, got %q", title)
