@@ -215,7 +215,7 @@ func (h *Handler) adviceInput(c echo.Context, in db.Inbox, snap *db.HealthSnapsh
 func (h *Handler) bannerView(c echo.Context, in db.Inbox, a health.Advice, from string) views.RegistrationBanner {
 	b := views.RegistrationBanner{
 		AccountID: in.AccountID, InboxID: in.ID, State: string(a.State), Outcome: string(a.Outcome),
-		Tone: string(a.Tone), Title: a.Title, Message: a.Reason, Remedy: a.Remedy, NextStep: a.Next,
+		Tone: string(a.Tone), Title: a.Title, Message: a.Reason, Remedy: a.Remedy, NextStep: a.Next, Technical: a.Technical,
 		From: from, SelectOOB: "#inbox-status",
 		CanRegister:     a.Offers(health.ActionRegister) || a.Offers(health.ActionTryAnyway),
 		Confirm:         a.Offers(health.ActionTryAnyway),
@@ -276,6 +276,10 @@ func (h *Handler) attemptsSection(c echo.Context, in db.Inbox) templ.Component {
 
 func attemptRow(a db.RegistrationAttempt) views.RegistrationAttemptRow {
 	d := health.DescribeAttempt(a)
+	if a.GraphCalled && a.ErrorKind != whatsapp.KindNone && a.Message != "" && a.Message != d.Reason {
+		// The reason is the plain title; Meta's own words go behind Technical details.
+		d.Detail = strings.TrimPrefix(d.Detail+": "+a.Message, ": ")
+	}
 	return views.RegistrationAttemptRow{At: views.FormatTime(a.StartedAt), AtISO: a.StartedAt.UTC().Format(time.RFC3339),
 		Trigger: d.Trigger, Who: a.UserEmail, Outcome: a.Outcome, OutcomeText: d.Outcome, OutcomeTone: string(d.Tone),
 		Reason: d.Reason, Detail: d.Detail}

@@ -1,5 +1,7 @@
 package views
 
+import "strings"
+
 // HealthBadge is one health field drawn as a badge: colour (Tone) and text, with a
 // tooltip that says what the field and the value mean.
 type HealthBadge struct {
@@ -108,4 +110,17 @@ func ariaBool(b bool) string {
 		return "true"
 	}
 	return "false"
+}
+
+// technicalSeparator splits a stored message into its plain part and Meta's own
+// words (health.TechnicalSeparator writes it).
+const technicalSeparator = "\nMeta's answer: "
+
+// TechnicalSplit splits a stored message at the separator; a message without one is
+// all plain.
+func TechnicalSplit(message string) (plain, technical string) {
+	if i := strings.Index(message, technicalSeparator); i >= 0 {
+		return message[:i], message[i+len(technicalSeparator):]
+	}
+	return message, ""
 }

@@ -119,3 +119,27 @@ func TestHealthPanelStaleShowsTheProblemAndEntities(t *testing.T) {
 		}
 	}
 }
+
+// TestMetaWordsSitBehindTechnicalDetails: the plain reason leads; Meta's own words and
+// codes are in a "Technical details" disclosure, in the banner, the attempts, the
+// panel and the Settings tab's webhook line alike.
+func TestMetaWordsSitBehindTechnicalDetails(t *testing.T) {
+	doc := renderDoc(t, RegistrationBannerView(RegistrationBanner{Title: "Meta reported an error we do not recognise",
+		Message: "Meta's own words about it are shown below.", Technical: "Meta error 131056: (#131056) zebra", Tone: "red"}))
+	details := doc.Find(`details.technical[data-testid="registration-technical"]`)
+	if details.Find("summary").Text() != "Technical details" || !strings.Contains(details.Text(), "zebra") {
+		t.Errorf("banner: want Meta's words behind Technical details, got %q", details.Text())
+	}
+	if strings.Contains(doc.Find(`[data-testid="registration-message"]`).Text(), "zebra") {
+		t.Error("banner: Meta's words must not lead")
+	}
+	doc = renderDoc(t, RegistrationAttempts([]RegistrationAttemptRow{{Reason: "The display name is not approved yet", Detail: "Meta error 100/2388001: zebra"}}))
+	if !strings.Contains(doc.Find(`details.technical[data-testid="attempt-technical"]`).Text(), "zebra") {
+		t.Error("attempts: want Meta's words behind Technical details")
+	}
+	doc = renderDoc(t, SettingsTab(InboxSettings{WebhookSubscriptionError: "Meta refused to subscribe the app." + technicalSeparator + "graph API error (HTTP 400): zebra"}))
+	sub := doc.Find(`[data-testid="webhook-subscription"]`)
+	if !strings.Contains(sub.Find(`details.technical`).Text(), "zebra") || strings.Contains(sub.Clone().Find("details").Remove().End().Text(), "zebra") {
+		t.Errorf("settings: want Meta's words only behind Technical details, got %q", sub.Text())
+	}
+}

@@ -89,6 +89,9 @@ type Advice struct {
 	Outcome Outcome
 	// FetchProblem explains a failed health check (nil when the last check worked).
 	FetchProblem *whatsapp.Explanation
+	// Technical is Meta's own words and codes for the failure the advice explains, for
+	// a "Technical details" disclosure under the plain reason ("" when there are none).
+	Technical string
 
 	// kindIsCurrent: Kind comes from the latest health check or the action just taken,
 	// not from an older attempt (which a person may have fixed since).
@@ -116,6 +119,7 @@ const displayNameReviewWait = "This usually takes a few hours to a couple of day
 type sendingBlock struct {
 	kind             whatsapp.Kind
 	reason, solution string
+	code             int64 // Meta's error_code for the reason (0: none given)
 }
 
 // sendingBlockOf reads the number's and its business account's health_status.
@@ -147,7 +151,7 @@ func sendingBlockOf(s *db.HealthSnapshot) *sendingBlock {
 					block.kind = whatsapp.KindAccountLocked
 				}
 				if block.reason == "" && he.ErrorDescription != "" {
-					block.reason, block.solution = he.ErrorDescription, he.PossibleSolution
+					block.reason, block.solution, block.code = he.ErrorDescription, he.PossibleSolution, he.ErrorCode
 				}
 			}
 			for _, info := range e.AdditionalInfo {
@@ -207,6 +211,7 @@ func Advise(in AdviceInput) Advice {
 		return a
 	}
 	describeProblem(&a, d, in, block)
+	a.Technical = technicalText(in, a.Kind, block)
 	a.Next = nextStep(d, in, a.Kind)
 	a.NextRetryAt = in.Status.NextRetryAt
 	a.FixInWhatsAppManager = fixInManager(d.State, a.Kind)
@@ -523,4 +528,50 @@ func adminNote(kind whatsapp.Kind, needsPIN, verify bool) string {
 		return "Ask an administrator of this account to deregister and register the number again."
 	}
 	return "Only an administrator of this account can complete registration; ask one to do it."
+}
+
+// technicalText is Meta's own words and codes for the failure the advice leads with:
+// the answer just given, the failed health check, Meta's health_status, or the last
+// failed attempt; "" when the advice explains no failure of Meta's.
+func technicalText(in AdviceInput, kind whatsapp.Kind, block *sendingBlock) string {
+	if kind == whatsapp.KindNone {
+		return ""
+	}
+	if res := in.Result; res != nil {
+		if ge := res.GraphError; ge != nil && res.Kind == kind {
+			return metaWords(ge.Code, ge.Subcode, ge.MetaText(), ge.FBTraceID)
+		}
+		return ""
+	}
+	if s := in.Snapshot; s != nil && !s.OK && fetchKind(s) == kind {
+		return metaWords(s.ErrorCode, s.ErrorSubcode, s.ErrorMessage, "")
+	}
+	if block != nil && block.kind == kind && block.code != 0 {
+		return metaWords(block.code, 0, block.reason, "")
+	}
+	if last := in.Status.LastAttempt; last != nil && last.GraphCalled && last.ErrorKind == kind {
+		return metaWords(last.GraphCode, last.GraphSubcode, last.Message, "")
+	}
+	return ""
+}
+
+// metaWords formats Meta's code, subcode, message and trace id on one line.
+func metaWords(code, subcode int64, message, trace string) string {
+	var out string
+	if code != 0 {
+		out = fmt.Sprintf("Meta error %d", code)
+		if subcode != 0 {
+			out += fmt.Sprintf("/%d", subcode)
+		}
+	}
+	if message != "" {
+		if out != "" {
+			out += ": "
+		}
+		out += message
+	}
+	if trace != "" {
+		out += " (fbtrace_id " + trace + ")"
+	}
+	return out
 }

@@ -199,11 +199,15 @@ func TestAdviceForEveryErrorKind(t *testing.T) {
 		t.Run(string(k), func(t *testing.T) {
 			e := k.Explain()
 			// After a click that Meta refused with this kind.
-			res := &Result{Outcome: OutcomeFailed, Kind: k, NeedsPIN: k == whatsapp.KindPINMismatch}
+			res := &Result{Outcome: OutcomeFailed, Kind: k, NeedsPIN: k == whatsapp.KindPINMismatch,
+				GraphError: &whatsapp.GraphError{Code: 131000, Message: "(#131000) zebra words", FBTraceID: "Atrace"}}
 			for _, admin := range []bool{true, false} {
 				a := Advise(AdviceInput{Inbox: inbox, Snapshot: good, Status: status, HasStatus: true, Result: res,
 					Administrator: admin, Now: now})
 				who := map[bool]string{true: "administrator", false: "agent"}[admin]
+				if a.Technical != "Meta error 131000: (#131000) zebra words (fbtrace_id Atrace)" || strings.Contains(a.Reason, "zebra") {
+					t.Errorf("%s: want Meta's own words only in Technical, got technical %q, reason %q", who, a.Technical, a.Reason)
+				}
 				if a.Title != e.Title || a.Reason != e.Message || a.Remedy != e.Remedy || a.Kind != k {
 					t.Errorf("%s after the click: want Meta's failure explained (%q), got %q / %q", who, e.Title, a.Title, a.Reason)
 				}
