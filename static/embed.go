@@ -5,5 +5,5 @@ import "embed"
 
 // FS holds htmx, the stylesheet and icons.
 //
-//go:embed *.js *.css
+//go:embed *.js *.css *.svg
 var FS embed.FS

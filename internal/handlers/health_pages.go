@@ -75,6 +75,54 @@ func (h *Handler) showHealth(c echo.Context) error {
 	return h.render(c, http.StatusOK, views.InboxPage(h.inboxHeader(in, snap), views.TabHealth, h.bannerOf(c, in, advice, views.BannerOnHealth), body))
 }
 
+// showLive answers an open inbox page's poll (every views.LivePollSeconds while it is
+// visible; static/app.js): the banner, the header's status and, on the Account Health
+// tab, the panel, "Recent changes", Meta's events and the attempts, from what is
+// stored. It never asks Meta (the monitor and webhooks keep the store fresh), so a
+// page left open costs a few reads.
+func (h *Handler) showLive(c echo.Context) error {
+	in, err := h.loadInbox(c)
+	if err != nil {
+		return err
+	}
+	snap, err := h.latestSnapshot(c, in.ID)
+	if err != nil {
+		return err
+	}
+	from := views.BannerOnSettings
+	if c.QueryParam("from") == views.BannerOnHealth {
+		from = views.BannerOnHealth
+	}
+	advice := h.adviceFor(c, in, snap, nil)
+	var parts []templ.Component
+	if from == views.BannerOnHealth {
+		if parts, err = h.healthParts(c, in, snap, advice, true); err != nil {
+			return err
+		}
+	}
+	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+	return h.render(c, http.StatusOK, views.LiveInbox(h.bannerOf(c, in, advice, from), statusBadge(advice.Overall), parts))
+}
+
+// healthParts are the parts of the Account Health tab that change with the number's
+// health: the panel, "Recent changes", the attempts and (withEvents) Meta's events.
+func (h *Handler) healthParts(c echo.Context, in db.Inbox, snap *db.HealthSnapshot, advice health.Advice, withEvents bool) ([]templ.Component, error) {
+	ctx := c.Request().Context()
+	history, err := h.store.HealthChanges(ctx, in.ID, historyLength)
+	if err != nil {
+		return nil, err
+	}
+	parts := []templ.Component{healthPanelView(in, snap, advice, h.now()), views.HealthChangesSection(h.historyRows(history)), h.attemptsSection(c, in)}
+	if withEvents {
+		events, err := h.store.RecentWebhookEvents(ctx, in.ID, in.WABAID, metaEventsLength)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, views.MetaEventsSection(h.metaEventRows(events)))
+	}
+	return parts, nil
+}
+
 // refreshHealth asks Meta now. htmx gets the new panel (and the header's status out of
 // band); a plain form post is redirected back to the tab (post-redirect-get). A failed
 // fetch is not an HTTP error: the panel shows it.

@@ -95,6 +95,7 @@ func fleetListView(accountID int64, fp fleetPage, problems map[string]string) vi
 	if fp.Page < fp.Pages {
 		p.NextURL, p.LastURL = listURL(q.values(fp.Page+1)), listURL(q.values(fp.Pages))
 	}
+	p.LiveURL = listURL(q.values(fp.Page))
 	export := q.values(1)
 	export.Del("per_page")
 	p.ExportURL = views.InboxesURL(accountID) + "/export.csv"

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/a-h/templ"
@@ -131,12 +132,27 @@ func (h *Handler) renderBanner(c echo.Context, in db.Inbox, res *health.Result, 
 	if b.ShowCodeForm && refusal != "" && c.FormValue("code") != "" {
 		b.CodeError, b.Refusal = refusal, ""
 	}
-	var panel, attempts templ.Component
-	if from == views.BannerOnHealth {
-		panel, attempts = healthPanelView(in, snap, advice, h.now()), h.attemptsSection(c, in)
+	if b.ShowPINForm && strings.HasSuffix(c.Path(), "/pin") {
+		// The answer to a PIN just given sits next to the PIN field: this app's
+		// refusal (not 6 digits, no confirmation), or Meta's "not this PIN".
+		switch {
+		case refusal != "":
+			b.PINError, b.Refusal = refusal, ""
+		case res != nil && res.Kind == whatsapp.KindPINMismatch:
+			b.PINError = wrongPINMessage
+		}
 	}
-	return h.render(c, http.StatusOK, views.RegistrationAnswer(b, statusBadge(advice.Overall), panel, attempts))
+	var parts []templ.Component
+	if from == views.BannerOnHealth {
+		if parts, err = h.healthParts(c, in, snap, advice, false); err != nil {
+			return err
+		}
+	}
+	return h.render(c, http.StatusOK, views.RegistrationAnswer(b, statusBadge(advice.Overall), parts))
 }
+
+// wrongPINMessage answers a PIN Meta refused (133005), next to the PIN field.
+const wrongPINMessage = "Meta did not accept this PIN: it is not the one Meta holds for this number. Check it and try again, or set a new PIN."
 
 // flashFor is the one-line answer to a post without JavaScript: the advice's title and
 // reason.
@@ -199,7 +215,7 @@ func (h *Handler) adviceInput(c echo.Context, in db.Inbox, snap *db.HealthSnapsh
 func (h *Handler) bannerView(c echo.Context, in db.Inbox, a health.Advice, from string) views.RegistrationBanner {
 	b := views.RegistrationBanner{
 		AccountID: in.AccountID, InboxID: in.ID, State: string(a.State), Outcome: string(a.Outcome),
-		Tone: string(a.Tone), Title: a.Title, Message: a.Reason, Remedy: a.Remedy, NextStep: a.Next,
+		Tone: string(a.Tone), Title: a.Title, Message: a.Reason, Remedy: a.Remedy, NextStep: a.Next, Technical: a.Technical,
 		From: from, SelectOOB: "#inbox-status",
 		CanRegister:     a.Offers(health.ActionRegister) || a.Offers(health.ActionTryAnyway),
 		Confirm:         a.Offers(health.ActionTryAnyway),
@@ -207,6 +223,7 @@ func (h *Handler) bannerView(c echo.Context, in db.Inbox, a health.Advice, from 
 		ConfirmNote:     a.ConfirmNote,
 		ShowPINForm:     a.Offers(health.ActionEnterPIN),
 		PINPrompt:       a.PINPrompt,
+		PINNote:         a.PINNote,
 		CanDeregister:   a.Offers(health.ActionDeregisterAndRegister),
 		ShowCodeRequest: a.Offers(health.ActionRequestCode),
 		CodeWait:        seconds(a.CodeWait),
@@ -214,14 +231,14 @@ func (h *Handler) bannerView(c echo.Context, in db.Inbox, a health.Advice, from 
 		ShowCodeForm:    a.Offers(health.ActionEnterCode),
 		CodeLanguage:    health.CodeLanguage(c.Request().Header.Get("Accept-Language")),
 		DemoCodesURL:    h.cfg.DemoCodesURL,
-		AdminOnlyNote:   a.AskAdministrator,
+		AdminOnlyNote:   a.AdminNote,
 	}
 	if a.Done {
 		b.Message, b.Remedy = a.Reason, ""
 		b.WebhookError = a.Remedy
 	}
 	if from == views.BannerOnHealth {
-		b.SelectOOB += ",#health-panel,#registration-attempts"
+		b.SelectOOB += ",#health-panel,#health-changes,#registration-attempts"
 	}
 	if a.Offers(health.ActionReconnect) {
 		b.ReconnectURL = views.InboxURL(in.AccountID, in.ID) + "#reconnect"
@@ -259,6 +276,10 @@ func (h *Handler) attemptsSection(c echo.Context, in db.Inbox) templ.Component {
 
 func attemptRow(a db.RegistrationAttempt) views.RegistrationAttemptRow {
 	d := health.DescribeAttempt(a)
+	if a.GraphCalled && a.ErrorKind != whatsapp.KindNone && a.Message != "" && a.Message != d.Reason {
+		// The reason is the plain title; Meta's own words go behind Technical details.
+		d.Detail = strings.TrimPrefix(d.Detail+": "+a.Message, ": ")
+	}
 	return views.RegistrationAttemptRow{At: views.FormatTime(a.StartedAt), AtISO: a.StartedAt.UTC().Format(time.RFC3339),
 		Trigger: d.Trigger, Who: a.UserEmail, Outcome: a.Outcome, OutcomeText: d.Outcome, OutcomeTone: string(d.Tone),
 		Reason: d.Reason, Detail: d.Detail}

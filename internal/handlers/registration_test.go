@@ -92,7 +92,7 @@ func TestRegistrationBannerHTMXSwapsResultAndBadges(t *testing.T) {
 	form := doc.Find(`#registration-banner form[data-testid="registration-form"]`)
 	for attr, want := range map[string]string{
 		"hx-post": regPath(in, "/registration"), "hx-target": "#registration-banner", "hx-swap": "outerHTML",
-		"hx-select": "#registration-banner", "hx-select-oob": "#inbox-status,#health-panel,#registration-attempts", "hx-disabled-elt": "find button",
+		"hx-select": "#registration-banner", "hx-select-oob": "#inbox-status,#health-panel,#health-changes,#registration-attempts", "hx-disabled-elt": "find button",
 		"method": "post", "action": regPath(in, "/registration"),
 	} {
 		if got, _ := form.Attr(attr); got != want {
@@ -144,24 +144,30 @@ func TestRegistrationWithoutJavaScriptRedirectsWithFlash(t *testing.T) {
 	admin.getDoc(regPath(review, "/health")) // the Account Health tab checks the number with Meta
 	csrf := admin.csrf(regPath(review, ""))
 	_, doc, _ := admin.getDoc(regPath(review, ""))
-	if label := doc.Find(`[data-testid="complete-registration"]`).Text(); !strings.Contains(label, "display name still in review") {
-		t.Errorf("while the name is in review the button must say so, got %q", label)
+	// Before any click: the expected wait up front, and the single explicit "Try
+	// anyway" (sending confirm=1) with what it costs.
+	if got := doc.Find(`[data-testid="registration-banner"]`).Text(); !strings.Contains(got, "Meta is still reviewing your display name") ||
+		!strings.Contains(got, "a few hours to a couple of days") {
+		t.Errorf("banner: want the plain-language explanation with the expected wait, got %q", got)
 	}
-	if got := doc.Find(`[data-testid="registration-banner"]`).Text(); !strings.Contains(got, "Meta is still reviewing your display name") {
-		t.Errorf("banner: want the plain-language explanation, got %q", got)
+	confirm := doc.Find(`form[data-testid="registration-form"] input[name="confirm"]`)
+	if v, _ := confirm.Attr("value"); v != "1" || !strings.Contains(doc.Find(`[data-testid="complete-registration"]`).Text(), "Try anyway") {
+		t.Fatal("while the name is in review the one button must be an explicit Try anyway sending confirm=1")
 	}
+	if doc.Find(`[data-testid="registration-confirm-note"]`).Length() != 1 {
+		t.Error("Try anyway must say what it costs")
+	}
+	// A post without the confirmation (an old page) makes no call and records no attempt.
 	resp, _ := admin.post(regPath(review, "/registration"), url.Values{"_csrf": {csrf}, "from": {"settings"}}, nil)
 	loc := resp.Header.Get("Location")
 	if resp.StatusCode != http.StatusSeeOther || loc != regPath(review, "")+"?confirm_registration=1" {
-		t.Fatalf("first click while in review: want 303 to the confirm step, got %d %q", resp.StatusCode, loc)
+		t.Fatalf("unconfirmed click while in review: want 303 back to the banner, got %d %q", resp.StatusCode, loc)
 	}
 	if n := e.registerCalls(review); n != 0 {
-		t.Fatalf("the first click must not call Meta, got %d calls", n)
+		t.Fatalf("an unconfirmed click must not call Meta, got %d calls", n)
 	}
-	_, doc, _ = admin.getDoc(loc)
-	confirm := doc.Find(`form[data-testid="registration-form"] input[name="confirm"]`)
-	if v, _ := confirm.Attr("value"); v != "1" || !strings.Contains(doc.Find(`[data-testid="complete-registration"]`).Text(), "Try anyway") {
-		t.Fatal("the confirm step must offer an explicit Try anyway sending confirm=1")
+	if attempts, err := e.store.Attempts(context.Background(), review.ID, 10); err != nil || len(attempts) != 0 {
+		t.Fatalf("a click that made no register call must not be recorded as an attempt, got %d (%v)", len(attempts), err)
 	}
 	resp, _ = admin.post(regPath(review, "/registration"), url.Values{"_csrf": {csrf}, "confirm": {"1"}}, nil)
 	if resp.StatusCode != http.StatusSeeOther || e.registerCalls(review) != 1 {

@@ -45,6 +45,10 @@ func (h *Handler) Routes() *echo.Echo {
 		e.GET("/metrics", func(echo.Context) error { return echo.ErrNotFound })
 	}
 	e.StaticFS("/static", static.FS)
+	// Browsers ask for /favicon.ico on their own (a JSON or CSV tab has no <link rel=icon>).
+	e.GET("/favicon.ico", func(c echo.Context) error {
+		return c.Redirect(http.StatusMovedPermanently, "/static/favicon.svg")
+	})
 
 	e.GET("/login", h.showLogin)
 	e.POST("/login", h.login)
@@ -73,6 +77,7 @@ func (h *Handler) Routes() *echo.Echo {
 	acct.POST("/inboxes/:id/remove", h.removeInbox, requireAdministrator)
 	acct.GET("/inboxes/:id/health", h.showHealth)
 	acct.POST("/inboxes/:id/health/refresh", h.refreshHealth)
+	acct.GET("/inboxes/:id/live", h.showLive)
 	acct.POST("/inboxes/:id/registration", h.completeRegistration, requireAdministrator)
 	acct.POST("/inboxes/:id/pin", h.provideRegistrationPIN, requireAdministrator)
 	acct.POST("/inboxes/:id/verification", h.requestVerificationCode, requireAdministrator)

@@ -1,5 +1,7 @@
 package views
 
+import "strings"
+
 // HealthBadge is one health field drawn as a badge: colour (Tone) and text, with a
 // tooltip that says what the field and the value mean.
 type HealthBadge struct {
@@ -82,3 +84,43 @@ func InboxHealthRefreshURL(accountID, inboxID int64) string {
 }
 
 func tipID(field string) string { return "tip-" + field }
+
+// LivePollSeconds is how often an open inbox page or inbox list asks for what changed
+// (paused while the browser tab is hidden).
+const LivePollSeconds = 10
+
+// LiveURL is where an inbox page's live poll asks for the parts that change; tab is
+// the page it is on (TabSettings or TabHealth).
+func LiveURL(accountID, inboxID int64, tab string) string {
+	return InboxURL(accountID, inboxID) + "/live?from=" + tab
+}
+
+// liveParts are the elements an inbox page's live poll replaces.
+func liveParts(tab string) string {
+	parts := "#live-banner,#inbox-status"
+	if tab == TabHealth {
+		parts += ",#health-panel,#health-changes,#meta-events,#registration-attempts"
+	}
+	return parts
+}
+
+// ariaBool is "true" or "false", as ARIA state attributes take them.
+func ariaBool(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}
+
+// technicalSeparator splits a stored message into its plain part and Meta's own
+// words (health.TechnicalSeparator writes it).
+const technicalSeparator = "\nMeta's answer: "
+
+// TechnicalSplit splits a stored message at the separator; a message without one is
+// all plain.
+func TechnicalSplit(message string) (plain, technical string) {
+	if i := strings.Index(message, technicalSeparator); i >= 0 {
+		return message[:i], message[i+len(technicalSeparator):]
+	}
+	return message, ""
+}

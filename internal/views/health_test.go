@@ -70,11 +70,11 @@ func TestHealthPanelBadgesCarryToneTextAndTooltip(t *testing.T) {
 		}
 	}
 	cell := doc.Find(`[data-testid="badge-quality_rating"]`).Closest(".health-badge")
-	if tab, _ := cell.Attr("tabindex"); tab != "0" {
-		t.Errorf("badge cell: want it focusable (tabindex 0) so the tooltip shows on focus, got %q", tab)
+	if _, focusable := cell.Attr("tabindex"); focusable {
+		t.Error("badge cell: a tile opens nothing, so it must not be a tab stop")
 	}
-	if tip := cell.Find(`[role="tooltip"]`).Text(); !strings.Contains(tip, "Low quality") {
-		t.Errorf("badge cell: want the explanation in the DOM for keyboard and screen readers, got %q", tip)
+	if tip := cell.Find(`.tip`).Text(); !strings.Contains(tip, "Low quality") {
+		t.Errorf("badge cell: want the explanation printed in the tile (no hover needed), got %q", tip)
 	}
 	if title, _ := doc.Find(`[data-testid="checked-at"]`).Attr("title"); title != "2026-03-02 09:00:00 UTC" {
 		t.Errorf("checked-at: want the exact time in the title, got %q", title)
@@ -117,5 +117,29 @@ func TestHealthPanelStaleShowsTheProblemAndEntities(t *testing.T) {
 		if !strings.Contains(entity, want) {
 			t.Errorf("entity: want %q in %q", want, entity)
 		}
+	}
+}
+
+// TestMetaWordsSitBehindTechnicalDetails: the plain reason leads; Meta's own words and
+// codes are in a "Technical details" disclosure, in the banner, the attempts, the
+// panel and the Settings tab's webhook line alike.
+func TestMetaWordsSitBehindTechnicalDetails(t *testing.T) {
+	doc := renderDoc(t, RegistrationBannerView(RegistrationBanner{Title: "Meta reported an error we do not recognise",
+		Message: "Meta's own words about it are shown below.", Technical: "Meta error 131056: (#131056) zebra", Tone: "red"}))
+	details := doc.Find(`details.technical[data-testid="registration-technical"]`)
+	if details.Find("summary").Text() != "Technical details" || !strings.Contains(details.Text(), "zebra") {
+		t.Errorf("banner: want Meta's words behind Technical details, got %q", details.Text())
+	}
+	if strings.Contains(doc.Find(`[data-testid="registration-message"]`).Text(), "zebra") {
+		t.Error("banner: Meta's words must not lead")
+	}
+	doc = renderDoc(t, RegistrationAttempts([]RegistrationAttemptRow{{Reason: "The display name is not approved yet", Detail: "Meta error 100/2388001: zebra"}}))
+	if !strings.Contains(doc.Find(`details.technical[data-testid="attempt-technical"]`).Text(), "zebra") {
+		t.Error("attempts: want Meta's words behind Technical details")
+	}
+	doc = renderDoc(t, SettingsTab(InboxSettings{WebhookSubscriptionError: "Meta refused to subscribe the app." + technicalSeparator + "graph API error (HTTP 400): zebra"}))
+	sub := doc.Find(`[data-testid="webhook-subscription"]`)
+	if !strings.Contains(sub.Find(`details.technical`).Text(), "zebra") || strings.Contains(sub.Clone().Find("details").Remove().End().Text(), "zebra") {
+		t.Errorf("settings: want Meta's words only behind Technical details, got %q", sub.Text())
 	}
 }

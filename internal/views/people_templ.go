@@ -80,7 +80,7 @@ func People(p PeoplePage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "\" data-testid=\"add-person\">Add person</a></div><p class=\"muted\">Administrators see every inbox and can change things; agents see only the inboxes assigned to them and change nothing.</p><table class=\"list\" data-testid=\"people-list\"><thead><tr><th>Email</th><th>Role</th><th>Inboxes</th><th>Last sign-in</th><th></th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "\" data-testid=\"add-person\">Add person</a></div><p class=\"muted\">Administrators see every inbox and can change things; agents see only the inboxes assigned to them and change nothing.</p><table class=\"list\" data-testid=\"people-list\"><thead><tr><th>Email</th><th>Role</th><th>Inboxes</th><th>Last sign-in</th><th><span class=\"visually-hidden\">Actions</span></th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -70,8 +70,12 @@ type Advice struct {
 	RegisterLabel string
 	// ConfirmNote says what "Try anyway" costs.
 	ConfirmNote string
-	// PINPrompt says why the PIN is asked for ("" for the usual 133005 case).
-	PINPrompt string
+	// PINPrompt says why the PIN is asked for ("" for the usual 133005 case); PINNote
+	// what each try costs (one of Meta's 10 calls per 72 hours) and how many are left.
+	PINPrompt, PINNote string
+	// AdminNote tells an agent what to ask an administrator for ("" for
+	// administrators, or when there is nothing an administrator could do).
+	AdminNote string
 	// CodeWait is how long until another verification code may be requested (0: now);
 	// CodeNote says what a request does and, while waiting, when the next is possible.
 	CodeWait time.Duration
@@ -85,10 +89,79 @@ type Advice struct {
 	Outcome Outcome
 	// FetchProblem explains a failed health check (nil when the last check worked).
 	FetchProblem *whatsapp.Explanation
+	// Technical is Meta's own words and codes for the failure the advice explains, for
+	// a "Technical details" disclosure under the plain reason ("" when there are none).
+	Technical string
 
 	// kindIsCurrent: Kind comes from the latest health check or the action just taken,
 	// not from an older attempt (which a person may have fixed since).
 	kindIsCurrent bool
+}
+
+// KindSendingBlocked is the advice's kind for a number Meta blocks from sending
+// (health_status can_send_message BLOCKED on the number or its business account, for a
+// reason other than a locked account): no registration helps, the fix is in WhatsApp
+// Manager or Business Settings, in Meta's words.
+const KindSendingBlocked whatsapp.Kind = "sending_blocked"
+
+// metaCodeAccountLocked is the error_code Meta lists on a locked business account's
+// health_status entity (the same 131031 its API errors carry).
+const metaCodeAccountLocked = 131031
+
+// displayNameReviewWait is the expected wait a person is told up front while Meta
+// reviews a display name. Meta promises no time (Display names,
+// https://developers.facebook.com/documentation/business-messaging/whatsapp/display-names/);
+// the same words as KindDisplayNameNotReady's explanation.
+const displayNameReviewWait = "This usually takes a few hours to a couple of days."
+
+// sendingBlock is what Meta's health_status says blocks sending: the kind (account
+// locked or sending blocked), Meta's reason and possible solution. nil: nothing blocks.
+type sendingBlock struct {
+	kind             whatsapp.Kind
+	reason, solution string
+	code             int64 // Meta's error_code for the reason (0: none given)
+}
+
+// sendingBlockOf reads the number's and its business account's health_status.
+func sendingBlockOf(s *db.HealthSnapshot) *sendingBlock {
+	if s == nil {
+		return nil
+	}
+	var verdicts []*whatsapp.HealthStatus
+	if s.Phone != nil && s.Phone.HealthStatus != nil {
+		verdicts = append(verdicts, s.Phone.HealthStatus)
+	}
+	if s.BusinessHealth != nil {
+		verdicts = append(verdicts, s.BusinessHealth)
+	}
+	var block *sendingBlock
+	for _, h := range verdicts {
+		if h.CanSendMessage != whatsapp.CanSendBlocked {
+			continue
+		}
+		if block == nil {
+			block = &sendingBlock{kind: KindSendingBlocked}
+		}
+		for _, e := range h.Entities {
+			if e.CanSendMessage != whatsapp.CanSendBlocked {
+				continue
+			}
+			for _, he := range e.Errors {
+				if he.ErrorCode == metaCodeAccountLocked {
+					block.kind = whatsapp.KindAccountLocked
+				}
+				if block.reason == "" && he.ErrorDescription != "" {
+					block.reason, block.solution, block.code = he.ErrorDescription, he.PossibleSolution, he.ErrorCode
+				}
+			}
+			for _, info := range e.AdditionalInfo {
+				if block.reason == "" && info != "" {
+					block.reason = info
+				}
+			}
+		}
+	}
+	return block
 }
 
 // NotCheckedYet explains a number whose first health check has not finished.
@@ -132,11 +205,13 @@ func Advise(in AdviceInput) Advice {
 		ex := fetchKind(s).Explain()
 		a.FetchProblem = &ex
 	}
-	if describeDone(&a, d, in.Result) {
+	block := sendingBlockOf(in.Snapshot)
+	if block == nil && describeDone(&a, d, in.Result) {
 		a.Actions = []Action{ActionRefresh}
 		return a
 	}
-	describeProblem(&a, d, in)
+	describeProblem(&a, d, in, block)
+	a.Technical = technicalText(in, a.Kind, block)
 	a.Next = nextStep(d, in, a.Kind)
 	a.NextRetryAt = in.Status.NextRetryAt
 	a.FixInWhatsAppManager = fixInManager(d.State, a.Kind)
@@ -177,19 +252,34 @@ func describeDone(a *Advice, d whatsapp.Decision, res *Result) bool {
 // first: a health check that failed for a reason no registration gets past (the same
 // story the overall status tells), the failure just answered, a PIN Meta refused, the
 // spent window, the last failed attempt, and otherwise the registration state.
-func describeProblem(a *Advice, d whatsapp.Decision, in AdviceInput) {
-	a.Kind, a.kindIsCurrent = problemKind(d, in)
-	if a.Kind != whatsapp.KindNone {
+func describeProblem(a *Advice, d whatsapp.Decision, in AdviceInput, block *sendingBlock) {
+	a.Kind, a.kindIsCurrent = problemKind(d, in, block)
+	switch {
+	case a.Kind == KindSendingBlocked:
+		a.Title, a.Tone = "Meta is blocking messages from this number", whatsapp.ToneRed
+		a.Reason = "Meta does not let this number send messages."
+		if block.reason != "" {
+			a.Reason = "Meta does not let this number send messages. Meta's reason: " + block.reason
+		}
+		a.Remedy = block.solution
+		if a.Remedy == "" {
+			a.Remedy = "Open the number in WhatsApp Manager to see Meta's notices and what to fix."
+		}
+	case a.Kind == whatsapp.KindNone && d.State == whatsapp.StateWaitingForDisplayName:
+		e := whatsapp.KindDisplayNameNotReady.Explain()
+		a.Title, a.Tone = e.Title, whatsapp.ToneAmber
+		a.Reason = "Meta is still reviewing the display name. " + displayNameReviewWait + " Registration finishes by itself once Meta approves it."
+	case a.Kind != whatsapp.KindNone:
 		e := a.Kind.Explain()
 		a.Title, a.Reason, a.Remedy = e.Title, e.Message, e.Remedy
 		a.Tone = whatsapp.ToneAmber
 		if !a.Kind.Retryable() {
 			a.Tone = whatsapp.ToneRed
 		}
-	} else if needsVerification(in.Snapshot) {
+	case needsVerification(in.Snapshot):
 		a.Title, a.Tone = "Verify this number first", whatsapp.ToneAmber
 		a.Reason = "Meta needs proof that this number is yours before it can be registered. Meta can send a 6-digit code to it by SMS or voice call."
-	} else {
+	default:
 		a.Title, a.Tone = stateTitle(d.State)
 		a.Reason = d.Reason
 	}
@@ -210,9 +300,12 @@ func describeProblem(a *Advice, d whatsapp.Decision, in AdviceInput) {
 // whether it is current: the latest health check's, the action's just taken, or a fact
 // that still holds (a PIN Meta refused, the spent window) rather than an older
 // attempt's.
-func problemKind(d whatsapp.Decision, in AdviceInput) (whatsapp.Kind, bool) {
+func problemKind(d whatsapp.Decision, in AdviceInput, block *sendingBlock) (whatsapp.Kind, bool) {
 	if s := in.Snapshot; s != nil && !s.OK && personMustActFirst(fetchKind(s)) {
 		return fetchKind(s), true
+	}
+	if block != nil {
+		return block.kind, true
 	}
 	switch st := in.Status; {
 	case in.Result != nil:
@@ -251,7 +344,8 @@ func verificationKind(k whatsapp.Kind) bool {
 func personMustActFirst(kind whatsapp.Kind) bool {
 	switch kind {
 	case whatsapp.KindTokenExpired, whatsapp.KindAccountLocked, whatsapp.KindPermissionMissing,
-		whatsapp.KindPolicyBlocked, whatsapp.KindDeregistrationIncomplete, whatsapp.KindNeedsVerification:
+		whatsapp.KindPolicyBlocked, whatsapp.KindDeregistrationIncomplete, whatsapp.KindNeedsVerification,
+		KindSendingBlocked:
 		return true
 	}
 	return false
@@ -281,6 +375,8 @@ func nextStep(d whatsapp.Decision, in AdviceInput, kind whatsapp.Kind) string {
 	switch {
 	case st.BlockedUntil != nil:
 		return "Registration can be tried again after " + clockTime(now, *st.BlockedUntil) + "."
+	case kind == KindSendingBlocked:
+		return "Nothing is retried: we keep checking the number, and this page shows it as soon as Meta lifts the block."
 	case kind != whatsapp.KindNone && !kind.Retryable():
 		return "No automatic retries until this is fixed."
 	case d.State == whatsapp.StateCoexistence || d.State == whatsapp.StateOnPremise ||
@@ -290,12 +386,14 @@ func nextStep(d whatsapp.Decision, in AdviceInput, kind whatsapp.Kind) string {
 		return "Nothing is tried automatically until the number is verified; registration follows as soon as the code is entered."
 	case !in.HasStatus:
 		return ""
+	case d.State == whatsapp.StateWaitingForDisplayName:
+		// A retry planned while the name is in review makes no call (the registrar
+		// defers it), so only the approval is worth announcing.
+		return "We register it automatically as soon as Meta approves the name — " + attemptsLeftText(st.AttemptsLeft) + "."
 	case st.NextRetryAt != nil && st.NextRetryAt.After(now):
 		return "We will retry automatically at " + clockTime(now, *st.NextRetryAt) + " — " + attemptsLeftText(st.AttemptsLeft) + "."
 	case st.NextRetryAt != nil:
 		return "We will retry automatically within minutes — " + attemptsLeftText(st.AttemptsLeft) + "."
-	case d.State == whatsapp.StateWaitingForDisplayName:
-		return "We will register it automatically as soon as Meta approves the name — " + attemptsLeftText(st.AttemptsLeft) + "."
 	case d.ManualRegister:
 		return fmt.Sprintf("%d of Meta's %d attempts per 72 hours are left.", st.AttemptsLeft, RegisterLimit)
 	}
@@ -327,7 +425,7 @@ func fixInManager(s whatsapp.RegistrationState, kind whatsapp.Kind) bool {
 	}
 	switch kind {
 	case whatsapp.KindPINMismatch, whatsapp.KindNeedsVerification, whatsapp.KindAccountLocked,
-		whatsapp.KindDisplayNameNotReady, whatsapp.KindPolicyBlocked:
+		whatsapp.KindDisplayNameNotReady, whatsapp.KindPolicyBlocked, KindSendingBlocked:
 		return true
 	}
 	return false
@@ -349,25 +447,24 @@ func offerActions(a *Advice, d whatsapp.Decision, in AdviceInput) {
 		if d.NeedsStoredPIN {
 			a.PINPrompt = "Meta approved the new display name. Enter the number's two-step verification PIN (or set a new one) so it can be registered again; the new name shows only after that."
 		}
+		a.PINNote = pinNote(in)
 	}
 	verify := needsVerification(in.Snapshot) || verificationKind(a.Kind)
 	if verify {
 		offerVerification(a, &admin, in)
 	}
 	if d.ManualRegister && !needsPIN && !blocked && !verify {
-		confirming := in.Confirming || (in.Result != nil && in.Result.NeedsConfirmation)
+		// While Meta reviews the name, the one button is the explicit "Try anyway",
+		// with its cost said beside it: a first click that only asks for
+		// confirmation would make no call and say what the banner already says.
 		a.NeedsConfirmation = d.NeedsConfirmation
-		switch {
-		case !d.NeedsConfirmation:
-			admin = append(admin, ActionRegister)
-			a.RegisterLabel = "Complete registration"
-		case confirming:
+		if d.NeedsConfirmation {
 			admin = append(admin, ActionTryAnyway)
 			a.RegisterLabel = "Try anyway"
 			a.ConfirmNote = "This will very likely fail while Meta reviews the name, and it uses one of the 10 attempts Meta allows per 72 hours."
-		default:
+		} else {
 			admin = append(admin, ActionRegister)
-			a.RegisterLabel = "Complete registration (display name still in review)"
+			a.RegisterLabel = "Complete registration"
 		}
 	}
 	if a.Kind == whatsapp.KindDeregistrationIncomplete && in.Status.BlockedUntil == nil && in.Status.AttemptsLeft >= 2 {
@@ -383,6 +480,10 @@ func offerActions(a *Advice, d whatsapp.Decision, in AdviceInput) {
 		a.CodeNote = ""
 	} else {
 		a.AskAdministrator = len(admin) > 0
+	}
+	if a.AskAdministrator {
+		a.AdminNote = adminNote(a.Kind, needsPIN, verify)
+		a.PINNote = ""
 	}
 	a.Actions = append(a.Actions, ActionRefresh) // reading health is for everyone
 }
@@ -403,4 +504,74 @@ func offerVerification(a *Advice, admin *[]Action, in AdviceInput) {
 	if last := reqs.last(); !last.IsZero() && in.Now.Sub(last) < codeRecentFor {
 		*admin = append(*admin, ActionEnterCode)
 	}
+}
+
+// pinNote says what a PIN try costs: each one is a register call.
+func pinNote(in AdviceInput) string {
+	const each = "Each try makes a register call, which spends one of Meta's 10 registration attempts per 72 hours"
+	if !in.HasStatus {
+		return each + "."
+	}
+	return each + "; " + fmt.Sprintf("%d of 10 are left.", in.Status.AttemptsLeft)
+}
+
+// adminNote is what an agent is asked to get an administrator to do.
+func adminNote(kind whatsapp.Kind, needsPIN, verify bool) string {
+	switch {
+	case kind == whatsapp.KindTokenExpired || kind == whatsapp.KindPermissionMissing:
+		return "Ask an administrator of this account to reconnect the inbox with a new access token."
+	case needsPIN:
+		return "Ask an administrator of this account to enter the number's two-step verification PIN."
+	case verify:
+		return "Ask an administrator of this account to verify the number with a code from Meta."
+	case kind == whatsapp.KindDeregistrationIncomplete:
+		return "Ask an administrator of this account to deregister and register the number again."
+	}
+	return "Only an administrator of this account can complete registration; ask one to do it."
+}
+
+// technicalText is Meta's own words and codes for the failure the advice leads with:
+// the answer just given, the failed health check, Meta's health_status, or the last
+// failed attempt; "" when the advice explains no failure of Meta's.
+func technicalText(in AdviceInput, kind whatsapp.Kind, block *sendingBlock) string {
+	if kind == whatsapp.KindNone {
+		return ""
+	}
+	if res := in.Result; res != nil {
+		if ge := res.GraphError; ge != nil && res.Kind == kind {
+			return metaWords(ge.Code, ge.Subcode, ge.MetaText(), ge.FBTraceID)
+		}
+		return ""
+	}
+	if s := in.Snapshot; s != nil && !s.OK && fetchKind(s) == kind {
+		return metaWords(s.ErrorCode, s.ErrorSubcode, s.ErrorMessage, "")
+	}
+	if block != nil && block.kind == kind && block.code != 0 {
+		return metaWords(block.code, 0, block.reason, "")
+	}
+	if last := in.Status.LastAttempt; last != nil && last.GraphCalled && last.ErrorKind == kind {
+		return metaWords(last.GraphCode, last.GraphSubcode, last.Message, "")
+	}
+	return ""
+}
+
+// metaWords formats Meta's code, subcode, message and trace id on one line.
+func metaWords(code, subcode int64, message, trace string) string {
+	var out string
+	if code != 0 {
+		out = fmt.Sprintf("Meta error %d", code)
+		if subcode != 0 {
+			out += fmt.Sprintf("/%d", subcode)
+		}
+	}
+	if message != "" {
+		if out != "" {
+			out += ": "
+		}
+		out += message
+	}
+	if trace != "" {
+		out += " (fbtrace_id " + trace + ")"
+	}
+	return out
 }

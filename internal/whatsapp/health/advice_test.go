@@ -77,8 +77,9 @@ func checkAdvice(t *testing.T, what string, got Advice, want adviceWant) {
 }
 
 var (
-	registerRefresh = []Action{ActionRegister, ActionRefresh}
-	refreshOnly     = []Action{ActionRefresh}
+	registerRefresh  = []Action{ActionRegister, ActionRefresh}
+	refreshOnly      = []Action{ActionRefresh}
+	tryAnywayRefresh = []Action{ActionTryAnyway, ActionRefresh}
 )
 
 func TestAdviceForEveryDemoNumber(t *testing.T) {
@@ -87,72 +88,78 @@ func TestAdviceForEveryDemoNumber(t *testing.T) {
 		before   adviceWant
 		after    adviceWant // after an administrator's "Complete registration"
 		agentAsk bool       // an agent is told an administrator can act
+		setup    bool       // the demo's setup made one register call first (see demo Seed)
 	}{
 		{"Padaria Central — Support", "109876543210003",
 			adviceWant{state: whatsapp.StateRegistered, title: "Already registered", tone: whatsapp.ToneGreen, actions: refreshOnly},
-			adviceWant{outcome: OutcomeSkipped, title: "Already registered", actions: refreshOnly}, false},
+			adviceWant{outcome: OutcomeSkipped, title: "Already registered", actions: refreshOnly}, false, false},
 		{"Padaria Central — Orders", "109876543210013",
 			adviceWant{state: whatsapp.StateRegistered, title: "Already registered", tone: whatsapp.ToneGreen, actions: refreshOnly},
-			adviceWant{outcome: OutcomeSkipped, title: "Already registered", actions: refreshOnly}, false},
+			adviceWant{outcome: OutcomeSkipped, title: "Already registered", actions: refreshOnly}, false, false},
 		{"Northwind Dental Kids", "109876543210011",
 			adviceWant{state: whatsapp.StateWaitingForDisplayName, title: "Meta is still reviewing your display name",
-				tone: whatsapp.ToneAmber, actions: registerRefresh, manager: true, next: "as soon as Meta approves the name"},
-			adviceWant{outcome: OutcomeDeferred, actions: []Action{ActionTryAnyway, ActionRefresh}, manager: true}, true},
+				tone: whatsapp.ToneAmber, actions: tryAnywayRefresh, manager: true, next: "as soon as Meta approves the name"},
+			adviceWant{outcome: OutcomeDeferred, title: "Meta is still reviewing your display name", actions: tryAnywayRefresh, manager: true}, true, false},
 		{"Acme Support", "109876543210001",
 			adviceWant{state: whatsapp.StatePendingRegistration, title: "This number is not registered with WhatsApp yet",
 				tone: whatsapp.ToneAmber, actions: registerRefresh, next: "10 of Meta's 10 attempts"},
-			adviceWant{outcome: OutcomeRegistered, title: "Registered", tone: whatsapp.ToneGreen, actions: refreshOnly}, true},
+			adviceWant{outcome: OutcomeRegistered, title: "Registered", tone: whatsapp.ToneGreen, actions: refreshOnly}, true, false},
 		{"Blue Harbor Travel", "109876543210002",
 			adviceWant{state: whatsapp.StateWaitingForDisplayName, title: "Meta is still reviewing your display name",
-				tone: whatsapp.ToneAmber, actions: registerRefresh, manager: true, next: "as soon as Meta approves the name"},
-			adviceWant{outcome: OutcomeDeferred, title: "Meta is still reviewing your display name",
-				actions: []Action{ActionTryAnyway, ActionRefresh}, manager: true}, true},
+				tone: whatsapp.ToneAmber, actions: tryAnywayRefresh, manager: true, next: "as soon as Meta approves the name"},
+			adviceWant{outcome: OutcomeDeferred, title: "Meta is still reviewing your display name", actions: tryAnywayRefresh, manager: true}, true, false},
 		{"Northwind Dental", "109876543210005",
 			adviceWant{state: whatsapp.StateDisplayNameActionRequired, title: "The display name needs your attention",
 				tone: whatsapp.ToneRed, actions: refreshOnly, manager: true},
-			adviceWant{outcome: OutcomeSkipped, title: "The display name needs your attention", actions: refreshOnly, manager: true}, false},
+			adviceWant{outcome: OutcomeSkipped, title: "The display name needs your attention", actions: refreshOnly, manager: true}, false, false},
 		{"Quick Loans Desk", "109876543210004",
-			adviceWant{state: whatsapp.StateRegistered, title: "Already registered", actions: refreshOnly},
-			adviceWant{outcome: OutcomeSkipped, actions: refreshOnly}, false},
+			adviceWant{state: whatsapp.StateRegistered, title: "Meta is blocking messages from this number", tone: whatsapp.ToneRed,
+				actions: refreshOnly, manager: true, next: "as soon as Meta lifts the block"},
+			adviceWant{outcome: OutcomeSkipped, title: "Meta is blocking messages from this number", actions: refreshOnly, manager: true}, false, false},
 		{"Lumen Optics", "109876543210006",
 			adviceWant{title: "The connection to Meta has expired", tone: whatsapp.ToneRed,
 				actions: []Action{ActionReconnect, ActionRefresh}, next: "No automatic retries"},
 			adviceWant{outcome: OutcomeFailed, title: "The connection to Meta has expired",
-				actions: []Action{ActionReconnect, ActionRefresh}, next: "No automatic retries"}, true},
+				actions: []Action{ActionReconnect, ActionRefresh}, next: "No automatic retries"}, true, false},
 		{"Harbor Pharmacy", "109876543210007",
 			adviceWant{state: whatsapp.StatePendingRegistration, actions: registerRefresh},
 			adviceWant{outcome: OutcomeFailed, title: "The two-step verification PIN does not match", tone: whatsapp.ToneRed,
-				actions: []Action{ActionEnterPIN, ActionSetNewPIN, ActionRefresh}, manager: true, next: "No automatic retries"}, true},
+				actions: []Action{ActionEnterPIN, ActionSetNewPIN, ActionRefresh}, manager: true, next: "No automatic retries"}, true, false},
 		{"Cedar Legal", "109876543210008",
-			adviceWant{state: whatsapp.StatePendingRegistration, actions: registerRefresh},
-			adviceWant{outcome: OutcomeFailed, title: "Registration limit reached", actions: refreshOnly,
-				next: "Registration can be tried again after"}, true},
+			adviceWant{state: whatsapp.StatePendingRegistration, title: "Registration limit reached", actions: refreshOnly,
+				next: "Registration can be tried again after"},
+			adviceWant{outcome: OutcomeDeferred, title: "Registration limit reached", actions: refreshOnly,
+				next: "Registration can be tried again after"}, false, true},
 		{"Summit Fitness", "109876543210009",
-			adviceWant{state: whatsapp.StatePendingRegistration, actions: registerRefresh},
+			adviceWant{state: whatsapp.StatePendingRegistration, title: "The WhatsApp Business Account is locked", tone: whatsapp.ToneRed,
+				actions: refreshOnly, manager: true, next: "No automatic retries"},
 			adviceWant{outcome: OutcomeFailed, title: "The WhatsApp Business Account is locked", tone: whatsapp.ToneRed,
-				actions: refreshOnly, manager: true, next: "No automatic retries"}, true},
+				actions: refreshOnly, manager: true, next: "No automatic retries"}, false, false},
 		{"Acme Legacy Line", "109876543210010",
 			adviceWant{state: whatsapp.StateOnPremise, title: "This number uses the On-Premises API", tone: whatsapp.ToneGrey,
 				actions: refreshOnly, manager: true},
-			adviceWant{outcome: OutcomeSkipped, actions: refreshOnly, manager: true}, false},
+			adviceWant{outcome: OutcomeSkipped, actions: refreshOnly, manager: true}, false, false},
 		{"Acme Sales", "109876543210012",
 			adviceWant{state: whatsapp.StatePendingRegistration, title: "Verify this number first", tone: whatsapp.ToneAmber,
 				actions: []Action{ActionRequestCode, ActionRefresh}},
 			adviceWant{outcome: OutcomeFailed, title: "The phone number must be verified again", tone: whatsapp.ToneRed,
-				actions: []Action{ActionRequestCode, ActionRefresh}, manager: true, next: "No automatic retries"}, true},
+				actions: []Action{ActionRequestCode, ActionRefresh}, manager: true, next: "No automatic retries"}, true, false},
 		{"Corner Bakery (Business app)", "109876543210014",
 			adviceWant{state: whatsapp.StateCoexistence, title: "This number is also used in the WhatsApp Business app",
 				tone: whatsapp.ToneGrey, actions: refreshOnly},
-			adviceWant{outcome: OutcomeSkipped, title: "This number is also used in the WhatsApp Business app", actions: refreshOnly}, false},
+			adviceWant{outcome: OutcomeSkipped, title: "This number is also used in the WhatsApp Business app", actions: refreshOnly}, false, false},
 		{"Northwind Outfitters (name change)", "109876543210015",
 			adviceWant{state: whatsapp.StateRegistered, title: "Already registered", actions: refreshOnly},
-			adviceWant{outcome: OutcomeSkipped, actions: refreshOnly}, false},
+			adviceWant{outcome: OutcomeSkipped, actions: refreshOnly}, false, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newRegEnv(t, "demo")
 			in := e.inbox(tc.id)
 			e.refresh(in)
+			if tc.setup {
+				e.register(in, Request{Trigger: db.TriggerSetup})
+			}
 			checkAdvice(t, "before any click", e.adviceNow(in, nil, true), tc.before)
 
 			agent := e.adviceNow(in, nil, false)
@@ -192,11 +199,15 @@ func TestAdviceForEveryErrorKind(t *testing.T) {
 		t.Run(string(k), func(t *testing.T) {
 			e := k.Explain()
 			// After a click that Meta refused with this kind.
-			res := &Result{Outcome: OutcomeFailed, Kind: k, NeedsPIN: k == whatsapp.KindPINMismatch}
+			res := &Result{Outcome: OutcomeFailed, Kind: k, NeedsPIN: k == whatsapp.KindPINMismatch,
+				GraphError: &whatsapp.GraphError{Code: 131000, Message: "(#131000) zebra words", FBTraceID: "Atrace"}}
 			for _, admin := range []bool{true, false} {
 				a := Advise(AdviceInput{Inbox: inbox, Snapshot: good, Status: status, HasStatus: true, Result: res,
 					Administrator: admin, Now: now})
 				who := map[bool]string{true: "administrator", false: "agent"}[admin]
+				if a.Technical != "Meta error 131000: (#131000) zebra words (fbtrace_id Atrace)" || strings.Contains(a.Reason, "zebra") {
+					t.Errorf("%s: want Meta's own words only in Technical, got technical %q, reason %q", who, a.Technical, a.Reason)
+				}
 				if a.Title != e.Title || a.Reason != e.Message || a.Remedy != e.Remedy || a.Kind != k {
 					t.Errorf("%s after the click: want Meta's failure explained (%q), got %q / %q", who, e.Title, a.Title, a.Reason)
 				}
@@ -222,9 +233,18 @@ func TestAdviceForEveryErrorKind(t *testing.T) {
 					if admin && (!a.Offers(ActionEnterPIN) || !a.Offers(ActionSetNewPIN)) {
 						t.Errorf("PIN mismatch: want the PIN form with both choices, got %v", a.Actions)
 					}
+					if admin && !strings.Contains(a.PINNote, "9 of 10 are left") {
+						t.Errorf("PIN form: want it to say each try spends an attempt and 9 are left, got %q", a.PINNote)
+					}
+					if !admin && !strings.Contains(a.AdminNote, "PIN") {
+						t.Errorf("agent: want to be told to ask an administrator for the PIN, got %q", a.AdminNote)
+					}
 				case whatsapp.KindTokenExpired, whatsapp.KindPermissionMissing:
 					if admin && !a.Offers(ActionReconnect) {
 						t.Errorf("%s: want reconnect offered, got %v", k, a.Actions)
+					}
+					if !admin && !strings.Contains(a.AdminNote, "reconnect the inbox") {
+						t.Errorf("%s, agent: want to be told to ask an administrator to reconnect, got %q", k, a.AdminNote)
 					}
 				case whatsapp.KindDeregistrationIncomplete:
 					if admin && !a.Offers(ActionDeregisterAndRegister) {

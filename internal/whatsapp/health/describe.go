@@ -11,6 +11,10 @@ import (
 // The words for what the registrar records and refuses, so pages and the API only
 // render them.
 
+// TechnicalSeparator ends the plain part of a stored message; Meta's own words follow
+// it, which pages show behind "Technical details" (views.TechnicalSplit).
+const TechnicalSeparator = "\nMeta's answer: "
+
 // AttemptDescription is one registration attempt in plain words, for the attempts table.
 type AttemptDescription struct {
 	Trigger string // what asked ("Complete registration button")

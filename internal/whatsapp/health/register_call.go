@@ -16,14 +16,18 @@ import (
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
 )
 
-// settleWithoutCall records what a person or the setup asked for but got without a
-// call, and keeps the automatic retry schedule in step with the reason.
+// settleWithoutCall keeps the automatic retry schedule in step with the reason a
+// request made no call, and records it only for the setup of a new inbox (whose
+// table would otherwise not say why nothing was tried).
 func (r *Registrar) settleWithoutCall(ctx context.Context, in db.Inbox, req Request, res Result) (Result, error) {
 	if err := r.scheduleAfter(ctx, in, req, &res, nil); err != nil {
 		return res, err
 	}
-	if !req.byPerson() && req.Trigger != db.TriggerSetup {
-		return res, nil // machines retrying would fill the table with the same line
+	if req.Trigger != db.TriggerSetup {
+		// A click or retry that makes no register call is no attempt: the banner
+		// already said why (the same advice), and the table lists only what reached
+		// Meta, so it never shows an "attempt" that spent nothing.
+		return res, nil
 	}
 	a, err := r.store.StartAttempt(ctx, in.ID, req.Trigger, req.UserID, false)
 	if err != nil {

@@ -58,7 +58,8 @@ func (r *Registrar) subscribe(ctx context.Context, in db.Inbox) (problem string)
 	}
 	if err := r.graph.SubscribeApp(ctx, secrets.AccessToken, in.WABAID); err != nil {
 		e := whatsapp.KindOf(err).Explain()
-		return fmt.Sprintf("Meta refused to subscribe the app to the business account's webhooks: %s. %s (%v)", e.Title, e.Remedy, err)
+		return fmt.Sprintf("Meta refused to subscribe the app to the business account's webhooks: %s. %s", e.Title, e.Remedy) +
+			TechnicalSeparator + err.Error()
 	}
 	return ""
 }
