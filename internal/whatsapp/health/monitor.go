@@ -297,6 +297,7 @@ func (m *Monitor) sweepGroup(ctx context.Context, g sweepGroup) (SweepStats, err
 		return stats, nil
 	}
 	callCtx, cancel := context.WithTimeout(ctx, sweepGroupTimeout)
+	asked := m.svc.now().UTC()
 	numbers, fetchErr := m.graph.BusinessPhoneNumbers(callCtx, g.token, g.wabaID)
 	cancel()
 	stats.GraphCalls = 1
@@ -318,7 +319,7 @@ func (m *Monitor) sweepGroup(ctx context.Context, g sweepGroup) (SweepStats, err
 		if err == nil && phone == nil {
 			err = numberNotListed(in)
 		}
-		fetched = append(fetched, Fetched{Inbox: in, Phone: phone, Err: err})
+		fetched = append(fetched, Fetched{Inbox: in, Phone: phone, Err: err, Asked: asked})
 	}
 	// One transaction for the whole business account: one commit instead of one per number.
 	if err := m.svc.RecordAll(ctx, fetched, db.SourceSweep); err != nil {
