@@ -139,3 +139,25 @@ func BenchmarkSweep(b *testing.B) {
 	b.ReportMetric(float64(len(sim.Requests()))/float64(b.N), "graph-calls/op")
 	b.ReportMetric(float64(fleet.Inboxes()), "inboxes/op")
 }
+
+// BenchmarkStorageDay stores a day of 15-minute sweeps of 1,000 inboxes, 1 % of them
+// changing per sweep (the full scale is make bench's x4 and x5).
+func BenchmarkStorageDay(b *testing.B) {
+	ctx := context.Background()
+	fleet := Fleet{Businesses: 50, NumbersPerBusiness: 20, Accounts: 1}
+	for b.Loop() {
+		b.StopTimer()
+		path := filepath.Join(b.TempDir(), "storage.db")
+		fx, err := fleet.BuildFixture(ctx, path, "bench-secret", time.Now())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		g, err := fleet.MeasureStorage(ctx, fx, 24*time.Hour, 0.01, time.Now())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(g.Added())/float64(fleet.Inboxes()), "bytes/inbox/day")
+		b.ReportMetric(float64(g.Rows), "rows")
+	}
+}

@@ -39,6 +39,9 @@ func (f Fleet) Inboxes() int { return f.Businesses * f.NumbersPerBusiness }
 
 // SnapshotsPerInbox is how many history rows each inbox gets.
 func (f Fleet) SnapshotsPerInbox() int {
+	if f.HistoryDays <= 0 || f.SnapshotEvery <= 0 {
+		return 0
+	}
 	return int(time.Duration(f.HistoryDays) * 24 * time.Hour / f.SnapshotEvery)
 }
 
@@ -259,9 +262,9 @@ func (f Fleet) insertHistory(ctx context.Context, conn *sql.DB, fx *Fixture, now
 				if tx, err = conn.BeginTx(ctx, nil); err != nil {
 					return err
 				}
-				if stmt, err = tx.PrepareContext(ctx, `INSERT INTO health_snapshots (inbox_id, checked_at, ok, phone,
+				if stmt, err = tx.PrepareContext(ctx, `INSERT INTO health_snapshots (inbox_id, checked_at, first_checked_at, ok, phone,
 					business_health, status, quality_rating, name_status, limit_tier, overall_status, registration_state, source)
-					VALUES (?, ?, 1, ?, NULL, 'CONNECTED', ?, 'APPROVED', 'TIER_1K', ?, ?, 'sweep')`); err != nil {
+					VALUES (?1, ?2, ?2, 1, ?3, NULL, 'CONNECTED', ?4, 'APPROVED', 'TIER_1K', ?5, ?6, 'sweep')`); err != nil {
 					return fmt.Errorf("bench: insert snapshots: %w", err)
 				}
 				// The change history, as db.AddSnapshot records it next to each snapshot.

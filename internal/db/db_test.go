@@ -227,9 +227,10 @@ func TestSnapshotHistoryAndPrune(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// History lives in health_changes now: every old snapshot goes but the newest.
-	if deleted != 5 {
-		t.Fatalf("prune: want every snapshot but the newest deleted (5), got %d", deleted)
+	// History lives in health_changes now: every old snapshot goes but the newest. Six
+	// looks made three rows (change-only snapshots: GREEN×2, YELLOW×3, GREEN).
+	if deleted != 2 {
+		t.Fatalf("prune: want every snapshot but the newest deleted (2 of 3 rows), got %d", deleted)
 	}
 	after, _ := s.HealthChanges(ctx, in.ID, 10)
 	if len(after) != 2 {
@@ -276,7 +277,9 @@ func TestAddSnapshotsIsAllOrNothing(t *testing.T) {
 	if _, err := s.LatestSnapshot(ctx, in.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after a failed batch nothing may be stored: want ErrNotFound, got %v", err)
 	}
-	stored, err := s.AddSnapshots(ctx, []HealthSnapshot{good, good})
+	flagged := good
+	flagged.Phone = &whatsapp.PhoneNumber{ID: "pn", Status: "FLAGGED"}
+	stored, err := s.AddSnapshots(ctx, []HealthSnapshot{good, flagged})
 	if err != nil || len(stored) != 2 || stored[0].ID == 0 || stored[1].ID <= stored[0].ID {
 		t.Fatalf("batch of two: want two stored snapshots with ids, got %+v %v", stored, err)
 	}

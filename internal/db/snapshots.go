@@ -22,6 +22,11 @@ const (
 
 // HealthSnapshot is one fetch of a number's health. When OK is false the fetch failed,
 // Error* say why, and Phone holds the last good data (if any), to be shown as stale.
+//
+// Snapshots are stored change-only: a check whose answer is the same as the inbox's
+// newest snapshot (every field but the time and the source) is not a new row; it moves
+// the newest row's CheckedAt to the new look and adds one to its CheckCount. A row so
+// stands for CheckCount identical looks, from FirstCheckedAt to CheckedAt.
 type HealthSnapshot struct {
 	ID                int64
 	InboxID           int64
@@ -36,19 +41,37 @@ type HealthSnapshot struct {
 	OverallStatus     string
 	RegistrationState string
 	Source            string
+	// CheckCount is how many looks this row stands for (1 for a new state), and
+	// FirstCheckedAt the first of them; both are set by the store.
+	CheckCount     int
+	FirstCheckedAt time.Time
+
+	// IfNewest, on a snapshot given to AddSnapshots, stores it only when it is at least
+	// as new as the inbox's newest snapshot: an answer that was asked for before the
+	// newest one was (a slow sweep racing a refresh or a webhook) is older news and
+	// must not replace it. Such a snapshot is not stored: AddSnapshots returns the
+	// inbox's newest in its place, with Superseded set.
+	IfNewest bool
+	// Superseded is set on what AddSnapshots returns for an IfNewest snapshot it did
+	// not store.
+	Superseded bool
 }
 
 const (
-	qInsertSnapshot = `INSERT INTO health_snapshots (inbox_id, checked_at, ok, phone, business_health,
+	qInsertSnapshot = `INSERT INTO health_snapshots (inbox_id, checked_at, first_checked_at, ok, phone, business_health,
 		error_kind, error_code, error_subcode, error_message, status, quality_rating, name_status, limit_tier,
-		overall_status, registration_state, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
-	qNewestSnapshot = `SELECT checked_at, ok, phone IS NOT NULL, status, quality_rating, name_status, limit_tier
-		FROM health_snapshots WHERE inbox_id = ? ORDER BY checked_at DESC, id DESC LIMIT 1`
+		overall_status, registration_state, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+	// The newest snapshot, with what AddSnapshots compares a new one with.
+	qNewestSnapshot = `SELECT id, checked_at, first_checked_at, check_count, ok, phone, business_health, error_kind,
+		error_code, error_subcode, error_message, overall_status, registration_state, status, quality_rating,
+		name_status, limit_tier FROM health_snapshots WHERE inbox_id = ? ORDER BY checked_at DESC, id DESC LIMIT 1`
 	qLastGoodSnapshot = `SELECT status, quality_rating, name_status, limit_tier FROM health_snapshots
 		WHERE inbox_id = ? AND checked_at <= ? AND ok = 1 AND phone IS NOT NULL ORDER BY checked_at DESC, id DESC LIMIT 1`
 	qLastKnownSnapshot = `SELECT status, quality_rating, name_status, limit_tier FROM health_snapshots
 		WHERE inbox_id = ? AND checked_at <= ? AND phone IS NOT NULL ORDER BY checked_at DESC, id DESC LIMIT 1`
 	qInsertChange = `INSERT INTO health_changes (inbox_id, changed_at, field, from_value, to_value) VALUES (?, ?, ?, ?, ?)`
+	// qSeenAgain records another look that found the newest snapshot unchanged.
+	qSeenAgain = `UPDATE health_snapshots SET checked_at = ?, check_count = check_count + 1, source = ? WHERE id = ?`
 )
 
 // trackedFields are the fields whose changes make the health history, in the order
@@ -60,7 +83,8 @@ var trackedFields = [4]string{"status", "quality_rating", "name_status", "limit_
 // limit tier) whose value differs from the inbox's previous successful snapshot. Failed
 // snapshots carry the last good phone data, so they record no change and are not
 // compared against; if the last successful snapshot was pruned, the newest snapshot
-// with phone data (which carries its values) stands in for it.
+// with phone data (which carries its values) stands in for it. A snapshot the same as
+// the inbox's newest only records the look on it (see HealthSnapshot).
 func (s *Store) AddSnapshot(ctx context.Context, snap HealthSnapshot) (HealthSnapshot, error) {
 	stored, err := s.AddSnapshots(ctx, []HealthSnapshot{snap})
 	if err != nil {
@@ -69,16 +93,20 @@ func (s *Store) AddSnapshot(ctx context.Context, snap HealthSnapshot) (HealthSna
 	return stored[0], nil
 }
 
+// snapshotWork is one snapshot of an AddSnapshots call on its way to the database.
+type snapshotWork struct {
+	phoneJSON, bizJSON any
+	cur                [4]string
+	isNewest, changed  bool
+	// seenAgain: the newest row was the same and only took the look.
+	seenAgain bool
+}
+
 // AddSnapshots stores several snapshots in one transaction (the monitor writes a whole
 // business account's numbers at once: one commit instead of one per number) and returns
 // them with their ids. Either all are stored or none.
 func (s *Store) AddSnapshots(ctx context.Context, snaps []HealthSnapshot) ([]HealthSnapshot, error) {
-	type pending struct {
-		phoneJSON, bizJSON any
-		cur                [4]string
-		isNewest, changed  bool
-	}
-	work := make([]pending, len(snaps))
+	work := make([]snapshotWork, len(snaps))
 	out := make([]HealthSnapshot, len(snaps))
 	for i, snap := range snaps {
 		var err error
@@ -97,6 +125,7 @@ func (s *Store) AddSnapshots(ctx context.Context, snaps []HealthSnapshot) ([]Hea
 		if snap.Source == "" {
 			snap.Source = SourceFetch
 		}
+		snap.Superseded = false
 		out[i] = snap
 	}
 	err := s.timedWrite("snapshot", func() error {
@@ -105,9 +134,9 @@ func (s *Store) AddSnapshots(ctx context.Context, snaps []HealthSnapshot) ([]Hea
 			return err
 		}
 		defer tx.Rollback()
+		var seenAgain *sql.Stmt // prepared on first use, once per transaction
 		for i := range out {
-			w := &work[i]
-			if w.isNewest, w.changed, err = s.addSnapshotTx(ctx, tx, &out[i], w.phoneJSON, w.bizJSON, w.cur); err != nil {
+			if err := s.addSnapshotTx(ctx, tx, &out[i], &work[i], &seenAgain); err != nil {
 				return err
 			}
 		}
@@ -123,39 +152,102 @@ func (s *Store) AddSnapshots(ctx context.Context, snaps []HealthSnapshot) ([]Hea
 		return nil, fmt.Errorf("db: add snapshot: %w", err)
 	}
 	for i, snap := range out {
+		if snap.Superseded {
+			continue
+		}
 		if work[i].changed {
 			s.c.changes.drop(snap.InboxID)
 		}
 		if work[i].isNewest {
 			cached := cloneSnapshot(snap)
+			cached.IfNewest = false
 			s.c.snapshot.put(snap.InboxID, cached, s.now(), true, func(old HealthSnapshot) bool { return !snapshotBefore(cached, old) })
 		} else {
 			s.c.snapshot.drop(snap.InboxID)
 		}
 	}
+	for i := range out {
+		if !out[i].Superseded {
+			continue
+		}
+		newest, err := s.LatestSnapshot(ctx, out[i].InboxID)
+		if err != nil {
+			return nil, fmt.Errorf("db: add snapshot: %w", err)
+		}
+		newest.Superseded = true
+		out[i] = newest
+	}
 	return out, nil
 }
 
-func (s *Store) addSnapshotTx(ctx context.Context, tx *sql.Tx, snap *HealthSnapshot, phoneJSON, bizJSON any, cur [4]string) (isNewest, changed bool, err error) {
+// newestRow is the inbox's newest snapshot as addSnapshotTx compares with it.
+type newestRow struct {
+	id, at, firstAt   int64
+	count             int
+	ok                bool
+	phone, biz        sql.NullString
+	kind              string
+	code, subcode     int64
+	message           string
+	overall, regState string
+	values            [4]string
+}
+
+// sameAs reports whether a snapshot about to be stored says exactly what the newest
+// row says: then it is another look at the same state.
+func (n *newestRow) sameAs(snap *HealthSnapshot, w *snapshotWork) bool {
+	return n.ok == snap.OK && sameJSON(n.phone, w.phoneJSON) && sameJSON(n.biz, w.bizJSON) &&
+		n.kind == string(snap.ErrorKind) && n.code == snap.ErrorCode && n.subcode == snap.ErrorSubcode &&
+		n.message == snap.ErrorMessage && n.overall == snap.OverallStatus && n.regState == snap.RegistrationState
+}
+
+func sameJSON(stored sql.NullString, next any) bool {
+	s, isString := next.(string)
+	if !isString {
+		return !stored.Valid
+	}
+	return stored.Valid && stored.String == s
+}
+
+func (s *Store) addSnapshotTx(ctx context.Context, tx *sql.Tx, snap *HealthSnapshot, w *snapshotWork, seenAgain **sql.Stmt) error {
 	at := millis(snap.CheckedAt)
 
 	// The newest snapshot so far: is this one newer, and (usually) the one to compare with.
-	var newestAt int64
-	var newestOK, newestHasPhone bool
-	var newest [4]string
-	err = tx.StmtContext(ctx, s.st.newestSnapshot).QueryRowContext(ctx, snap.InboxID).
-		Scan(&newestAt, &newestOK, &newestHasPhone, &newest[0], &newest[1], &newest[2], &newest[3])
+	var n newestRow
+	err := tx.StmtContext(ctx, s.st.newestSnapshot).QueryRowContext(ctx, snap.InboxID).
+		Scan(&n.id, &n.at, &n.firstAt, &n.count, &n.ok, &n.phone, &n.biz, &n.kind, &n.code, &n.subcode, &n.message,
+			&n.overall, &n.regState, &n.values[0], &n.values[1], &n.values[2], &n.values[3])
 	hasPrevious := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return false, false, err
+		return err
 	}
-	isNewest = !hasPrevious || at >= newestAt
+	w.isNewest = !hasPrevious || at >= n.at
+	if !w.isNewest && snap.IfNewest {
+		snap.Superseded = true // older news than what is stored: not stored
+		return nil
+	}
+
+	if w.isNewest && hasPrevious && n.sameAs(snap, w) {
+		// Another look at the same state: the newest row takes the look.
+		if *seenAgain == nil {
+			if *seenAgain, err = tx.PrepareContext(ctx, qSeenAgain); err != nil {
+				return err
+			}
+		}
+		if _, err := (*seenAgain).ExecContext(ctx, at, snap.Source, n.id); err != nil {
+			return err
+		}
+		w.seenAgain = true
+		snap.ID, snap.CheckCount, snap.FirstCheckedAt = n.id, n.count+1, fromMillis(n.firstAt)
+		return nil
+	}
 
 	var prev [4]string
 	havePrev := false
+	newestOK, newestHasPhone := n.ok, n.phone.Valid
 	if snap.OK && snap.Phone != nil && hasPrevious {
-		if isNewest && newestOK && newestHasPhone {
-			prev, havePrev = newest, true
+		if w.isNewest && newestOK && newestHasPhone {
+			prev, havePrev = n.values, true
 		} else {
 			for _, st := range []*sql.Stmt{s.st.lastGoodSnapshot, s.st.lastKnownSnapshot} {
 				err := tx.StmtContext(ctx, st).QueryRowContext(ctx, snap.InboxID, at).Scan(&prev[0], &prev[1], &prev[2], &prev[3])
@@ -164,25 +256,27 @@ func (s *Store) addSnapshotTx(ctx context.Context, tx *sql.Tx, snap *HealthSnaps
 					break
 				}
 				if !errors.Is(err, sql.ErrNoRows) {
-					return false, false, err
+					return err
 				}
 			}
 		}
 	}
 
+	cur := w.cur
 	if err := tx.StmtContext(ctx, s.st.insertSnapshot).QueryRowContext(ctx,
-		snap.InboxID, at, snap.OK, phoneJSON, bizJSON, string(snap.ErrorKind), snap.ErrorCode,
+		snap.InboxID, at, at, snap.OK, w.phoneJSON, w.bizJSON, string(snap.ErrorKind), snap.ErrorCode,
 		snap.ErrorSubcode, snap.ErrorMessage, cur[0], cur[1], cur[2], cur[3], snap.OverallStatus, snap.RegistrationState,
 		snap.Source).Scan(&snap.ID); err != nil {
-		return false, false, err
+		return err
 	}
-	if isNewest {
+	snap.CheckCount, snap.FirstCheckedAt = 1, fromMillis(at)
+	if w.isNewest {
 		status := snap.OverallStatus
 		if status == "" {
 			status = whatsapp.OverallUnknown
 		}
 		if _, err := tx.StmtContext(ctx, s.st.setHealthStatus).ExecContext(ctx, status, whatsapp.StatusByCode(status).Severity, snap.InboxID); err != nil {
-			return false, false, err
+			return err
 		}
 	}
 	if havePrev {
@@ -195,12 +289,12 @@ func (s *Store) addSnapshotTx(ctx context.Context, tx *sql.Tx, snap *HealthSnaps
 				insertChange = tx.StmtContext(ctx, s.st.insertChange)
 			}
 			if _, err := insertChange.ExecContext(ctx, snap.InboxID, at, trackedFields[i], prev[i], cur[i]); err != nil {
-				return false, false, err
+				return err
 			}
-			changed = true
+			w.changed = true
 		}
 	}
-	return isNewest, changed, nil
+	return nil
 }
 
 // snapshotBefore reports whether a sorts before b in an inbox's history (LatestSnapshot's
@@ -231,18 +325,19 @@ func marshalNullable(v any) (any, error) {
 }
 
 const snapshotColumns = `id, inbox_id, checked_at, ok, phone, business_health, error_kind, error_code, error_subcode,
-	error_message, overall_status, registration_state, source`
+	error_message, overall_status, registration_state, source, check_count, first_checked_at`
 
 func scanSnapshot(sc interface{ Scan(...any) error }) (HealthSnapshot, error) {
 	var snap HealthSnapshot
-	var checked int64
+	var checked, first int64
 	var phone, biz sql.NullString
 	var kind string
 	if err := sc.Scan(&snap.ID, &snap.InboxID, &checked, &snap.OK, &phone, &biz, &kind, &snap.ErrorCode,
-		&snap.ErrorSubcode, &snap.ErrorMessage, &snap.OverallStatus, &snap.RegistrationState, &snap.Source); err != nil {
+		&snap.ErrorSubcode, &snap.ErrorMessage, &snap.OverallStatus, &snap.RegistrationState, &snap.Source,
+		&snap.CheckCount, &first); err != nil {
 		return HealthSnapshot{}, err
 	}
-	snap.CheckedAt = fromMillis(checked)
+	snap.CheckedAt, snap.FirstCheckedAt = fromMillis(checked), fromMillis(first)
 	snap.ErrorKind = whatsapp.Kind(kind)
 	if phone.Valid {
 		snap.Phone = new(whatsapp.PhoneNumber)
@@ -539,6 +634,16 @@ func (s *Store) CountSnapshots(ctx context.Context, inboxID int64) (int, error) 
 	var n int
 	if err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM health_snapshots WHERE inbox_id = ?`, inboxID).Scan(&n); err != nil {
 		return 0, fmt.Errorf("db: count snapshots: %w", err)
+	}
+	return n, nil
+}
+
+// CountChecks counts the looks at an inbox's health that were stored: one per stored
+// check, whether it made a new snapshot or was another look at the newest one.
+func (s *Store) CountChecks(ctx context.Context, inboxID int64) (int, error) {
+	var n int
+	if err := s.read.QueryRowContext(ctx, `SELECT coalesce(sum(check_count), 0) FROM health_snapshots WHERE inbox_id = ?`, inboxID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("db: count checks: %w", err)
 	}
 	return n, nil
 }

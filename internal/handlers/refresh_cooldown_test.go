@@ -33,7 +33,7 @@ func TestHealthRefreshCooldownJoinsClicksIntoOneGraphCall(t *testing.T) {
 	ctx := context.Background()
 	graphCalls := func() int { return sim.CountRequests(http.MethodGet, "/"+in.PhoneNumberID) }
 	snapshots := func() int {
-		n, err := store.CountSnapshots(ctx, in.ID)
+		n, err := store.CountChecks(ctx, in.ID) // stored looks (change-only snapshots)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -94,12 +94,22 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
+// DefaultIdleConnsPerHost is how many idle connections to Meta the client NewClient
+// makes keeps open: more than the monitor's sweep has calls in flight.
+const DefaultIdleConnsPerHost = 64
+
 // NewClient returns a client for the Graph API at baseURL, such as
 // "https://graph.facebook.com/v24.0" (a trailing slash is fine). A nil httpClient
-// means a new one with DefaultTimeout. An invalid baseURL makes every call fail.
+// means a new one with DefaultTimeout that keeps DefaultIdleConnsPerHost idle
+// connections. An invalid baseURL makes every call fail.
 func NewClient(baseURL string, httpClient *http.Client, opts ...Option) *Client {
 	if httpClient == nil {
-		httpClient = &http.Client{Timeout: DefaultTimeout}
+		// Go's default transport keeps 2 idle connections per host: a sweep with more
+		// business accounts in flight than that would close a connection after every
+		// answer and open (TCP and TLS) a new one for the next call.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = DefaultIdleConnsPerHost
+		httpClient = &http.Client{Timeout: DefaultTimeout, Transport: t}
 	}
 	c := &Client{
 		http:    httpClient,
@@ -568,6 +578,7 @@ func (c *Client) send(ctx context.Context, token, method string, u *url.URL, pay
 		return nil, redactedError{err, secrets}
 	}
 	defer resp.Body.Close()
+	reportUsage(ctx, resp.Header)
 	body, readErr := readLimited(resp.Body)
 	attrs = append(attrs, slog.Int("status", resp.StatusCode), slog.Duration("duration", time.Since(start)))
 

@@ -1,6 +1,7 @@
 package whatsapp
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"sort"
@@ -147,4 +148,32 @@ func minutesToDuration(minutes int64) time.Duration {
 
 func clampWait(d time.Duration) time.Duration {
 	return min(max(d, 0), maxUsageWait)
+}
+
+// Highest is the largest share of any budget the usage reports, in percent: Meta
+// throttles when any of call count, CPU time or total time reaches 100.
+func (b BusinessUseCaseUsage) Highest() int64 { return max(b.CallCount, b.TotalTime, b.TotalCPUTime) }
+
+// Highest is the largest share of any app-level budget, in percent.
+func (a AppUsage) Highest() int64 { return max(a.CallCount, a.TotalTime, a.TotalCPUTime) }
+
+type usageReportKey struct{}
+
+// WithUsageReport returns a context whose Graph calls report Meta's usage headers
+// (X-App-Usage, X-Business-Use-Case-Usage) to fn, on every answer that carries any,
+// successful or not; fn runs on the calling goroutine and must be quick. The health
+// monitor uses it to slow down before Meta rate-limits
+// (https://developers.facebook.com/docs/graph-api/overview/rate-limiting).
+func WithUsageReport(ctx context.Context, fn func(Usage)) context.Context {
+	return context.WithValue(ctx, usageReportKey{}, fn)
+}
+
+func reportUsage(ctx context.Context, h http.Header) {
+	fn, ok := ctx.Value(usageReportKey{}).(func(Usage))
+	if !ok || fn == nil || (h.Get(HeaderAppUsage) == "" && h.Get(HeaderBusinessUseCaseUsage) == "") {
+		return
+	}
+	if u := ParseUsage(h); u.App != nil || len(u.BusinessUseCases) > 0 {
+		fn(u)
+	}
 }

@@ -116,3 +116,32 @@ func (s *Server) takeInjectionLocked(method, path string) (failure, bool) {
 	}
 	return failure{status: q[0].status, err: q[0].err}, true
 }
+
+// HoldNext withholds the answer to the next request with this method and path (without
+// the version prefix, e.g. "/109876543210001"): Meta decides it when it arrives, from
+// the state then, but the HTTP answer is written only after release (or never, when
+// the request's context ends first). Together with a later request answered at once it
+// plays an answer overtaken by a newer one: a slow read that finishes after a fresher
+// one. Holds queue up: each is used by one request. release may be called more than once.
+func (s *Server) HoldNext(method, path string) (release func()) {
+	h := &hold{ch: make(chan struct{})}
+	key := method + " " + path
+	s.mu.Lock()
+	s.heldNext[key] = append(s.heldNext[key], h)
+	s.mu.Unlock()
+	return func() { h.once.Do(func() { close(h.ch) }) }
+}
+
+func (s *Server) takeHoldLocked(method, path string) *hold {
+	key := method + " " + path
+	q := s.heldNext[key]
+	if len(q) == 0 {
+		return nil
+	}
+	if len(q) == 1 {
+		delete(s.heldNext, key)
+	} else {
+		s.heldNext[key] = q[1:]
+	}
+	return q[0]
+}

@@ -135,6 +135,7 @@ type Server struct {
 	rateLimits map[string]time.Time // WABA id -> limited until
 	injected   map[string][]injection
 	holds      map[string]*hold
+	heldNext   map[string][]*hold // "METHOD /path" -> answers to withhold (HoldNext)
 	requests   []*Request
 	deliveries []Delivery
 	delivered  chan struct{} // closed and replaced whenever a delivery is recorded
@@ -167,6 +168,7 @@ func New(cfg Config) *Server {
 		rateLimits:     map[string]time.Time{},
 		injected:       map[string][]injection{},
 		holds:          map[string]*hold{},
+		heldNext:       map[string][]*hold{},
 		delivered:      make(chan struct{}),
 		retiredFields:  map[string]bool{},
 	}
@@ -335,6 +337,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		res = s.failed(errUnknownPath(r.URL.Path))
 	default:
 		res = s.routeLocked(r, segs, body, rec)
+	}
+	if h := s.takeHoldLocked(r.Method, path); h != nil && res.hold == nil {
+		res.hold = h.ch
 	}
 	s.mu.Unlock()
 	if res.finish != nil {

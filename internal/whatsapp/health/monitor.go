@@ -18,10 +18,12 @@ import (
 const (
 	// DefaultSweepInterval is how often the monitor refreshes every inbox.
 	DefaultSweepInterval = 15 * time.Minute
-	// DefaultSweepConcurrency bounds the business accounts fetched at once: enough to
-	// sweep hundreds of accounts within a minute, few enough not to look like a burst
-	// to Meta's app-level rate limit.
-	DefaultSweepConcurrency = 8
+	// DefaultSweepConcurrency bounds the business accounts fetched at once: at Meta's
+	// ~100 ms per call, 16 in flight sweep 10,000 numbers in 500 accounts in about 3 s
+	// and 100,000 in 5,000 in about 30 s. Meta's rate limits are per business account
+	// (one call each per sweep) and per app, and the budget the answers report slows
+	// the sweep down before either is reached (budget.go).
+	DefaultSweepConcurrency = 16
 	// DefaultSnapshotRetention is how long snapshots are kept (db.SnapshotRetention,
 	// 7 days; each inbox's newest is kept whatever its age). The change history is
 	// kept apart, for db.HealthChangeRetention (400 days): see "Data retention" in
@@ -152,7 +154,11 @@ func (m *Monitor) nextWait() time.Duration {
 	return max(wait, time.Second)
 }
 
-// sweepGroups fetches the groups, at most Concurrency at once, and adds up what they did.
+// sweepGroups fetches the groups, at most Concurrency at once, and adds up what they
+// did. It is a pipeline: the fetchers only call Meta, and one writer stores each
+// fetched business account's page in one transaction while the next pages are being
+// fetched. SQLite has one writer anyway; fetchers that wrote themselves would queue on
+// its lock instead of calling Meta, so the sweep took the sum of both, not the longer.
 func (m *Monitor) sweepGroups(ctx context.Context, groups []sweepGroup) (SweepStats, error) {
 	var (
 		wg    sync.WaitGroup
@@ -160,6 +166,20 @@ func (m *Monitor) sweepGroups(ctx context.Context, groups []sweepGroup) (SweepSt
 		stats SweepStats
 		errs  []error
 	)
+	fetched := make(chan fetchedGroup, m.opts.Concurrency)
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		for fg := range fetched {
+			gs, err := m.storeGroup(ctx, fg)
+			mu.Lock()
+			stats.add(gs)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			mu.Unlock()
+		}
+	}()
 	slots := make(chan struct{}, m.opts.Concurrency)
 	for _, g := range groups {
 		select {
@@ -171,16 +191,19 @@ func (m *Monitor) sweepGroups(ctx context.Context, groups []sweepGroup) (SweepSt
 		}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			gs, err := m.sweepGroup(ctx, g)
-			mu.Lock()
-			defer mu.Unlock()
-			stats.add(gs)
-			if err != nil {
-				errs = append(errs, err)
+			fg, ok := m.fetchGroup(ctx, g)
+			if !ok {
+				mu.Lock()
+				stats.add(fg.stats)
+				mu.Unlock()
+				return
 			}
+			fetched <- fg
 		})
 	}
 	wg.Wait()
+	close(fetched)
+	<-writerDone
 	return stats, errors.Join(errs...)
 }
 
@@ -286,46 +309,61 @@ func (m *Monitor) groups(ctx context.Context) (groups []sweepGroup, unreadable i
 	return groups, unreadable, nil
 }
 
-// sweepGroup fetches one group's numbers with one paged call and records a snapshot
-// per inbox. A group whose business account is rate limited is skipped until the time
-// Meta announced, keeping its inboxes' last snapshots as they are.
-func (m *Monitor) sweepGroup(ctx context.Context, g sweepGroup) (SweepStats, error) {
-	var stats SweepStats
+// fetchedGroup is one group's answer from Meta, on its way to the writer.
+type fetchedGroup struct {
+	g        sweepGroup
+	numbers  []whatsapp.PhoneNumber
+	fetchErr error
+	asked    time.Time
+	stats    SweepStats
+}
+
+// fetchGroup fetches one group's numbers with one paged call. A group whose business
+// account is rate limited is skipped until the time Meta announced, keeping its
+// inboxes' last snapshots as they are. ok is false when there is nothing to store.
+func (m *Monitor) fetchGroup(ctx context.Context, g sweepGroup) (fg fetchedGroup, ok bool) {
+	fg.g = g
 	if until, limited := m.svc.notBefore(g.wabaID); limited {
 		m.log.Debug("health sweep: business account rate limited, skipped", "waba_id", g.wabaID, "until", until)
-		stats.RateLimited = 1
-		return stats, nil
+		fg.stats.RateLimited = 1
+		return fg, false
 	}
 	callCtx, cancel := context.WithTimeout(ctx, sweepGroupTimeout)
-	numbers, fetchErr := m.graph.BusinessPhoneNumbers(callCtx, g.token, g.wabaID)
+	fg.asked = m.svc.now().UTC()
+	fg.numbers, fg.fetchErr = m.graph.BusinessPhoneNumbers(callCtx, g.token, g.wabaID)
 	cancel()
-	stats.GraphCalls = 1
+	fg.stats.GraphCalls = 1
 	if ctx.Err() != nil {
 		// Shutting down: a cancelled call says nothing about the numbers.
-		return stats, nil
+		return fg, false
 	}
-	if whatsapp.KindOf(fetchErr) == whatsapp.KindRateLimited {
-		m.svc.holdOff(g.wabaID, whatsapp.RetryDelay(fetchErr))
+	if whatsapp.KindOf(fg.fetchErr) == whatsapp.KindRateLimited {
+		m.svc.holdOff(g.wabaID, whatsapp.RetryDelay(fg.fetchErr))
 	}
+	return fg, true
+}
 
-	byID := make(map[string]*whatsapp.PhoneNumber, len(numbers))
-	for i := range numbers {
-		byID[numbers[i].ID] = &numbers[i]
+// storeGroup records a snapshot per inbox of one fetched group, in one transaction.
+func (m *Monitor) storeGroup(ctx context.Context, fg fetchedGroup) (SweepStats, error) {
+	stats, g := fg.stats, fg.g
+	byID := make(map[string]*whatsapp.PhoneNumber, len(fg.numbers))
+	for i := range fg.numbers {
+		byID[fg.numbers[i].ID] = &fg.numbers[i]
 	}
 	fetched := make([]Fetched, 0, len(g.inboxes))
 	for _, in := range g.inboxes {
-		phone, err := byID[in.PhoneNumberID], fetchErr
+		phone, err := byID[in.PhoneNumberID], fg.fetchErr
 		if err == nil && phone == nil {
 			err = numberNotListed(in)
 		}
-		fetched = append(fetched, Fetched{Inbox: in, Phone: phone, Err: err})
+		fetched = append(fetched, Fetched{Inbox: in, Phone: phone, Err: err, Asked: fg.asked})
 	}
 	// One transaction for the whole business account: one commit instead of one per number.
 	if err := m.svc.RecordAll(ctx, fetched, db.SourceSweep); err != nil {
 		stats.Errors += len(fetched)
 		return stats, err
 	}
-	if err := m.settleMetaChecks(ctx, g, numbers, fetchErr); err != nil {
+	if err := m.settleMetaChecks(ctx, g, fg.numbers, fg.fetchErr); err != nil {
 		return stats, err
 	}
 	for _, f := range fetched {

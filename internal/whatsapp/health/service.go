@@ -263,11 +263,12 @@ func (s *Service) fetchAndStore(ctx context.Context, in db.Inbox, source string)
 	if err != nil {
 		return db.HealthSnapshot{}, fmt.Errorf("health: refresh inbox %d: %w", in.ID, err)
 	}
+	asked := s.now().UTC()
 	phone, fetchErr := s.graph.PhoneNumber(ctx, secrets.AccessToken, in.PhoneNumberID)
 	if whatsapp.KindOf(fetchErr) == whatsapp.KindRateLimited {
 		s.holdOff(in.WABAID, whatsapp.RetryDelay(fetchErr))
 	}
-	return s.Record(ctx, in, phone, fetchErr, source)
+	return s.record(ctx, in, phone, fetchErr, source, asked)
 }
 
 // heldOff is what Refresh returns, without calling Meta, while the inbox's business
@@ -340,22 +341,63 @@ func (s *Service) holdOff(wabaID string, d time.Duration) {
 	}
 }
 
-// Record stores the outcome of one fetch of an inbox's health. With fetchErr set, the
-// snapshot keeps the last good data and records why the fetch failed.
+// Record stores the outcome of one fetch of an inbox's health, made now. With fetchErr
+// set, the snapshot keeps the last good data and records why the fetch failed.
 func (s *Service) Record(ctx context.Context, in db.Inbox, phone *whatsapp.PhoneNumber, fetchErr error, source string) (db.HealthSnapshot, error) {
+	return s.record(ctx, in, phone, fetchErr, source, s.now().UTC())
+}
+
+// record is Record for a fetch that asked Meta at asked.
+func (s *Service) record(ctx context.Context, in db.Inbox, phone *whatsapp.PhoneNumber, fetchErr error, source string, asked time.Time) (db.HealthSnapshot, error) {
 	if s.staleFetch(in) {
 		s.log.Info("health fetch of a number the inbox no longer shows, not stored", "inbox_id", in.ID)
 		return s.unstoredLatest(ctx, in, "The inbox was pointed at another number while this check ran; it is checked again.")
 	}
-	snap, err := s.snapshotOf(ctx, in, phone, fetchErr, source)
+	snap, err := s.snapshotOf(ctx, in, phone, fetchErr, source, asked)
 	if err != nil {
 		return db.HealthSnapshot{}, err
 	}
-	stored, err := s.store.AddSnapshot(ctx, snap)
+	stored, err := s.storeChecks(ctx, []check{{in, snap}})
 	if err != nil {
 		return db.HealthSnapshot{}, fmt.Errorf("health: record inbox %d: %w", in.ID, err)
 	}
-	s.healthRecorded(in, stored)
+	return stored[0], nil
+}
+
+// check is one look at an inbox's health on its way to the database.
+type check struct {
+	in   db.Inbox
+	snap db.HealthSnapshot
+}
+
+// storeChecks is the one place health checks are stored (a refresh, a sweep's page, a
+// webhook folded in), in one transaction, and the observer is told about each.
+//
+// Two rules hold for every check. An unchanged one only records the look on the
+// inbox's newest snapshot (db: change-only snapshots). And a check's time is when Meta
+// was asked (or the webhook arrived), so an answer that was asked for before the
+// newest stored one, but came back after it (a slow sweep racing a refresh or a
+// webhook), is older news: it replaces neither the newer state nor, being an error, a
+// newer success. It is not stored, the observer is not told, and the newest snapshot
+// is returned in its place.
+func (s *Service) storeChecks(ctx context.Context, checks []check) ([]db.HealthSnapshot, error) {
+	snaps := make([]db.HealthSnapshot, len(checks))
+	for i, c := range checks {
+		snaps[i] = c.snap
+		snaps[i].IfNewest = true
+	}
+	stored, err := s.store.AddSnapshots(ctx, snaps)
+	if err != nil {
+		return nil, err
+	}
+	for i, snap := range stored {
+		if snap.Superseded {
+			s.log.Info("health answer overtaken by a newer one, not stored", "inbox_id", snap.InboxID,
+				"asked_at", checks[i].snap.CheckedAt, "newest_at", snap.CheckedAt)
+			continue
+		}
+		s.healthRecorded(checks[i].in, snap)
+	}
 	return stored, nil
 }
 
@@ -364,37 +406,37 @@ type Fetched struct {
 	Inbox db.Inbox
 	Phone *whatsapp.PhoneNumber
 	Err   error
+	// Asked is when Meta was asked (the zero time: now).
+	Asked time.Time
 }
 
 // RecordAll stores several fetch outcomes in one transaction, as Record does one.
 func (s *Service) RecordAll(ctx context.Context, fetched []Fetched, source string) error {
-	snaps := make([]db.HealthSnapshot, 0, len(fetched))
-	inboxes := make([]db.Inbox, 0, len(fetched)) // of snaps, for the observer
+	checks := make([]check, 0, len(fetched))
 	for _, f := range fetched {
 		if s.staleFetch(f.Inbox) {
 			continue // the inbox was pointed at another number during the sweep
 		}
-		snap, err := s.snapshotOf(ctx, f.Inbox, f.Phone, f.Err, source)
+		asked := f.Asked
+		if asked.IsZero() {
+			asked = s.now().UTC()
+		}
+		snap, err := s.snapshotOf(ctx, f.Inbox, f.Phone, f.Err, source, asked)
 		if err != nil {
 			return err
 		}
-		snaps = append(snaps, snap)
-		inboxes = append(inboxes, f.Inbox)
+		checks = append(checks, check{f.Inbox, snap})
 	}
-	stored, err := s.store.AddSnapshots(ctx, snaps)
-	if err != nil {
-		return fmt.Errorf("health: record %d inboxes: %w", len(snaps), err)
-	}
-	for i, snap := range stored {
-		s.healthRecorded(inboxes[i], snap)
+	if _, err := s.storeChecks(ctx, checks); err != nil {
+		return fmt.Errorf("health: record %d inboxes: %w", len(checks), err)
 	}
 	return nil
 }
 
 // snapshotOf builds the snapshot of one fetch: with fetchErr set it keeps the last good
 // data and says why the fetch failed.
-func (s *Service) snapshotOf(ctx context.Context, in db.Inbox, phone *whatsapp.PhoneNumber, fetchErr error, source string) (db.HealthSnapshot, error) {
-	snap := db.HealthSnapshot{InboxID: in.ID, CheckedAt: s.now().UTC(), OK: fetchErr == nil, Phone: phone, Source: source}
+func (s *Service) snapshotOf(ctx context.Context, in db.Inbox, phone *whatsapp.PhoneNumber, fetchErr error, source string, asked time.Time) (db.HealthSnapshot, error) {
+	snap := db.HealthSnapshot{InboxID: in.ID, CheckedAt: asked, OK: fetchErr == nil, Phone: phone, Source: source}
 	kind := whatsapp.KindNone
 	if fetchErr != nil {
 		kind = whatsapp.KindOf(fetchErr)

@@ -106,12 +106,11 @@ func (s *Service) applyWebhookChange(ctx context.Context, in db.Inbox, change wh
 	next.Phone = &phone
 	next.Source = db.SourceWebhook
 	next.OverallStatus, next.RegistrationState = deriveStates(in, next)
-	stored, err := s.store.AddSnapshot(ctx, next)
+	stored, err := s.storeChecks(ctx, []check{{in, next}})
 	if err != nil {
 		return db.HealthSnapshot{}, false, fmt.Errorf("health: apply webhook to inbox %d: %w", in.ID, err)
 	}
-	s.healthRecorded(in, stored)
-	return stored, true, nil
+	return stored[0], !stored[0].Superseded, nil
 }
 
 // deriveStates computes a snapshot's overall status and registration state the way

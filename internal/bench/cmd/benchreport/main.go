@@ -51,6 +51,8 @@ func run() error {
 	if *quick {
 		cfg.Fleet = bench.Fleet{Businesses: 20, NumbersPerBusiness: 20, Accounts: 4, HistoryDays: 30, SnapshotEvery: 24 * time.Hour}
 		cfg.Duration, cfg.Warmup, cfg.Rounds, cfg.StartupRuns = time.Second, 200*time.Millisecond, 1, 1
+		cfg.ScaleFleet = bench.Fleet{Businesses: 100, NumbersPerBusiness: 20, Accounts: 2}
+		cfg.StorageFleet, cfg.StorageSpan = bench.Fleet{Businesses: 20, NumbersPerBusiness: 20, Accounts: 1}, 6*time.Hour
 	}
 	dir, err := bench.TempDir()
 	if err != nil {
