@@ -486,7 +486,7 @@ func (s *Store) NextAlertWorkAt(ctx context.Context) (time.Time, error) {
 	var next sql.NullInt64
 	err := s.read.QueryRowContext(ctx, `SELECT min(t) FROM (
 		SELECT min(next_attempt_at) AS t FROM alert_deliveries WHERE state = 'pending'
-		UNION ALL SELECT min(release_at) FROM alerts WHERE state = 'held')`).Scan(&next)
+		UNION ALL SELECT min(release_at) FROM alerts WHERE state = 'held') AS due`).Scan(&next)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("db: next alert work: %w", err)
 	}
