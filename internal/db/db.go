@@ -44,10 +44,10 @@ type Store struct {
 	// lockSpace tells this database's (and schema's) advisory locks from those of
 	// another database on the same server (PostgreSQL only; see advisoryKey).
 	lockSpace string
-	cipher *Cipher
-	now    func() time.Time
-	st     statements
-	c      caches
+	cipher    *Cipher
+	now       func() time.Time
+	st        statements
+	c         caches
 	// passwordCost and dummyHash: see SetPasswordCost.
 	passwordCost int
 	dummyHash    []byte
