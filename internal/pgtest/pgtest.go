@@ -110,3 +110,17 @@ func NewSchema() (string, func(), error) {
 	u.RawQuery = q.Encode()
 	return u.String(), drop, nil
 }
+
+// OnPostgres reports whether the tests of packages above the store run on PostgreSQL
+// (TEST_ENGINE=postgres; .ci/run runs them so once more) instead of SQLite.
+func OnPostgres() bool { return os.Getenv("TEST_ENGINE") == "postgres" }
+
+// Database is where a test's store lives: sqlitePath, or with TEST_ENGINE=postgres a
+// fresh schema on the test server (URL).
+func Database(t testing.TB, sqlitePath string) string {
+	t.Helper()
+	if OnPostgres() {
+		return URL(t)
+	}
+	return sqlitePath
+}

@@ -48,8 +48,8 @@ CREATE TABLE inboxes (
     account_id           BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
     name                 TEXT    NOT NULL,
     -- E.164: '+' and digits; webhooks are routed by it.
-    phone_number         TEXT    NOT NULL UNIQUE,
-    phone_number_id      TEXT    NOT NULL UNIQUE,
+    phone_number         TEXT    NOT NULL,
+    phone_number_id      TEXT    NOT NULL,
     waba_id              TEXT    NOT NULL,
     business_id          TEXT    NOT NULL DEFAULT '',
     access_token_enc     BYTEA    NOT NULL,
@@ -64,7 +64,11 @@ CREATE TABLE inboxes (
     webhook_subscribed_at      BIGINT,
     webhook_subscription_error TEXT    NOT NULL DEFAULT '',
     created_at           BIGINT NOT NULL,
-    updated_at           BIGINT NOT NULL
+    updated_at           BIGINT NOT NULL,
+    -- PostgreSQL reports the first unique index a row breaks, in the order they were
+    -- made: the phone-number id first, as SQLite names it when both are taken.
+    CONSTRAINT inboxes_phone_number_id_key UNIQUE (phone_number_id),
+    CONSTRAINT inboxes_phone_number_key UNIQUE (phone_number)
 );
 CREATE INDEX inboxes_account ON inboxes(account_id);
 CREATE INDEX inboxes_waba ON inboxes(waba_id);
