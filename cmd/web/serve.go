@@ -193,6 +193,8 @@ func buildApp(cfg config, store *db.Store, cipher *db.Cipher, logger *slog.Logge
 	a.closes = append(a.closes, registrar.Close, healthSvc.Close)
 	a.Monitor = health.NewMonitor(healthSvc, store, client, health.MonitorOptions{
 		Interval: cfg.HealthRefreshInterval, Logger: logger, OnSweepDone: m.SweepDone,
+		// One instance sweeps at a time (always this one on SQLite).
+		Leader: store.Leadership("health-monitor"),
 		OnSwept: func(ctx context.Context) {
 			registrar.OnSwept(ctx)
 			if err := engine.CheckWebhookSilence(ctx); err != nil && ctx.Err() == nil {
