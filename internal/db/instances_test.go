@@ -120,3 +120,40 @@ func TestADigestIsStoredOnceAcrossInstances(t *testing.T) {
 		t.Errorf("the next day's digest: %v", err)
 	}
 }
+
+// Refresh clicks reaching two instances at once make one claim per cooldown.
+func TestRefreshIsClaimedOncePerCooldownAcrossInstances(t *testing.T) {
+	a, path := openTestStore(t)
+	b := openSecondInstance(t, path)
+	ctx := context.Background()
+	u, _ := a.CreateUser(ctx, "admin@example.com", "password1", "Acme", RoleAdministrator)
+	in := createTestInbox(t, a, u.AccountID, "+15550100001", "tok")
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	claims := 0
+	for i := range 20 {
+		s := []*Store{a, b}[i%2]
+		wg.Go(func() {
+			ok, err := s.ClaimRefresh(ctx, in.ID, now, 30*time.Second)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				mu.Lock()
+				claims++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if claims != 1 {
+		t.Errorf("20 clicks at once on two instances: want one claim, got %d", claims)
+	}
+	if ok, _ := b.ClaimRefresh(ctx, in.ID, now.Add(29*time.Second), 30*time.Second); ok {
+		t.Error("within the cooldown: want no claim")
+	}
+	if ok, _ := b.ClaimRefresh(ctx, in.ID, now.Add(30*time.Second), 30*time.Second); !ok {
+		t.Error("after the cooldown: want a claim")
+	}
+}
