@@ -4,7 +4,7 @@ BIN         := bin/web
 PKGS        := ./...
 FUZZTIME    ?= 30s
 
-.PHONY: run build test generate check-generated lint fuzz bench soak release clean tidy
+.PHONY: run build test test-postgres generate check-generated lint fuzz bench soak release clean tidy
 
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT      ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
@@ -27,6 +27,14 @@ generate:
 ## runs pass it on a busy 2-core machine although no test hangs (CI allows 90 minutes).
 test: check-generated lint
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+## test-postgres: the packages above the store once more, on PostgreSQL (TEST_ENGINE=postgres;
+## needs TEST_DATABASE_URL, e.g. eval "$$(.ci/pg-cluster start /tmp/pg)"). `make test` runs
+## the store tests and the two-instance test on both engines already.
+PG_PKGS     := ./internal/handlers/... ./internal/alerts/... ./internal/whatsapp/health/...
+test-postgres:
+	@test -n "$$TEST_DATABASE_URL" || { echo "test-postgres: set TEST_DATABASE_URL (eval \"\$$(.ci/pg-cluster start /tmp/pg)\")"; exit 1; }
+	TEST_ENGINE=postgres $(GO) test -race -count=1 -timeout 30m $(PG_PKGS)
 
 ## check-generated: fail when committed *_templ.go files do not match the .templ sources
 check-generated:

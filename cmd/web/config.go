@@ -17,8 +17,11 @@ import (
 
 // config is the server's configuration, read from the environment.
 type config struct {
-	Addr              string
-	DatabasePath      string
+	Addr         string
+	DatabasePath string
+	// DatabaseURL, when set (DATABASE_URL=postgres://...), is the PostgreSQL database
+	// the app runs on instead of the SQLite file at DatabasePath.
+	DatabaseURL       string
 	GraphAPIURL       string
 	FrontendURL       string
 	SecretKey         string
@@ -73,6 +76,17 @@ func configFromEnv() (config, error) {
 		WhatsAppAppSecret:   os.Getenv("WHATSAPP_APP_SECRET"),
 		WhatsAppVerifyToken: os.Getenv("WHATSAPP_VERIFY_TOKEN"),
 		WhatsAppAppID:       strings.TrimSpace(os.Getenv("WHATSAPP_APP_ID")),
+		DatabaseURL:         strings.TrimSpace(os.Getenv("DATABASE_URL")),
+	}
+	if cfg.DatabaseURL != "" {
+		if !db.IsPostgresURL(cfg.DatabaseURL) {
+			return config{}, fmt.Errorf("DATABASE_URL=%q: want a PostgreSQL URL, postgres://user:password@host:5432/dbname (unset it to use the SQLite file DATABASE_PATH)", db.RedactURL(cfg.DatabaseURL))
+		}
+		// Each instance would otherwise make a key file of its own, and all but the
+		// first would be refused: the instances of one database share SECRET_KEY.
+		if strings.TrimSpace(cfg.SecretKey) == "" {
+			return config{}, errors.New("DATABASE_URL is set: set SECRET_KEY too, the same on every instance (e.g. openssl rand -hex 32), since there is no data folder to keep a key file in")
+		}
 	}
 	cfg.HealthRefreshInterval = defaultHealthRefreshInterval
 	if v := os.Getenv("HEALTH_REFRESH_INTERVAL"); v != "" {
@@ -200,6 +214,22 @@ func displayHost(addr string) string {
 	return net.JoinHostPort(host, port)
 }
 
+// database is what db.Open is given: the PostgreSQL URL, or else the SQLite file.
+func (c config) database() string {
+	if c.DatabaseURL != "" {
+		return c.DatabaseURL
+	}
+	return c.DatabasePath
+}
+
+// databaseName names the database for messages and logs (never a password).
+func (c config) databaseName() string {
+	if c.DatabaseURL != "" {
+		return db.RedactURL(c.DatabaseURL)
+	}
+	return c.DatabasePath
+}
+
 // openStore opens the database with the at-rest key from SECRET_KEY or the data folder.
 func openStore(ctx context.Context, cfg config) (*db.Store, *db.Cipher, error) {
 	secret, err := db.LoadOrCreateSecret(cfg.SecretKey, filepath.Dir(cfg.DatabasePath))
@@ -210,13 +240,13 @@ func openStore(ctx context.Context, cfg config) (*db.Store, *db.Cipher, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := db.Open(ctx, cfg.DatabasePath, cipher)
+	store, err := db.Open(ctx, cfg.database(), cipher)
 	if errors.Is(err, db.ErrWrongSecretKey) {
 		source := "SECRET_KEY"
 		if cfg.SecretKey == "" {
 			source = filepath.Join(filepath.Dir(cfg.DatabasePath), db.KeyFileName)
 		}
-		return nil, nil, fmt.Errorf("the secret key (from %s) is not the one %s was created with, so its stored access tokens and PINs cannot be read: start with the original key", source, cfg.DatabasePath)
+		return nil, nil, fmt.Errorf("the secret key (from %s) is not the one %s was created with, so its stored access tokens and PINs cannot be read: start with the original key", source, cfg.databaseName())
 	}
 	if err != nil {
 		return nil, nil, err

@@ -68,6 +68,11 @@ func runBackup(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.DatabaseURL != "" {
+		// A copy of a live PostgreSQL database is the server's tool's job: pg_dump
+		// reads one consistent snapshot while the instances keep writing.
+		return fmt.Errorf("DATABASE_URL is set: back PostgreSQL up with its own tools, e.g.\n  pg_dump --format=custom --file=%s \"$DATABASE_URL\"\n(restore with pg_restore; the tokens and PINs in it stay encrypted: keep SECRET_KEY)", *to)
+	}
 	if err := db.Backup(context.Background(), cfg.DatabasePath, *to); err != nil {
 		return err
 	}

@@ -35,6 +35,9 @@ func runServe(args []string, demo bool) error {
 		return err
 	}
 	if demo {
+		if os.Getenv("DATABASE_URL") != "" {
+			return errors.New("demo mode keeps its made-up data in its own SQLite file: unset DATABASE_URL to run the demo")
+		}
 		// Demo data lives in its own file so a demo never touches real data.
 		if os.Getenv("DATABASE_PATH") == "" {
 			os.Setenv("DATABASE_PATH", demoDatabasePath)
@@ -96,7 +99,7 @@ func runServe(args []string, demo bool) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	app.Start(ctx)
-	logger.Info("listening", "addr", ln.Addr().String(), "url", cfg.FrontendURL, "database", cfg.DatabasePath, "graph_api", cfg.GraphAPIURL)
+	logger.Info("listening", "addr", ln.Addr().String(), "url", cfg.FrontendURL, "database", cfg.databaseName(), "graph_api", cfg.GraphAPIURL)
 	if demo {
 		if err := demoEnv.ConnectApp(ctx, cfg.FrontendURL, cfg.WhatsAppVerifyToken, app.Registrar); err != nil {
 			return err
@@ -190,6 +193,8 @@ func buildApp(cfg config, store *db.Store, cipher *db.Cipher, logger *slog.Logge
 	a.closes = append(a.closes, registrar.Close, healthSvc.Close)
 	a.Monitor = health.NewMonitor(healthSvc, store, client, health.MonitorOptions{
 		Interval: cfg.HealthRefreshInterval, Logger: logger, OnSweepDone: m.SweepDone,
+		// One instance sweeps at a time (always this one on SQLite).
+		Leader: store.Leadership("health-monitor"),
 		OnSwept: func(ctx context.Context) {
 			registrar.OnSwept(ctx)
 			if err := engine.CheckWebhookSilence(ctx); err != nil && ctx.Err() == nil {

@@ -27,7 +27,7 @@ func runMigrate(args []string) error {
 		return err
 	}
 	defer store.Close()
-	fmt.Println("migrations applied to", cfg.DatabasePath)
+	fmt.Println("migrations applied to", cfg.databaseName())
 	return nil
 }
 

@@ -25,6 +25,11 @@ const (
 	// so one slow destination does not hold up the others.
 	dueBatch        = 100
 	sendConcurrency = 4
+	// claimHold is how long a pass holds the deliveries it took (db.ClaimDueAlertDeliveries)
+	// against every other dispatcher: enough for the whole batch to be tried, each
+	// attempt within its timeout. A process that dies mid-pass leaves its deliveries
+	// to be taken again after it.
+	claimHold = (dueBatch/sendConcurrency + 1) * (deliveryTimeout + 5*time.Second)
 	// idlePoll is the longest the worker sleeps without a wake-up: a delivery queued
 	// by another process sharing the database file is
 	// picked up within it.
@@ -159,7 +164,7 @@ func (d *Dispatcher) DeliverDue(ctx context.Context) (int, error) {
 			return 0, err
 		}
 	}
-	due, err := d.store.DueAlertDeliveries(ctx, now, dueBatch)
+	due, err := d.store.ClaimDueAlertDeliveries(ctx, now, dueBatch, claimHold)
 	if err != nil {
 		return 0, err
 	}
@@ -210,7 +215,7 @@ func (d *Dispatcher) attempt(ctx context.Context, del db.AlertDelivery) error {
 	detail, sendErr := s.send(sendCtx, dest, p, del.ID)
 	cancel()
 	if ctx.Err() != nil {
-		return nil // shutting down: the attempt is made again at the next start
+		return nil // shutting down: the attempt is made again once its claim (claimHold) ends
 	}
 	now := d.opts.Now()
 	outcome := db.AttemptDelivered
@@ -309,7 +314,7 @@ func (d *Dispatcher) queueDueDigests(ctx context.Context, now time.Time) error {
 		id, sent := dest.ID, now
 		if _, err := d.store.AddDigest(ctx, db.Alert{AccountID: dest.AccountID, Kind: string(KindDigest), Type: TypeDigest,
 			OccurredAt: now, Count: len(lines), State: db.AlertSent, SentAt: &sent, OnlyDestinationID: &id, Reason: reason,
-			Remedy: remedy}); err != nil {
+			Remedy: remedy}); err != nil && !errors.Is(err, db.ErrDigestSent) { // sent: by another instance
 			return err
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/inboxhealth/inboxhealth/internal/alerts"
 	"github.com/inboxhealth/inboxhealth/internal/db"
+	"github.com/inboxhealth/inboxhealth/internal/pgtest"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp/graphsim"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp/health"
@@ -77,7 +78,7 @@ func newAlertEnv(t *testing.T, scenarios ...string) *alertEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &alertEnv{t: t, dbPath: filepath.Join(t.TempDir(), "app.db"), cipher: cipher, sim: sim,
+	e := &alertEnv{t: t, dbPath: pgtest.Database(t, filepath.Join(t.TempDir(), "app.db")), cipher: cipher, sim: sim,
 		clock: &testClock{t: time.Now().UTC()}, inboxes: map[string]db.Inbox{}}
 	e.store = e.openStore()
 	e.svc = health.NewService(e.store, client, health.Options{Logger: discard(), Now: e.clock.Now})

@@ -1,11 +1,13 @@
 package db
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -461,23 +463,36 @@ func scanDelivery(sc interface{ Scan(...any) error }) (AlertDelivery, error) {
 	return d, nil
 }
 
-// DueAlertDeliveries lists pending deliveries whose next attempt is due, oldest first.
-func (s *Store) DueAlertDeliveries(ctx context.Context, now time.Time, limit int) ([]AlertDelivery, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM alert_deliveries
-		WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`, millis(now), limit)
+// ClaimDueAlertDeliveries takes up to limit pending deliveries whose next attempt is
+// due, oldest first, for one attempt each: their next attempt moves to now + hold in
+// the same statement, so another instance's dispatcher (or the next pass) does not
+// take them too. The attempt's record (RecordAlertDeliveryAttempt) sets the real next
+// attempt; a process that dies mid-attempt leaves the delivery to be tried again once
+// hold has passed.
+func (s *Store) ClaimDueAlertDeliveries(ctx context.Context, now time.Time, limit int, hold time.Duration) ([]AlertDelivery, error) {
+	// On PostgreSQL the outer WHERE is checked again on a row another instance claimed
+	// meanwhile, which then no longer qualifies: no delivery is taken twice.
+	rows, err := s.write.QueryContext(ctx, `UPDATE alert_deliveries SET next_attempt_at = ?
+		WHERE state = 'pending' AND next_attempt_at <= ? AND id IN (SELECT id FROM alert_deliveries
+			WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?)
+		RETURNING `+deliveryColumns, millis(now.Add(hold)), millis(now), millis(now), limit)
 	if err != nil {
-		return nil, fmt.Errorf("db: due alert deliveries: %w", err)
+		return nil, fmt.Errorf("db: claim due alert deliveries: %w", err)
 	}
 	defer rows.Close()
 	var out []AlertDelivery
 	for rows.Next() {
 		d, err := scanDelivery(rows)
 		if err != nil {
-			return nil, fmt.Errorf("db: due alert deliveries: %w", err)
+			return nil, fmt.Errorf("db: claim due alert deliveries: %w", err)
 		}
 		out = append(out, d)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("db: claim due alert deliveries: %w", err)
+	}
+	slices.SortFunc(out, func(a, b AlertDelivery) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
 }
 
 // NextAlertWorkAt is the earliest time a pending delivery or a held alert is due
@@ -486,7 +501,7 @@ func (s *Store) NextAlertWorkAt(ctx context.Context) (time.Time, error) {
 	var next sql.NullInt64
 	err := s.read.QueryRowContext(ctx, `SELECT min(t) FROM (
 		SELECT min(next_attempt_at) AS t FROM alert_deliveries WHERE state = 'pending'
-		UNION ALL SELECT min(release_at) FROM alerts WHERE state = 'held')`).Scan(&next)
+		UNION ALL SELECT min(release_at) FROM alerts WHERE state = 'held') AS due`).Scan(&next)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("db: next alert work: %w", err)
 	}
@@ -698,6 +713,13 @@ func (s *Store) DigestDestinations(ctx context.Context) ([]AlertDestination, err
 	return out, rows.Err()
 }
 
+// ErrDigestSent is AddDigest's answer when the destination's digest went out already
+// (from another instance) less than digestGap ago; nothing was stored.
+var ErrDigestSent = errors.New("db: the digest was sent already")
+
+// digestGap is the least time between two digests of one destination (they are daily).
+const digestGap = 12 * time.Hour
+
 // AddDigest stores a digest alert for one destination, queues its delivery and marks
 // the destination's digest sent at a.SentAt, in one transaction.
 func (s *Store) AddDigest(ctx context.Context, a Alert) (Alert, error) {
@@ -711,14 +733,22 @@ func (s *Store) AddDigest(ctx context.Context, a Alert) (Alert, error) {
 			return err
 		}
 		defer tx.Rollback()
+		// Marked first, and only if no digest went out in the last digestGap: two
+		// instances finding the same digest due make one (the write transactions of
+		// both engines run one at a time, so the second sees the first's mark).
+		res, err := tx.ExecContext(ctx, `UPDATE alert_destinations SET digest_sent_at = ?
+			WHERE id = ? AND (digest_sent_at IS NULL OR digest_sent_at <= ?)`,
+			millis(*a.SentAt), *a.OnlyDestinationID, millis(a.SentAt.Add(-digestGap)))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrDigestSent
+		}
 		if stored, err = insertAlert(ctx, tx, a); err != nil {
 			return err
 		}
 		if err := queueDeliveries(ctx, tx, stored.ID, []int64{*a.OnlyDestinationID}, *a.SentAt); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE alert_destinations SET digest_sent_at = ? WHERE id = ?`,
-			millis(*a.SentAt), *a.OnlyDestinationID); err != nil {
 			return err
 		}
 		return tx.Commit()

@@ -1,5 +1,6 @@
-// Package db is the SQLite store: migrations, one file per entity, hand-written SQL,
-// and encryption of secrets at rest.
+// Package db is the store, on SQLite (one file, the default) or PostgreSQL (several
+// instances, one server): migrations, one file per entity, hand-written SQL, and
+// encryption of secrets at rest. dialect.go says how one set of queries runs on both.
 package db
 
 import (
@@ -32,13 +33,21 @@ var ErrConflict = errors.New("db: already exists")
 // through a single-connection pool (no SQLITE_BUSY storms between our own goroutines)
 // while reads use a pool of their own. The queries run on every request are prepared
 // once (stmts.go), and the rows every request reads are cached for CacheTTL (cache.go).
+//
+// On PostgreSQL read and write are one pool (the server handles concurrent writers) and
+// several processes may share the database: what must hold across them is in the
+// database (row locks, advisory locks; see LeaderLock), and the caches are short-lived.
 type Store struct {
+	engine Engine
 	write  *sql.DB
 	read   *sql.DB
-	cipher *Cipher
-	now    func() time.Time
-	st     statements
-	c      caches
+	// lockSpace tells this database's (and schema's) advisory locks from those of
+	// another database on the same server (PostgreSQL only; see advisoryKey).
+	lockSpace string
+	cipher    *Cipher
+	now       func() time.Time
+	st        statements
+	c         caches
 	// passwordCost and dummyHash: see SetPasswordCost.
 	passwordCost int
 	dummyHash    []byte
@@ -46,11 +55,29 @@ type Store struct {
 	writeObserver atomic.Pointer[func(op string, d time.Duration)]
 }
 
-// Open opens (creating if needed) the SQLite file at path, applies pending migrations,
-// and encrypts secrets with cipher.
+// Open opens the database, applies pending migrations, and encrypts secrets with
+// cipher. path is an SQLite file (created if needed) or a PostgreSQL URL
+// (postgres://user:password@host:port/dbname?sslmode=...; IsPostgresURL).
 func Open(ctx context.Context, path string, cipher *Cipher) (*Store, error) {
 	if cipher == nil {
 		return nil, errors.New("db: open: a cipher is required")
+	}
+	if IsPostgresURL(path) {
+		pool, err := openPostgres(path, PostgresMaxConns)
+		if err != nil {
+			return nil, err
+		}
+		s := &Store{engine: EnginePostgres, write: pool, read: pool, cipher: cipher, now: time.Now,
+			c: newCaches(CacheTTL), passwordCost: bcrypt.DefaultCost, dummyHash: defaultDummyHash}
+		if err := pool.PingContext(ctx); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("db: connect to %s: %w", RedactURL(path), err)
+		}
+		if err := s.read.QueryRowContext(ctx, `SELECT current_database() || '.' || current_schema()`).Scan(&s.lockSpace); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("db: connect to %s: %w", RedactURL(path), err)
+		}
+		return s.finishOpen(ctx)
 	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -68,8 +95,18 @@ func Open(ctx context.Context, path string, cipher *Cipher) (*Store, error) {
 		return nil, fmt.Errorf("db: open reader: %w", err)
 	}
 	read.SetMaxOpenConns(8)
-	s := &Store{write: write, read: read, cipher: cipher, now: time.Now, c: newCaches(CacheTTL),
+	s := &Store{engine: EngineSQLite, write: write, read: read, cipher: cipher, now: time.Now, c: newCaches(CacheTTL),
 		passwordCost: bcrypt.DefaultCost, dummyHash: defaultDummyHash}
+	return s.finishOpen(ctx)
+}
+
+// PostgresMaxConns bounds the connections one process opens to PostgreSQL (one pool;
+// LeaderLock holds one more while this process leads the monitor). Several instances
+// share the server's max_connections (100 by default).
+var PostgresMaxConns = 16
+
+// finishOpen migrates and checks a freshly opened store.
+func (s *Store) finishOpen(ctx context.Context) (*Store, error) {
 	if err := s.Migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -159,7 +196,27 @@ func dsn(path string, writer bool) string {
 
 // Close finalizes the prepared statements and closes both pools.
 func (s *Store) Close() error {
+	if s.read == s.write {
+		return errors.Join(s.st.close(), s.write.Close())
+	}
 	return errors.Join(s.st.close(), s.write.Close(), s.read.Close())
+}
+
+// Engine says which database the store runs on.
+func (s *Store) Engine() Engine { return s.engine }
+
+func (s *Store) postgres() bool { return s.engine == EnginePostgres }
+
+// pragma runs an SQLite PRAGMA on the connection of ex; PostgreSQL has none of them,
+// and what they do (secure_delete, wal_checkpoint) is the server's business there.
+func (s *Store) pragma(ctx context.Context, ex interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, pragma string) error {
+	if s.postgres() {
+		return nil
+	}
+	_, err := ex.ExecContext(ctx, "PRAGMA "+pragma)
+	return err
 }
 
 // SetClock replaces the store's clock; tests use it to move time.
@@ -175,7 +232,15 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // IntegrityCheck runs SQLite's PRAGMA integrity_check and returns its verdict ("ok").
+// On PostgreSQL, which checks its own pages (amcheck, data checksums), it says "ok"
+// when the server answers.
 func (s *Store) IntegrityCheck(ctx context.Context) (string, error) {
+	if s.postgres() {
+		if err := s.Ping(ctx); err != nil {
+			return "", err
+		}
+		return "ok", nil
+	}
 	var verdict string
 	if err := s.read.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&verdict); err != nil {
 		return "", fmt.Errorf("db: integrity check: %w", err)
@@ -183,27 +248,48 @@ func (s *Store) IntegrityCheck(ctx context.Context) (string, error) {
 	return verdict, nil
 }
 
-// Migrate applies every embedded migration not applied yet, each in its own transaction.
+// Migrate applies every embedded migration not applied yet (migrations.FS on SQLite,
+// migrations.Postgres on PostgreSQL), each in its own transaction. On PostgreSQL the
+// whole run holds an advisory lock, so instances starting together migrate once: the
+// second waits, then finds every step applied. (On SQLite the writer's BEGIN IMMEDIATE
+// does the same for two processes on one file.)
 func (s *Store) Migrate(ctx context.Context) error {
-	if _, err := s.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+	var set fs.FS = migrations.FS
+	var conn *sql.Conn
+	if s.postgres() {
+		set = migrations.Postgres
+		var err error
+		if conn, err = s.write.Conn(ctx); err != nil {
+			return fmt.Errorf("db: migrate: %w", err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(?)`, s.advisoryKey("migrate")); err != nil {
+			return fmt.Errorf("db: migrate: lock: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(?)`, s.advisoryKey("migrate"))
+	}
+	create := `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`
+	if s.postgres() {
+		create = `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`
+	}
+	if _, err := s.write.ExecContext(ctx, create); err != nil {
 		return fmt.Errorf("db: migrate: %w", err)
 	}
-	names, err := fs.Glob(migrations.FS, "*.sql")
+	names, err := fs.Glob(set, "*.sql")
 	if err != nil {
 		return fmt.Errorf("db: migrate: list: %w", err)
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		if err := s.applyMigration(ctx, name); err != nil {
+		if err := s.applyMigration(ctx, set, name); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *Store) applyMigration(ctx context.Context, name string) error {
-	body, err := fs.ReadFile(migrations.FS, name)
+func (s *Store) applyMigration(ctx context.Context, set fs.FS, name string) error {
+	body, err := fs.ReadFile(set, name)
 	if err != nil {
 		return fmt.Errorf("db: migrate %s: %w", name, err)
 	}
@@ -251,5 +337,5 @@ func timePtr(ms sql.NullInt64) *time.Time {
 }
 
 func isUniqueViolation(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+	return err != nil && (strings.Contains(err.Error(), "UNIQUE constraint failed") || pgErrCode(err) == "23505")
 }

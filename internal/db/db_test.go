@@ -3,7 +3,9 @@ package db
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -11,12 +13,62 @@ import (
 	"testing"
 	"time"
 
+	"github.com/inboxhealth/inboxhealth/internal/pgtest"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
 )
 
+// testEngine is the engine openTestStore opens: TestMain runs every test of the
+// package on SQLite, then again on PostgreSQL when a server is given (pgtest).
+var testEngine = EngineSQLite
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code != 0 {
+		os.Exit(code)
+	}
+	switch {
+	case pgtest.ServerURL() != "":
+		fmt.Println("=== the store tests again, on PostgreSQL (TEST_DATABASE_URL)")
+		testEngine = EnginePostgres
+		code = m.Run()
+	case pgtest.Required():
+		fmt.Println("REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set: the store tests did not run on PostgreSQL")
+		code = 1
+	default:
+		fmt.Println("store tests ran on SQLite only: set TEST_DATABASE_URL to run them on PostgreSQL too")
+	}
+	os.Exit(code)
+}
+
+// testDatabase is a fresh, empty database of the engine under test: an SQLite file
+// path or a PostgreSQL URL (its own schema).
+func testDatabase(t testing.TB) string {
+	t.Helper()
+	if testEngine == EnginePostgres {
+		return pgtest.URL(t)
+	}
+	return filepath.Join(t.TempDir(), "app.db")
+}
+
+// sqliteFiles are the files of an SQLite database at path; none for PostgreSQL.
+func sqliteFiles(path string) []string {
+	if testEngine != EngineSQLite {
+		return nil
+	}
+	return []string{path, path + "-wal"}
+}
+
+// sqliteOnly skips a test of SQLite's file (what is in its pages, its WAL) on PostgreSQL.
+func sqliteOnly(t testing.TB, why string) {
+	t.Helper()
+	if testEngine != EngineSQLite {
+		t.Skip("SQLite only: " + why)
+	}
+}
+
 func openTestStore(t *testing.T) (*Store, string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "app.db")
+	path := testDatabase(t)
 	c, err := NewCipher("test-secret")
 	if err != nil {
 		t.Fatal(err)
@@ -66,8 +118,48 @@ func TestSecretsAreEncryptedAtRest(t *testing.T) {
 	if sec.AccessToken != token || sec.PIN != pin || sec.PINState != PINStateGenerated {
 		t.Fatalf("secrets round trip: want %q/%q/generated, got %q/%q/%s", token, pin, sec.AccessToken, sec.PIN, sec.PINState)
 	}
-	s.Close()
+	raw := storedBytes(t, s, path)
+	for _, secret := range []string{token, pin, u.APIAccessToken, "correct horse"} {
+		if bytes.Contains(raw, []byte(secret)) || bytes.Contains(raw, []byte(hex.EncodeToString([]byte(secret)))) {
+			t.Errorf("database contains %q in plain text", secret)
+		}
+	}
+}
+
+// storedBytes is everything the database holds, closing s: on SQLite its file and
+// write-ahead log, on PostgreSQL every row of every table of the schema as JSON text
+// (bytea columns as hex, which the caller searches too).
+func storedBytes(t *testing.T, s *Store, path string) []byte {
+	t.Helper()
+	defer s.Close()
 	var raw []byte
+	if testEngine == EnginePostgres {
+		rows, err := s.read.Query(`SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tables []string
+		for rows.Next() {
+			var name string
+			rows.Scan(&name)
+			tables = append(tables, name)
+		}
+		rows.Close()
+		for _, table := range tables {
+			rows, err := s.read.Query(`SELECT row_to_json(t)::text FROM ` + table + ` t`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var row string
+				rows.Scan(&row)
+				raw = append(raw, row...)
+			}
+			rows.Close()
+		}
+		return raw
+	}
+	s.Close()
 	for _, suffix := range []string{"", "-wal"} {
 		b, err := os.ReadFile(path + suffix)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -75,11 +167,7 @@ func TestSecretsAreEncryptedAtRest(t *testing.T) {
 		}
 		raw = append(raw, b...)
 	}
-	for _, secret := range []string{token, pin, u.APIAccessToken, "correct horse"} {
-		if bytes.Contains(raw, []byte(secret)) {
-			t.Errorf("database file contains %q in plain text", secret)
-		}
-	}
+	return raw
 }
 
 func TestWrongKeyCannotDecrypt(t *testing.T) {

@@ -95,7 +95,7 @@ func (s *Store) FleetPage(ctx context.Context, f FleetFilter, offset, limit int)
 	}
 	where, args := f.where()
 	rows, err := s.read.QueryContext(ctx, `SELECT id, name, phone_number, health_status FROM inboxes INDEXED BY `+index+`
-		WHERE `+where+` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(args, limit, offset)...)
+		WHERE `+where+` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(args, sqlLimit(limit), offset)...)
 	if err != nil {
 		return nil, fmt.Errorf("db: fleet page: %w", err)
 	}
@@ -210,11 +210,12 @@ func (s *Store) syncHealthSeverity(ctx context.Context) error {
 	var args []any
 	rank.WriteString("CASE health_status")
 	for _, st := range whatsapp.AllStatusCodes() {
-		rank.WriteString(" WHEN ? THEN ?")
-		args = append(args, st.Code, st.Severity)
+		// The ranks are numbers of the code, written in: a placeholder in THEN would
+		// be text to PostgreSQL (nothing in a CASE tells it otherwise).
+		rank.WriteString(fmt.Sprintf(" WHEN ? THEN %d", st.Severity))
+		args = append(args, st.Code)
 	}
-	rank.WriteString(" ELSE ? END")
-	args = append(args, whatsapp.StatusByCode(whatsapp.OverallUnknown).Severity)
+	rank.WriteString(fmt.Sprintf(" ELSE %d END", whatsapp.StatusByCode(whatsapp.OverallUnknown).Severity))
 	query := `UPDATE inboxes SET health_severity = ` + rank.String() + ` WHERE health_severity <> ` + rank.String()
 	if _, err := s.write.ExecContext(ctx, query, append(args, args...)...); err != nil {
 		return fmt.Errorf("db: sync health severity: %w", err)

@@ -168,6 +168,7 @@ func TestFleetPageFiltersSearchesSortsAndPagesInSQL(t *testing.T) {
 // The list's queries walk their index in order: no sort of the whole account per page
 // and no reading of the table, whatever the page.
 func TestFleetQueriesReadOnlyTheirIndex(t *testing.T) {
+	sqliteOnly(t, "reads SQLite's query plan")
 	s, _ := openTestStore(t)
 	for _, f := range []FleetFilter{
 		{AccountID: 1},

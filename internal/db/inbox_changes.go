@@ -185,7 +185,7 @@ func (s *Store) UpdateInbox(ctx context.Context, inboxID int64, e InboxEdit) (In
 		defer tx.Rollback()
 		if e.StartAfresh {
 			// The old number's PIN is overwritten in place, not left in a freed page.
-			if _, err := tx.ExecContext(ctx, `PRAGMA secure_delete = ON`); err != nil {
+			if err := s.pragma(ctx, tx, "secure_delete = ON"); err != nil {
 				return Inbox{}, err
 			}
 		}
@@ -194,13 +194,13 @@ func (s *Store) UpdateInbox(ctx context.Context, inboxID int64, e InboxEdit) (In
 		row := tx.QueryRowContext(ctx, `UPDATE inboxes SET name = ?1, phone_number = ?2, phone_number_id = ?3,
 			business_id = ?5, access_token_enc = coalesce(?6, access_token_enc),
 			meta_check = ?7, meta_check_problem = ?8, meta_checked_at = coalesce(?9, meta_checked_at),
-			pin_enc = CASE WHEN ?10 THEN NULL ELSE pin_enc END,
-			pin_state = CASE WHEN ?10 THEN 'none' ELSE pin_state END,
-			registration_next_retry_at = CASE WHEN ?10 THEN NULL ELSE registration_next_retry_at END,
-			registration_backoff_step = CASE WHEN ?10 THEN 0 ELSE registration_backoff_step END,
-			name_change_approved_at = CASE WHEN ?10 THEN NULL ELSE name_change_approved_at END,
-			health_status = CASE WHEN ?10 THEN ?13 ELSE health_status END,
-			health_severity = CASE WHEN ?10 THEN ?14 ELSE health_severity END,
+			pin_enc = CASE WHEN ?10 = 1 THEN NULL ELSE pin_enc END,
+			pin_state = CASE WHEN ?10 = 1 THEN 'none' ELSE pin_state END,
+			registration_next_retry_at = CASE WHEN ?10 = 1 THEN NULL ELSE registration_next_retry_at END,
+			registration_backoff_step = CASE WHEN ?10 = 1 THEN 0 ELSE registration_backoff_step END,
+			name_change_approved_at = CASE WHEN ?10 = 1 THEN NULL ELSE name_change_approved_at END,
+			health_status = CASE WHEN ?10 = 1 THEN ?13 ELSE health_status END,
+			health_severity = CASE WHEN ?10 = 1 THEN ?14 ELSE health_severity END,
 			webhook_subscribed_at = CASE WHEN waba_id = ?4 THEN webhook_subscribed_at ELSE NULL END,
 			webhook_subscription_error = CASE WHEN waba_id = ?4 THEN webhook_subscription_error ELSE '' END,
 			webhook_apps_checked_at = CASE WHEN waba_id = ?4 THEN webhook_apps_checked_at ELSE NULL END,
@@ -232,7 +232,7 @@ func (s *Store) UpdateInbox(ctx context.Context, inboxID int64, e InboxEdit) (In
 	}()
 	if e.StartAfresh {
 		// Back to the connection's usual mode (see dsn), committed or not.
-		if _, perr := s.write.ExecContext(ctx, `PRAGMA secure_delete = FAST`); perr != nil && err == nil {
+		if perr := s.pragma(ctx, s.write, "secure_delete = FAST"); perr != nil && err == nil {
 			err = perr
 		}
 	}

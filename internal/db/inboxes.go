@@ -183,9 +183,10 @@ func (e *ConflictError) Unwrap() error { return ErrConflict }
 func conflictField(err error) error {
 	msg := err.Error()
 	switch {
-	case strings.Contains(msg, "inboxes.phone_number_id"):
+	// SQLite names the column; PostgreSQL the constraint (inboxes_<column>_key).
+	case strings.Contains(msg, "inboxes.phone_number_id"), strings.Contains(msg, "inboxes_phone_number_id_key"):
 		return &ConflictError{Field: "phone_number_id"}
-	case strings.Contains(msg, "inboxes.phone_number"):
+	case strings.Contains(msg, "inboxes.phone_number"), strings.Contains(msg, "inboxes_phone_number_key"):
 		return &ConflictError{Field: "phone_number"}
 	}
 	return ErrConflict
@@ -505,9 +506,11 @@ func (s *Store) DeleteInbox(ctx context.Context, inboxID int64) error {
 		query string
 		args  []any
 	}{
-		{`PRAGMA secure_delete = ON`, nil},
 		{`UPDATE inboxes SET access_token_enc = zeroblob(length(access_token_enc)), pin_enc = NULL WHERE id = ?`, []any{inboxID}},
 		{`DELETE FROM webhook_events WHERE inbox_id = ?`, []any{inboxID}},
+	}
+	if err := s.pragma(ctx, tx, "secure_delete = ON"); err != nil {
+		return fmt.Errorf("db: delete inbox: %w", err)
 	}
 	for _, st := range steps {
 		if _, err := tx.ExecContext(ctx, st.query, st.args...); err != nil {
@@ -521,7 +524,7 @@ func (s *Store) DeleteInbox(ctx context.Context, inboxID int64) error {
 	if err := expectOneRow(res, "delete inbox"); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `PRAGMA secure_delete = FAST`); err != nil { // the connection's usual mode (see dsn)
+	if err := s.pragma(ctx, tx, "secure_delete = FAST"); err != nil { // the connection's usual mode (see dsn)
 		return fmt.Errorf("db: delete inbox: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -532,7 +535,7 @@ func (s *Store) DeleteInbox(ctx context.Context, inboxID int64) error {
 	s.c.changes.drop(inboxID)
 	s.c.recentEvents.drop(inboxID)
 	s.c.wabaInboxes.clear()
-	if _, err := s.write.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+	if err := s.pragma(ctx, s.write, "wal_checkpoint(TRUNCATE)"); err != nil {
 		return fmt.Errorf("db: delete inbox: checkpoint: %w", err)
 	}
 	return nil

@@ -210,8 +210,8 @@ type WebhookEvent struct {
 // SQLite cannot use the index and scans every stored event.
 const qAddWebhookEvent = `INSERT INTO webhook_events
 		(inbox_id, phone_number, waba_id, field, payload, dedup_key, duplicate, received_at)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6 <> '' AND EXISTS (SELECT 1 FROM webhook_events
-			WHERE dedup_key = ?6 AND duplicate = 0 AND dedup_key <> ''), ?7)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, CASE WHEN ?6 <> '' AND EXISTS (SELECT 1 FROM webhook_events
+			WHERE dedup_key = ?6 AND duplicate = 0 AND dedup_key <> '') THEN 1 ELSE 0 END, ?7)
 		RETURNING id, duplicate`
 
 // AddWebhookEvent stores a received event. A delivery whose DedupKey was stored before
@@ -221,10 +221,19 @@ func (s *Store) AddWebhookEvent(ctx context.Context, e WebhookEvent) (WebhookEve
 		e.ReceivedAt = s.now()
 	}
 	// One statement: the single writer makes the EXISTS and the INSERT atomic, and the
-	// partial unique index refuses a second "first" delivery from anywhere else.
+	// partial unique index refuses a second "first" delivery from anywhere else. On
+	// PostgreSQL two instances may both find no earlier delivery; the index then makes
+	// the second wait for the first and fail, and run again it finds the first.
 	err := s.timedWrite("webhook_event", func() error {
-		return s.write.QueryRowContext(ctx, qAddWebhookEvent,
-			e.InboxID, e.PhoneNumber, e.WABAID, e.Field, e.Payload, e.DedupKey, millis(e.ReceivedAt)).Scan(&e.ID, &e.Duplicate)
+		var err error
+		for range 2 {
+			err = s.write.QueryRowContext(ctx, qAddWebhookEvent,
+				e.InboxID, e.PhoneNumber, e.WABAID, e.Field, e.Payload, e.DedupKey, millis(e.ReceivedAt)).Scan(&e.ID, &e.Duplicate)
+			if !isUniqueViolation(err) {
+				break
+			}
+		}
+		return err
 	})
 	s.c.lastEvent.drop(e.WABAID)
 	if e.InboxID != nil {
@@ -258,7 +267,7 @@ func (s *Store) LastWebhookEventAt(ctx context.Context, wabaID string, fields []
 		args = append(args, wabaID, f)
 	}
 	var at sql.NullInt64
-	err := s.read.QueryRowContext(ctx, `SELECT max(t) FROM (`+strings.Join(parts, " UNION ALL ")+`)`, args...).Scan(&at)
+	err := s.read.QueryRowContext(ctx, `SELECT max(t) FROM (`+strings.Join(parts, " UNION ALL ")+`) AS latest`, args...).Scan(&at)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("db: last webhook event: %w", err)
 	}
@@ -289,10 +298,10 @@ func (s *Store) RecentWebhookEvents(ctx context.Context, inboxID int64, wabaID s
 
 func (s *Store) recentWebhookEvents(ctx context.Context, inboxID int64, wabaID string, limit int) ([]WebhookEvent, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT id, inbox_id, phone_number, waba_id, field, payload, dedup_key, duplicate, received_at FROM (
-			SELECT * FROM (SELECT * FROM webhook_events WHERE inbox_id = ?1 AND duplicate = 0 ORDER BY received_at DESC LIMIT ?3)
+			SELECT * FROM (SELECT * FROM webhook_events WHERE inbox_id = ?1 AND duplicate = 0 ORDER BY received_at DESC LIMIT ?3) AS own
 			UNION ALL
-			SELECT * FROM (SELECT * FROM webhook_events WHERE waba_id = ?2 AND inbox_id IS NULL AND duplicate = 0 ORDER BY received_at DESC LIMIT ?3)
-		) ORDER BY received_at DESC, id DESC LIMIT ?3`, inboxID, wabaID, limit)
+			SELECT * FROM (SELECT * FROM webhook_events WHERE waba_id = ?2 AND inbox_id IS NULL AND duplicate = 0 ORDER BY received_at DESC LIMIT ?3) AS waba
+		) AS events ORDER BY received_at DESC, id DESC LIMIT ?3`, inboxID, wabaID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("db: recent webhook events: %w", err)
 	}

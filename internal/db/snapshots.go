@@ -504,7 +504,7 @@ const qHealthChanges = `SELECT changed_at, field, from_value, to_value FROM heal
 // limit tier (recorded by AddSnapshot), newest first; limit <= 0 lists them all.
 func (s *Store) HealthChanges(ctx context.Context, inboxID int64, limit int) ([]HealthChange, error) {
 	if limit <= 0 {
-		limit = -1 // SQLite: no limit
+		limit = -1 // no limit (the cache's word for it; the query is given noLimit)
 	}
 	now := s.now()
 	cached, ok, gen := s.c.changes.get(inboxID, now)
@@ -536,7 +536,7 @@ func (c cachedChanges) answer(limit int) ([]HealthChange, bool) {
 }
 
 func (s *Store) healthChanges(ctx context.Context, inboxID int64, limit int) ([]HealthChange, error) {
-	rows, err := s.st.healthChanges.QueryContext(ctx, inboxID, limit)
+	rows, err := s.st.healthChanges.QueryContext(ctx, inboxID, sqlLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("db: health changes: %w", err)
 	}

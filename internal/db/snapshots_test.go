@@ -145,7 +145,7 @@ func TestPruneDeletesInBatchesAndKeepsEachInboxsNewest(t *testing.T) {
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	const n = 2*pruneBatch + 10
 	if _, err := s.write.ExecContext(ctx, `WITH RECURSIVE i(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM i WHERE k + 1 < ?)
-		INSERT INTO health_snapshots (inbox_id, checked_at, ok) SELECT ?, ? + k * 60000, 1 FROM i`, n, busy.ID, millis(base)); err != nil {
+		INSERT INTO health_snapshots (inbox_id, checked_at, ok) SELECT ?, CAST(? AS BIGINT) + k * 60000, 1 FROM i`, n, busy.ID, millis(base)); err != nil {
 		t.Fatal(err)
 	}
 	addTestSnapshot(t, s, quiet.ID, base, true, "GREEN") // its only snapshot, as old as any

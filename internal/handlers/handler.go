@@ -38,7 +38,8 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client
 	// (TRUSTED_PROXIES); with none, the connection's address is the client's.
 	TrustedProxies []*net.IPNet
-	// LoginThrottle slows password guessing; nil means one in this process's memory.
+	// LoginThrottle slows password guessing; nil means one in this process's memory,
+	// or on PostgreSQL (which several instances may share) one in the database.
 	LoginThrottle LoginThrottle
 	Logger        *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -98,6 +99,9 @@ func New(cfg Config, deps Deps) *Handler {
 	}
 	if cfg.LoginThrottle == nil {
 		cfg.LoginThrottle = NewMemoryLoginThrottle(cfg.Now, 0)
+		if deps.Store != nil && deps.Store.Engine() == db.EnginePostgres {
+			cfg.LoginThrottle = NewStoreLoginThrottle(deps.Store, cfg.Now)
+		}
 	}
 	return &Handler{
 		cfg:          cfg,

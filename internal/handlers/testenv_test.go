@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/inboxhealth/inboxhealth/internal/db"
+	"github.com/inboxhealth/inboxhealth/internal/pgtest"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp/graphsim"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp/health"
@@ -100,7 +101,7 @@ func newTestStore(t testing.TB, secret string) (*db.Cipher, *db.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "app.db"), cipher)
+	store, err := db.Open(context.Background(), pgtest.Database(t, filepath.Join(t.TempDir(), "app.db")), cipher)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,11 +3,15 @@ package handlers
 import (
 	"container/list"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"math"
 	"net"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/inboxhealth/inboxhealth/internal/db"
 )
 
 // LoginThrottle slows password guessing down. The log-in handler asks Check before it
@@ -260,4 +264,61 @@ func (t *memoryLoginThrottle) size() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.entries)
+}
+
+// storeLoginThrottle is the LoginThrottle kept in the database, for instances behind
+// one load balancer: a guess counts against the same keys whichever instance it
+// reaches. The rules and their arithmetic are memoryLoginThrottle's; the database
+// bounds nothing itself, so drained keys are deleted as failures come in (db.ThrottleFail).
+type storeLoginThrottle struct {
+	store *db.Store
+	now   func() time.Time
+}
+
+// NewStoreLoginThrottle returns the throttle kept in store (now nil: time.Now). The
+// server uses it on PostgreSQL, where several instances share the store.
+func NewStoreLoginThrottle(store *db.Store, now func() time.Time) LoginThrottle {
+	if now == nil {
+		now = time.Now
+	}
+	return &storeLoginThrottle{store: store, now: now}
+}
+
+// storeKeys are an attempt's keys as stored: SHA-256, hex. The keys hold NUL bytes,
+// which PostgreSQL's text refuses, and the emails people (and guessers) typed, which
+// the table need not keep.
+func storeKeys(a LoginAttempt) throttleKeys {
+	k := keysOf(a)
+	h := func(s string) string { sum := sha256.Sum256([]byte(s)); return hex.EncodeToString(sum[:]) }
+	return throttleKeys{pair: h(k.pair), address: h(k.address), email: h(k.email)}
+}
+
+func (t *storeLoginThrottle) Check(ctx context.Context, a LoginAttempt) (LoginVerdict, error) {
+	k := storeKeys(a)
+	counts, err := t.store.ThrottleCounts(ctx, []string{k.pair, k.address, k.email})
+	if err != nil {
+		return LoginVerdict{}, err
+	}
+	now := t.now()
+	entry := func(key string, rule throttleRule) *throttleEntry {
+		c, ok := counts[key]
+		if !ok {
+			return &throttleEntry{key: key, rule: rule, at: now}
+		}
+		return &throttleEntry{key: key, rule: rule, level: c.Level, at: c.At}
+	}
+	var v LoginVerdict
+	v.RetryAfter = max(entry(k.pair, throttlePair).wait(now), entry(k.address, throttleAddress).wait(now))
+	v.Delay = emailDelay(entry(k.email, throttleEmail).levelAt(now))
+	return v, nil
+}
+
+func (t *storeLoginThrottle) Failed(ctx context.Context, a LoginAttempt) error {
+	k := storeKeys(a)
+	return t.store.ThrottleFail(ctx, t.now(), map[string]time.Duration{
+		k.pair: throttlePair.drain, k.address: throttleAddress.drain, k.email: throttleEmail.drain})
+}
+
+func (t *storeLoginThrottle) Succeeded(ctx context.Context, a LoginAttempt) error {
+	return t.store.ThrottleForget(ctx, storeKeys(a).pair)
 }

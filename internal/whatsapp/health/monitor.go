@@ -66,9 +66,22 @@ type MonitorOptions struct {
 	// pending registrations there, on fresh health). It runs on the monitor's
 	// goroutine: the next sweep waits for it.
 	OnSwept func(ctx context.Context)
+	// Leader, when set, says before each scheduled sweep whether this process runs
+	// them (several instances on one PostgreSQL database: one leads; db.Leadership).
+	// A follower asks again every half Interval, so when the leader dies another
+	// instance sweeps within one Interval. SweepOnce called directly always sweeps.
+	Leader Leader
 	// OnSweepDone, when set, is told what each sweep did, how long it took and whether
 	// it failed (the metrics record it). It runs after OnSwept, on the monitor's goroutine.
 	OnSweepDone func(stats SweepStats, took time.Duration, err error)
+}
+
+// Leader is the monitor's claim to sweep among several instances (db.Leadership).
+type Leader interface {
+	// Check reports whether this process leads now, taking the lead if it is free.
+	Check(ctx context.Context) (bool, error)
+	// Release gives the lead up, at shutdown.
+	Release()
 }
 
 // SweepStats says what one sweep did.
@@ -124,19 +137,28 @@ func NewMonitor(svc *Service, store *db.Store, graph Graph, opts MonitorOptions)
 // Run sweeps at once, then every Interval (± jitter), until ctx ends. It returns only
 // when no sweep is running any more.
 func (m *Monitor) Run(ctx context.Context) {
+	if m.opts.Leader != nil {
+		defer m.opts.Leader.Release()
+	}
+	role := 0
 	for {
-		stats, err := m.SweepOnce(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			m.log.Error("health sweep failed", "error", err)
+		wait := m.nextWait()
+		if m.leads(ctx, &role) {
+			stats, err := m.SweepOnce(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				m.log.Error("health sweep failed", "error", err)
+			} else {
+				m.log.Info("health sweep", "groups", stats.Groups, "graph_calls", stats.GraphCalls,
+					"rate_limited", stats.RateLimited, "updated", stats.InboxesUpdated, "errors", stats.Errors,
+					"pruned", stats.Pruned)
+			}
 		} else {
-			m.log.Info("health sweep", "groups", stats.Groups, "graph_calls", stats.GraphCalls,
-				"rate_limited", stats.RateLimited, "updated", stats.InboxesUpdated, "errors", stats.Errors,
-				"pruned", stats.Pruned)
+			wait /= 2
 		}
-		timer := time.NewTimer(m.nextWait())
+		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
@@ -144,6 +166,32 @@ func (m *Monitor) Run(ctx context.Context) {
 		case <-timer.C:
 		}
 	}
+}
+
+// leads asks the Leader (if any) whether this process sweeps now, and logs when that
+// changes. An error (the database unreachable) is logged and counts as not leading.
+// role is what the last call found: 0 not asked yet, 1 leading, 2 following.
+func (m *Monitor) leads(ctx context.Context, role *int) bool {
+	if m.opts.Leader == nil {
+		return true
+	}
+	ok, err := m.opts.Leader.Check(ctx)
+	if err != nil && ctx.Err() == nil {
+		m.log.Error("health monitor: check leadership", "error", err)
+	}
+	now := 2
+	if ok && err == nil {
+		now = 1
+	}
+	if now != *role {
+		if now == 1 {
+			m.log.Info("health monitor: this instance leads the sweeps")
+		} else if err == nil {
+			m.log.Info("health monitor: another instance leads the sweeps; this one stands by")
+		}
+	}
+	*role = now
+	return now == 1
 }
 
 func (m *Monitor) nextWait() time.Duration {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/inboxhealth/inboxhealth/internal/db"
+	"github.com/inboxhealth/inboxhealth/internal/pgtest"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp/graphsim"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp/health"
@@ -55,7 +56,7 @@ func newMonitorEnv(t *testing.T) *monitorEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := db.Open(ctx, filepath.Join(t.TempDir(), "app.db"), cipher)
+	store, err := db.Open(ctx, pgtest.Database(t, filepath.Join(t.TempDir(), "app.db")), cipher)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/inboxhealth/inboxhealth/internal/db"
+	"github.com/inboxhealth/inboxhealth/internal/pgtest"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp/graphsim"
 )
@@ -38,13 +39,17 @@ func (g *setPINSpy) SetTwoStepPIN(ctx context.Context, token, phoneNumberID, pin
 // storedPINColumn is the inbox's pin_enc column as it is on disk.
 func (e *regEnv) storedPINColumn(in db.Inbox) []byte {
 	e.t.Helper()
-	raw, err := sql.Open("sqlite", e.dbPath)
+	driver, query := "sqlite", `SELECT pin_enc FROM inboxes WHERE id = ?`
+	if pgtest.OnPostgres() {
+		driver, query = "pgx", `SELECT pin_enc FROM inboxes WHERE id = $1`
+	}
+	raw, err := sql.Open(driver, e.dbPath)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer raw.Close()
 	var enc []byte
-	if err := raw.QueryRow(`SELECT pin_enc FROM inboxes WHERE id = ?`, in.ID).Scan(&enc); err != nil {
+	if err := raw.QueryRow(query, in.ID).Scan(&enc); err != nil {
 		e.t.Fatal(err)
 	}
 	return enc

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/inboxhealth/inboxhealth/internal/db"
+	"github.com/inboxhealth/inboxhealth/internal/pgtest"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp/graphsim"
 )
@@ -80,7 +81,7 @@ func newRegEnv(t *testing.T, scenarios ...string) *regEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &regEnv{t: t, sim: sim, clock: clock, cipher: cipher, dbPath: filepath.Join(t.TempDir(), "app.db"), logs: &syncBuffer{}}
+	e := &regEnv{t: t, sim: sim, clock: clock, cipher: cipher, dbPath: pgtest.Database(t, filepath.Join(t.TempDir(), "app.db")), logs: &syncBuffer{}}
 	e.client = whatsapp.NewClient(ts.URL+sim.Prefix(), nil, whatsapp.WithRetry(1, 0, 0))
 	e.open()
 	u, err := e.store.CreateUser(context.Background(), "admin@example.test", "correct horse battery", "Acme", db.RoleAdministrator)

@@ -208,7 +208,8 @@ func (s *Service) Refresh(ctx context.Context, in db.Inbox, source string) (db.H
 }
 
 // RefreshOnDemand is Refresh for a person asking (the Refresh button, the API): one
-// Graph call and one snapshot per inbox per RefreshCooldown, however many ask. The
+// Graph call and one snapshot per inbox per RefreshCooldown, however many ask, on
+// however many instances (db.ClaimRefresh). The
 // first request fetches; requests while it runs wait for it, and requests within
 // RefreshCooldown after it get the newest snapshot without calling Meta. The fetch is
 // not tied to the first request, so one caller giving up fails nobody else.
@@ -222,7 +223,16 @@ func (s *Service) RefreshOnDemand(ctx context.Context, in db.Inbox) (db.HealthSn
 		d = &demandRefresh{done: make(chan struct{})}
 		s.onDemand[in.ID] = d
 		go func() {
-			snap, err := s.Refresh(s.background, in, db.SourceFetch)
+			var snap db.HealthSnapshot
+			claimed, err := s.store.ClaimRefresh(s.background, in.ID, now, RefreshCooldown)
+			switch {
+			case err == nil && !claimed:
+				// Another instance sharing the database refreshed it within the
+				// cooldown: its answer is the newest snapshot (within db.CacheTTL).
+				snap, err = s.store.LatestSnapshot(s.background, in.ID)
+			case err == nil:
+				snap, err = s.Refresh(s.background, in, db.SourceFetch)
+			}
 			s.demandMu.Lock()
 			d.snap, d.err, d.finished = snap, err, s.now()
 			s.demandMu.Unlock()
