@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
@@ -99,6 +100,10 @@ func TestBrowserBannerBeforeAnyClick(t *testing.T) {
 	}
 	checkAccessibility(t, ctx, "login")
 	browserLogin(t, ctx, app.URL, demoAdminEmail, demoAdminPassword)
+	// The reader is in New York: times show their local time and zone too.
+	if _, err := chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "America/New_York"}); err != nil {
+		t.Fatal(err)
+	}
 
 	table := []bannerWant{
 		{inbox: "Padaria Central — Support", none: true},
@@ -157,6 +162,19 @@ func TestBrowserBannerBeforeAnyClick(t *testing.T) {
 				}
 			}
 		}
+		if i == 0 {
+			checked := textOf(t, ctx, `[data-testid="checked-at"]`)
+			iso := attributeOf(t, ctx, `[data-testid="checked-at"] time`, "datetime")
+			at, err := time.Parse(time.RFC3339, iso)
+			if err != nil {
+				t.Fatalf("checked-at: want an RFC 3339 datetime, got %q", iso)
+			}
+			ny, _ := time.LoadLocation("America/New_York")
+			if local := at.In(ny).Format("15:04"); !strings.Contains(checked, "ago") && !strings.Contains(checked, "just now") ||
+				!strings.Contains(checked, local) || !strings.Contains(checked, "EST") {
+				t.Errorf("checked-at: want the relative time, then %s EST (the reader's zone), got %q", local, checked)
+			}
+		}
 		if i < 4 || w.inbox == "Lumen Optics" || w.inbox == "Quick Loans Desk" {
 			checkAccessibility(t, ctx, w.inbox+" health tab")
 		}
@@ -178,6 +196,21 @@ func TestBrowserBannerBeforeAnyClick(t *testing.T) {
 		}
 		checkAccessibility(t, ctx, p.name)
 	}
+
+	// A refused form: focus lands on the first field in error.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(app.URL+views.InboxesURL(first.AccountID)+"/new"),
+		chromedp.WaitVisible(css(`[data-testid="inbox-form"]`)),
+		chromedp.Submit(css(`[data-testid="inbox-form"]`)),
+		chromedp.WaitVisible(css(`[aria-invalid="true"]`)),
+	); err != nil {
+		t.Fatalf("submit an empty add-inbox form: %v", err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.activeElement && document.activeElement.getAttribute("aria-invalid") === "true" &&
+		document.activeElement === document.querySelector('[aria-invalid="true"]')`, chromedp.WithPollingTimeout(5*time.Second))); err != nil {
+		t.Errorf("a refused form must put focus on its first error: %v", err)
+	}
+	checkAccessibility(t, ctx, "add inbox with errors")
 
 	// On a phone: 390 px wide, no horizontal scroll, and still clean.
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)); err != nil {
