@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/inboxhealth/inboxhealth/internal/db"
 	"github.com/inboxhealth/inboxhealth/internal/views"
 )
 
@@ -99,6 +100,10 @@ func TestBrowserBannerBeforeAnyClick(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkAccessibility(t, ctx, "login")
+	// A second account, so the top bar has the account switcher.
+	if _, err := app.Store.CreateUser(context.Background(), demoAdminEmail, demoAdminPassword, "Second Company", db.RoleAdministrator); err != nil {
+		t.Fatal(err)
+	}
 	browserLogin(t, ctx, app.URL, demoAdminEmail, demoAdminPassword)
 	// The reader is in New York: times show their local time and zone too.
 	if _, err := chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "America/New_York"}); err != nil {
@@ -182,6 +187,14 @@ func TestBrowserBannerBeforeAnyClick(t *testing.T) {
 
 	// The other pages an administrator visits.
 	first := demoInbox(t, app, "Lumen Optics")
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(app.URL+views.InboxesURL(first.AccountID)),
+		chromedp.Click(css(`[data-testid="account-switcher"] summary`)),
+		chromedp.WaitVisible(css(`[data-testid="account-switcher"] ul`)),
+	); err != nil {
+		t.Fatalf("open the account switcher: %v", err)
+	}
+	checkAccessibility(t, ctx, "inbox list with the account switcher open")
 	for _, p := range []struct{ name, path, wait string }{
 		{"inbox list", views.InboxesURL(first.AccountID), `[data-testid="inbox-list"]`},
 		{"settings tab", views.InboxURL(first.AccountID, first.ID), `[data-testid="settings"]`},
@@ -323,5 +336,28 @@ func TestBrowserPagesUpdateThemselves(t *testing.T) {
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("live-status").hidden`,
 		chromedp.WithPollingTimeout(15*time.Second))); err != nil {
 		t.Fatalf("back online: the message must go: %v", err)
+	}
+
+	// A hidden tab asks nothing; shown again, it asks at once.
+	const polls = `performance.getEntriesByType("resource").filter(e => e.initiatorType === "xmlhttprequest").length`
+	hide := func(hidden bool) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`Object.defineProperty(document, "hidden", {configurable: true, get: () => %v});
+			document.dispatchEvent(new Event("visibilitychange")); true`, hidden))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hide(true)
+	before, err := chromedp.Run(ctx, chromedp.Evaluate[int](polls))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Duration(views.LivePollSeconds)*time.Second + 2*time.Second)
+	if after, _ := chromedp.Run(ctx, chromedp.Evaluate[int](polls)); after != before {
+		t.Errorf("a hidden tab must not poll: %d requests while hidden", after-before)
+	}
+	hide(false)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`%s > %d`, polls, before), chromedp.WithPollingTimeout(3*time.Second))); err != nil {
+		t.Errorf("shown again, the page must ask at once: %v", err)
 	}
 }
