@@ -117,9 +117,9 @@ func TestBrowserBannerBeforeAnyClick(t *testing.T) {
 			buttons: []string{"complete-registration", "registration-confirm-note", "banner-manager-link"}},
 		{inbox: "Northwind Dental", says: []string{"display name needs your attention"}, buttons: []string{"banner-manager-link"},
 			absent: registerButtons},
-		{inbox: "Quick Loans Desk", says: []string{"Meta is blocking messages", "payment method"}, buttons: []string{"banner-manager-link"},
+		{inbox: "Quick Loans Desk", says: []string{"Meta is blocking messages", "payment method"}, buttons: []string{"banner-manager-link", "registration-technical"},
 			absent: registerButtons},
-		{inbox: "Lumen Optics", says: []string{"connection to Meta has expired", "No automatic retries"}, buttons: []string{"banner-reconnect"},
+		{inbox: "Lumen Optics", says: []string{"connection to Meta has expired", "No automatic retries"}, buttons: []string{"banner-reconnect", "registration-technical"},
 			absent: without(registerButtons, "banner-reconnect")},
 		{inbox: "Harbor Pharmacy", says: []string{"not registered"}, buttons: []string{"complete-registration"}},
 		{inbox: "Cedar Legal", says: []string{"Registration limit reached", "tried again after"}, absent: registerButtons},
@@ -166,6 +166,9 @@ func TestBrowserBannerBeforeAnyClick(t *testing.T) {
 					t.Errorf("%s: want no %s in the banner (it cannot work now)", w.inbox, id)
 				}
 			}
+		}
+		if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("details.technical[open]").length`)); n != 0 {
+			t.Errorf("%s: Technical details must start closed (the plain reason leads)", w.inbox)
 		}
 		if i == 0 {
 			checked := textOf(t, ctx, `[data-testid="checked-at"]`)
