@@ -18,9 +18,10 @@ run: build
 build: generate
 	$(GO) build -o $(BIN) ./cmd/web
 
-## generate: regenerate templ components (generated files are committed)
+## generate: regenerate templ components (generated files are committed); warnings
+## and errors only, so `make run` does not print templ's watch-mode notices
 generate:
-	$(GO) tool templ generate -path internal/views
+	$(GO) tool templ generate -path internal/views -log-level warn
 
 ## test: stale-generated-code check, lint, then every test (browser tests included).
 ## -timeout: go test's 10-minute default is per package; cmd/web's and handlers' race

@@ -112,6 +112,16 @@
     if (!poller || document.hidden || !window.htmx) return;
     var parts = poller.getAttribute("data-live-parts").split(",");
     if (bannerBusy()) parts = parts.filter(function (p) { return p !== "#live-banner"; });
+    // A part holding the keyboard focus (a link in the list, the Refresh button) is
+    // left as it is, so a poll never throws a keyboard user back to the page's top.
+    var active = document.activeElement;
+    if (active && active !== document.body) {
+      parts = parts.filter(function (p) {
+        var el = document.querySelector(p);
+        return !el || !el.contains(active);
+      });
+    }
+    if (parts.length === 0) return;
     poller.setAttribute("hx-select-oob", parts.join(","));
     window.htmx.trigger(poller, "live-poll");
   }

@@ -22,7 +22,9 @@ import (
 
 // Demo-mode fixed values. They only ever reach the built-in simulator.
 const (
-	demoDatabasePath  = "data/demo.db"
+	demoDatabasePath = "data/demo.db"
+	// demoAddr is where the demo listens when ADDR is not set: this machine only.
+	demoAddr          = "127.0.0.1:8080"
 	demoAppSecret     = "demo-app-secret"
 	demoVerifyToken   = "demo-verify-token"
 	demoAccountName   = "Demo Company"

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -141,6 +142,10 @@ func TestBrowserNameInReviewIsExplained(t *testing.T) {
 		t.Fatalf("try anyway: want the failure explained in place: %v", err)
 	}
 	assertSamePage(t, ctx)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("#registration-banner").contains(document.activeElement)`,
+		chromedp.WithPollingTimeout(5*time.Second))); err != nil {
+		t.Errorf("after the answer is swapped in, focus must move to the banner's new message: %v", err)
+	}
 	if text := textOf(t, ctx, `#registration-banner`); !strings.Contains(text, "display name") || !strings.Contains(text, "automatically") {
 		t.Errorf("after try anyway: want the reason and what happens next, got %q", text)
 	}

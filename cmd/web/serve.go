@@ -38,10 +38,7 @@ func runServe(args []string, demo bool) error {
 		if os.Getenv("DATABASE_URL") != "" {
 			return errors.New("demo mode keeps its made-up data in its own SQLite file: unset DATABASE_URL to run the demo")
 		}
-		// Demo data lives in its own file so a demo never touches real data.
-		if os.Getenv("DATABASE_PATH") == "" {
-			os.Setenv("DATABASE_PATH", demoDatabasePath)
-		}
+		applyDemoDefaults()
 	}
 	cfg, err := configFromEnv()
 	if err != nil {
@@ -56,6 +53,14 @@ func runServe(args []string, demo bool) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+
+	// Listen first: a second server on a taken port stops here, before the demo resets
+	// its database (which would wipe the running demo's data).
+	ln, err := listen(cfg.Addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 
 	var demoEnv *demoEnvironment
 	if demo {
@@ -83,10 +88,6 @@ func runServe(args []string, demo bool) error {
 		}
 	}
 
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
-	}
 	ln, limiter := limitConnections(ln, cfg.MaxConnections)
 	srv := &http.Server{
 		Handler:           app.Echo,
@@ -234,5 +235,30 @@ func (a *app) Wait() { <-a.done }
 func (a *app) Close() {
 	for _, c := range a.closes {
 		c()
+	}
+}
+
+// listen opens the server's address, saying plainly when it is taken and how to pick
+// another (ADDR).
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("listen on %s: the port is taken (is another Inbox Health, or a demo, already running?); stop it or set ADDR to another address, e.g. ADDR=127.0.0.1:8081", addr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s (ADDR): %w", addr, err)
+	}
+	return ln, nil
+}
+
+// applyDemoDefaults sets what the demo uses where the environment is silent: its own
+// database file, so a demo never touches real data, and a loopback address, since the
+// demo is for the person at this machine.
+func applyDemoDefaults() {
+	if os.Getenv("DATABASE_PATH") == "" {
+		os.Setenv("DATABASE_PATH", demoDatabasePath)
+	}
+	if os.Getenv("ADDR") == "" {
+		os.Setenv("ADDR", demoAddr)
 	}
 }

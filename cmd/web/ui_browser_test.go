@@ -8,9 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/inboxhealth/inboxhealth/internal/db"
 	"github.com/inboxhealth/inboxhealth/internal/views"
 )
 
@@ -98,7 +100,15 @@ func TestBrowserBannerBeforeAnyClick(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkAccessibility(t, ctx, "login")
+	// A second account, so the top bar has the account switcher.
+	if _, err := app.Store.CreateUser(context.Background(), demoAdminEmail, demoAdminPassword, "Second Company", db.RoleAdministrator); err != nil {
+		t.Fatal(err)
+	}
 	browserLogin(t, ctx, app.URL, demoAdminEmail, demoAdminPassword)
+	// The reader is in New York: times show their local time and zone too.
+	if _, err := chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "America/New_York"}); err != nil {
+		t.Fatal(err)
+	}
 
 	table := []bannerWant{
 		{inbox: "Padaria Central — Support", none: true},
@@ -107,9 +117,9 @@ func TestBrowserBannerBeforeAnyClick(t *testing.T) {
 			buttons: []string{"complete-registration", "registration-confirm-note", "banner-manager-link"}},
 		{inbox: "Northwind Dental", says: []string{"display name needs your attention"}, buttons: []string{"banner-manager-link"},
 			absent: registerButtons},
-		{inbox: "Quick Loans Desk", says: []string{"Meta is blocking messages", "payment method"}, buttons: []string{"banner-manager-link"},
+		{inbox: "Quick Loans Desk", says: []string{"Meta is blocking messages", "payment method"}, buttons: []string{"banner-manager-link", "registration-technical"},
 			absent: registerButtons},
-		{inbox: "Lumen Optics", says: []string{"connection to Meta has expired", "No automatic retries"}, buttons: []string{"banner-reconnect"},
+		{inbox: "Lumen Optics", says: []string{"connection to Meta has expired", "No automatic retries"}, buttons: []string{"banner-reconnect", "registration-technical"},
 			absent: without(registerButtons, "banner-reconnect")},
 		{inbox: "Harbor Pharmacy", says: []string{"not registered"}, buttons: []string{"complete-registration"}},
 		{inbox: "Cedar Legal", says: []string{"Registration limit reached", "tried again after"}, absent: registerButtons},
@@ -157,6 +167,22 @@ func TestBrowserBannerBeforeAnyClick(t *testing.T) {
 				}
 			}
 		}
+		if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("details.technical[open]").length`)); n != 0 {
+			t.Errorf("%s: Technical details must start closed (the plain reason leads)", w.inbox)
+		}
+		if i == 0 {
+			checked := textOf(t, ctx, `[data-testid="checked-at"]`)
+			iso := attributeOf(t, ctx, `[data-testid="checked-at"] time`, "datetime")
+			at, err := time.Parse(time.RFC3339, iso)
+			if err != nil {
+				t.Fatalf("checked-at: want an RFC 3339 datetime, got %q", iso)
+			}
+			ny, _ := time.LoadLocation("America/New_York")
+			if local := at.In(ny).Format("15:04"); !strings.Contains(checked, "ago") && !strings.Contains(checked, "just now") ||
+				!strings.Contains(checked, local) || !strings.Contains(checked, "EST") {
+				t.Errorf("checked-at: want the relative time, then %s EST (the reader's zone), got %q", local, checked)
+			}
+		}
 		if i < 4 || w.inbox == "Lumen Optics" || w.inbox == "Quick Loans Desk" {
 			checkAccessibility(t, ctx, w.inbox+" health tab")
 		}
@@ -164,6 +190,14 @@ func TestBrowserBannerBeforeAnyClick(t *testing.T) {
 
 	// The other pages an administrator visits.
 	first := demoInbox(t, app, "Lumen Optics")
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(app.URL+views.InboxesURL(first.AccountID)),
+		chromedp.Click(css(`[data-testid="account-switcher"] summary`)),
+		chromedp.WaitVisible(css(`[data-testid="account-switcher"] ul`)),
+	); err != nil {
+		t.Fatalf("open the account switcher: %v", err)
+	}
+	checkAccessibility(t, ctx, "inbox list with the account switcher open")
 	for _, p := range []struct{ name, path, wait string }{
 		{"inbox list", views.InboxesURL(first.AccountID), `[data-testid="inbox-list"]`},
 		{"settings tab", views.InboxURL(first.AccountID, first.ID), `[data-testid="settings"]`},
@@ -178,6 +212,21 @@ func TestBrowserBannerBeforeAnyClick(t *testing.T) {
 		}
 		checkAccessibility(t, ctx, p.name)
 	}
+
+	// A refused form: focus lands on the first field in error.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(app.URL+views.InboxesURL(first.AccountID)+"/new"),
+		chromedp.WaitVisible(css(`[data-testid="inbox-form"]`)),
+		chromedp.Submit(css(`[data-testid="inbox-form"]`)),
+		chromedp.WaitVisible(css(`[aria-invalid="true"]`)),
+	); err != nil {
+		t.Fatalf("submit an empty add-inbox form: %v", err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.activeElement && document.activeElement.getAttribute("aria-invalid") === "true" &&
+		document.activeElement === document.querySelector('[aria-invalid="true"]')`, chromedp.WithPollingTimeout(5*time.Second))); err != nil {
+		t.Errorf("a refused form must put focus on its first error: %v", err)
+	}
+	checkAccessibility(t, ctx, "add inbox with errors")
 
 	// On a phone: 390 px wide, no horizontal scroll, and still clean.
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)); err != nil {
@@ -290,5 +339,28 @@ func TestBrowserPagesUpdateThemselves(t *testing.T) {
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("live-status").hidden`,
 		chromedp.WithPollingTimeout(15*time.Second))); err != nil {
 		t.Fatalf("back online: the message must go: %v", err)
+	}
+
+	// A hidden tab asks nothing; shown again, it asks at once.
+	const polls = `performance.getEntriesByType("resource").filter(e => e.initiatorType === "xmlhttprequest").length`
+	hide := func(hidden bool) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`Object.defineProperty(document, "hidden", {configurable: true, get: () => %v});
+			document.dispatchEvent(new Event("visibilitychange")); true`, hidden))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hide(true)
+	before, err := chromedp.Run(ctx, chromedp.Evaluate[int](polls))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Duration(views.LivePollSeconds)*time.Second + 2*time.Second)
+	if after, _ := chromedp.Run(ctx, chromedp.Evaluate[int](polls)); after != before {
+		t.Errorf("a hidden tab must not poll: %d requests while hidden", after-before)
+	}
+	hide(false)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`%s > %d`, polls, before), chromedp.WithPollingTimeout(3*time.Second))); err != nil {
+		t.Errorf("shown again, the page must ask at once: %v", err)
 	}
 }

@@ -178,8 +178,10 @@ func fleetListColumnsShowQualityLimitCanSendAndLastCheck(t *testing.T, env *heal
 	if got := strings.TrimSpace(token.Find(`[data-testid="cell-quality"]`).Text()); got != "—" {
 		t.Errorf("a number Meta never answered for: want — for quality, got %q", got)
 	}
-	if token.Find(`[data-testid="cell-checked"] .badge:contains("stale")`).Length() != 1 {
-		t.Errorf("a failed last check: want it marked stale")
+	// Never any data: not "stale" (there is nothing older to show) but "check failed".
+	if token.Find(`[data-testid="cell-checked"] [data-testid="check-failed"]`).Length() != 1 ||
+		token.Find(`[data-testid="cell-checked"] .badge:contains("stale")`).Length() != 0 {
+		t.Errorf("a number whose checks all failed: want it marked check failed, not stale, got %q", token.Find(`[data-testid="cell-checked"]`).Text())
 	}
 }
 

@@ -237,7 +237,7 @@ func (h *Handler) metaEventRows(events []db.WebhookEvent) []views.MetaEventRow {
 		if json.Unmarshal([]byte(e.Payload), &change) == nil {
 			description = whatsapp.DescribeWebhookChange(change)
 		}
-		rows = append(rows, views.MetaEventRow{Ago: views.Ago(now, e.ReceivedAt), Exact: views.FormatTime(e.ReceivedAt),
+		rows = append(rows, views.MetaEventRow{Ago: views.Ago(now, e.ReceivedAt), Exact: views.FormatTime(e.ReceivedAt), ISO: e.ReceivedAt.UTC().Format(time.RFC3339),
 			Field: e.Field, Description: description})
 	}
 	return rows
@@ -252,7 +252,7 @@ func (h *Handler) historyRows(changes []db.HealthChange) []views.HealthChangeRow
 			field = ch.Field
 		}
 		from, to := whatsapp.FieldBadge(field, ch.From), whatsapp.FieldBadge(field, ch.To)
-		rows = append(rows, views.HealthChangeRow{Ago: views.Ago(now, ch.At), Exact: views.FormatTime(ch.At),
+		rows = append(rows, views.HealthChangeRow{Ago: views.Ago(now, ch.At), Exact: views.FormatTime(ch.At), ISO: ch.At.UTC().Format(time.RFC3339),
 			Label: to.Label, From: viewBadge(from), To: viewBadge(to)})
 	}
 	return rows

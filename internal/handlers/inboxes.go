@@ -270,7 +270,7 @@ func changeRows(changes []db.InboxChange, now time.Time) []views.ChangeRow {
 	rows := make([]views.ChangeRow, 0, len(changes))
 	for _, c := range changes {
 		action, details := health.DescribeChange(c)
-		rows = append(rows, views.ChangeRow{Ago: views.Ago(now, c.ChangedAt), Exact: views.FormatTime(c.ChangedAt),
+		rows = append(rows, views.ChangeRow{Ago: views.Ago(now, c.ChangedAt), Exact: views.FormatTime(c.ChangedAt), ISO: c.ChangedAt.UTC().Format(time.RFC3339),
 			Who: c.Actor.Name, Action: action, Details: details})
 	}
 	return rows

@@ -93,3 +93,31 @@ func TestInboxListPollsItsOwnView(t *testing.T) {
 		t.Errorf("the poll answer keeps the search: want 1 row, got %d", again.Find(`#inbox-results [data-testid="inbox-row"]`).Length())
 	}
 }
+
+// TestFaviconIsServed: a browser's own /favicon.ico request finds the icon (no 404 in
+// the console), and every page links it.
+func TestFaviconIsServed(t *testing.T) {
+	e := newRegEnv(t, "connected")
+	admin := e.login("admin@reg.test")
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(e.srv.URL + "/favicon.ico")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != "/static/favicon.svg" {
+		t.Errorf("/favicon.ico: want 301 to /static/favicon.svg, got %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, err = http.Get(e.srv.URL + "/static/favicon.svg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "image/svg+xml") {
+		t.Errorf("favicon: want 200 image/svg+xml, got %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	_, page, _ := admin.getDoc("/accounts/" + itoa(e.admin.AccountID) + "/inboxes")
+	if href, _ := page.Find(`link[rel="icon"]`).Attr("href"); href != "/static/favicon.svg" {
+		t.Errorf("pages must link the icon, got %q", href)
+	}
+}

@@ -217,12 +217,35 @@ func TestRegistrationPINMismatchAsksForThePIN(t *testing.T) {
 		t.Error("the PIN must never be rendered")
 	}
 
+	// The PIN form says what each try costs, and how many of Meta's 10 are left.
+	if note := doc.Find(`[data-testid="pin-note"]`).Text(); !strings.Contains(note, "10 registration attempts per 72 hours") || !strings.Contains(note, "9 of 10 are left") {
+		t.Errorf("PIN form: want each try's cost and the attempts left, got %q", note)
+	}
+	if by, _ := doc.Find(`#registration-pin`).Attr("aria-describedby"); !strings.Contains(by, "registration-pin-note") {
+		t.Errorf("the PIN field must be described by the note, got %q", by)
+	}
+
 	_, doc, _ = admin.htmxPost(regPath(in, "/pin"), url.Values{"pin": {"12ab56"}, "from": {"settings"}}, csrf)
 	if doc.Find(`[data-testid="pin-error"]`).Length() != 1 {
 		t.Error("a malformed PIN must be refused next to the field")
 	}
+	if inv, _ := doc.Find(`#registration-pin`).Attr("aria-invalid"); inv != "true" {
+		t.Error("the refused PIN field must be aria-invalid")
+	}
+	if by, _ := doc.Find(`#registration-pin`).Attr("aria-describedby"); !strings.Contains(by, "registration-pin-error") {
+		t.Errorf("the PIN field must be described by its error, got %q", by)
+	}
 	if e.pin(in) != generated || e.registerCalls(in) != 1 {
 		t.Fatal("a malformed PIN must change nothing and call nobody")
+	}
+
+	// A PIN Meta refuses (not the one it holds) is answered next to the field too.
+	_, doc, _ = admin.htmxPost(regPath(in, "/pin"), url.Values{"pin": {"135790"}, "from": {"settings"}}, csrf)
+	if got := doc.Find(`[data-testid="pin-error"]`).Text(); !strings.Contains(got, "Meta did not accept this PIN") {
+		t.Errorf("a wrong PIN: want Meta's refusal next to the field, got %q", got)
+	}
+	if note := doc.Find(`[data-testid="pin-note"]`).Text(); !strings.Contains(note, "8 of 10 are left") {
+		t.Errorf("after a wrong PIN: want one attempt fewer left, got %q", note)
 	}
 
 	resp, doc, body = admin.htmxPost(regPath(in, "/pin"), url.Values{"pin": {"246810"}, "from": {"settings"}}, csrf)

@@ -66,6 +66,7 @@ type HealthPanel struct {
 type HealthChangeRow struct {
 	Ago   string
 	Exact string
+	ISO   string // for <time datetime>, which static/app.js shows in local time too
 	Label string // "Quality"
 	From  HealthBadge
 	To    HealthBadge
@@ -74,6 +75,7 @@ type HealthChangeRow struct {
 // MetaEventRow is one webhook event from Meta on the Account Health tab.
 type MetaEventRow struct {
 	Ago, Exact  string
+	ISO         string // for <time datetime>
 	Field       string // Meta's field name, e.g. account_update
 	Description string // what it means, in plain words
 }

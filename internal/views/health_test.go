@@ -143,3 +143,24 @@ func TestMetaWordsSitBehindTechnicalDetails(t *testing.T) {
 		t.Errorf("settings: want Meta's words only behind Technical details, got %q", sub.Text())
 	}
 }
+
+// TestInboxTabsAreATablist: the tabs are a tablist whose current tab says
+// aria-selected="true" (the others "false") and controls the tab panel.
+func TestInboxTabsAreATablist(t *testing.T) {
+	doc := renderDoc(t, InboxPage(InboxHeader{ID: 2, AccountID: 1, Name: "Acme"}, TabHealth, nil, templ.NopComponent))
+	if doc.Find(`[role="tablist"] [role="tab"]`).Length() != 2 {
+		t.Fatal("want two tabs in a tablist")
+	}
+	if v, _ := doc.Find(`[data-testid="tab-health"]`).Attr("aria-selected"); v != "true" {
+		t.Errorf("current tab: want aria-selected true, got %q", v)
+	}
+	if v, _ := doc.Find(`[data-testid="tab-settings"]`).Attr("aria-selected"); v != "false" {
+		t.Errorf("other tab: want aria-selected false, got %q", v)
+	}
+	if by, _ := doc.Find(`[role="tabpanel"]`).Attr("aria-labelledby"); by != "tab-health" {
+		t.Errorf("the panel must be labelled by the current tab, got %q", by)
+	}
+	if doc.Find(`#live-poller[hx-trigger="live-poll"]`).Length() != 1 || doc.Find(`#live-status[hidden]`).Length() != 1 {
+		t.Error("an inbox page carries the live poller and its (hidden) status line")
+	}
+}

@@ -18,6 +18,7 @@ func (m MetaCheckView) Shown() bool { return m.Status != "" && m.Status != "pass
 type ChangeRow struct {
 	Ago     string
 	Exact   string
+	ISO     string // for <time datetime>
 	Who     string
 	Action  string
 	Details []string

@@ -152,7 +152,7 @@ func fieldBadgeSpec(field string) badgeFieldSpec {
 		return badgeFieldSpec{"Platform", "Which WhatsApp API the number is registered with.", []badgeValueSpec{
 			{PlatformCloudAPI, "Cloud API", ToneGreen, "The number is registered with the Cloud API."},
 			{PlatformOnPremise, "On-Premises API", ToneGrey, "The number is registered with the On-Premises API, which this product does not manage."},
-			{PlatformNotApplicable, "Not registered", ToneAmber, "The number is not registered with any API yet, so it cannot send messages."},
+			{PlatformNotApplicable, "Not registered", ToneAmber, "The number is not registered with any API yet; Meta limits what it can send until it is."},
 		}}
 	case "throughput":
 		return badgeFieldSpec{"Throughput", "How many messages per second the number may send.", []badgeValueSpec{

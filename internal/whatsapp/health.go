@@ -197,7 +197,7 @@ func DeriveOverallStatus(p *PhoneNumber, businessHealth *HealthStatus, fetchErro
 				"This number uses the On-Premises API, which this product does not manage.")
 		}
 		return overallStatus(OverallRegistrationIncomplete,
-			"This number is not registered with the WhatsApp Cloud API yet, so it cannot send messages.")
+			"This number is not registered with the WhatsApp Cloud API yet, so Meta limits what it can send until it is.")
 	}
 
 	switch {

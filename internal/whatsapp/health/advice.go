@@ -3,6 +3,7 @@ package health
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/inboxhealth/inboxhealth/internal/db"
@@ -214,6 +215,10 @@ func Advise(in AdviceInput) Advice {
 	a.Technical = technicalText(in, a.Kind, block)
 	a.Next = nextStep(d, in, a.Kind)
 	a.NextRetryAt = in.Status.NextRetryAt
+	if a.NextRetryAt == nil {
+		// The decision's generic words promise a retry; with none planned, they go.
+		a.Reason = strings.TrimSuffix(a.Reason, " Registration is retried automatically.")
+	}
 	a.FixInWhatsAppManager = fixInManager(d.State, a.Kind)
 	offerActions(&a, d, in)
 	return a
