@@ -254,6 +254,11 @@ type eventBatch struct {
 	mu      sync.Mutex
 	queue   []*pendingEvent
 	writing bool // a caller is writing batches
+	// insert is qAddWebhookEvent prepared on the writer, once (closed with the store's
+	// statements).
+	insertOnce sync.Once
+	insert     *sql.Stmt
+	insertErr  error
 }
 
 type pendingEvent struct {
@@ -327,16 +332,21 @@ func (s *Store) writeEventBatches(ctx context.Context) {
 // seen), and the partial unique index refuses a second "first" delivery from anywhere
 // else.
 func (s *Store) insertEvents(ctx context.Context, batch []*pendingEvent) error {
+	s.events.insertOnce.Do(func() {
+		s.events.insert, s.events.insertErr = s.write.PrepareContext(ctx, qAddWebhookEvent)
+		if s.events.insertErr == nil {
+			s.st.all = append(s.st.all, s.events.insert)
+		}
+	})
+	if s.events.insertErr != nil {
+		return s.events.insertErr
+	}
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	st, err := tx.PrepareContext(ctx, qAddWebhookEvent)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+	st := tx.StmtContext(ctx, s.events.insert)
 	for _, p := range batch {
 		e := &p.e
 		if err := st.QueryRowContext(ctx, e.InboxID, e.PhoneNumber, e.WABAID, e.Field, e.Payload, e.DedupKey,

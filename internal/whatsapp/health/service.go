@@ -1,5 +1,6 @@
 // Package health keeps each inbox's WhatsApp health current: it fetches it from the
-// Graph API, stores every fetch as a snapshot, serves reads from the latest snapshot,
+// Graph API, stores what every fetch found (change-only snapshots: storeChecks), serves
+// reads from the latest snapshot,
 // and runs the background monitor, the registrar and webhook updates on top of that.
 package health
 
