@@ -340,25 +340,37 @@ func (m *Monitor) sweep(ctx context.Context) (SweepStats, error) {
 	stats.Groups = len(groups)
 	stats.Errors = unreadable
 
+	// The pruning, when due, runs beside the fetches: the sweep mostly waits on Meta,
+	// and the pruning's batches (each its own statement) take the writer between the
+	// pages' transactions instead of after the last one.
+	var (
+		pruneErrs []error
+		pruned    int64
+		pruning   sync.WaitGroup
+	)
+	if now := m.opts.Now(); m.opts.Retention > 0 && (m.lastPrune.IsZero() || now.Sub(m.lastPrune) >= m.opts.PruneInterval) {
+		m.lastPrune = now
+		pruning.Go(func() {
+			snaps, err := m.store.PruneSnapshots(ctx, now.Add(-m.opts.Retention))
+			if err != nil {
+				pruneErrs = append(pruneErrs, fmt.Errorf("health: sweep: %w", err))
+			}
+			changes, err := m.store.PruneHealthChanges(ctx, now.Add(-db.HealthChangeRetention))
+			if err != nil {
+				pruneErrs = append(pruneErrs, fmt.Errorf("health: sweep: %w", err))
+			}
+			pruned = snaps + changes
+		})
+	}
 	fetched, err := m.sweepGroups(ctx, groups)
+	pruning.Wait()
 	stats.add(fetched)
+	stats.Pruned = pruned
 	if ctx.Err() != nil {
 		return stats, fmt.Errorf("health: sweep: %w", ctx.Err())
 	}
-	errs := []error{err}
+	errs := append([]error{err}, pruneErrs...)
 
-	if now := m.opts.Now(); m.opts.Retention > 0 && (m.lastPrune.IsZero() || now.Sub(m.lastPrune) >= m.opts.PruneInterval) {
-		m.lastPrune = now
-		pruned, err := m.store.PruneSnapshots(ctx, now.Add(-m.opts.Retention))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("health: sweep: %w", err))
-		}
-		changes, err := m.store.PruneHealthChanges(ctx, now.Add(-db.HealthChangeRetention))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("health: sweep: %w", err))
-		}
-		stats.Pruned = pruned + changes
-	}
 	if m.opts.OnSwept != nil {
 		m.opts.OnSwept(ctx)
 	}
