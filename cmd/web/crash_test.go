@@ -355,3 +355,139 @@ func crashExec(t *testing.T, path, stmt string) {
 		t.Fatalf("%s: %v", stmt, err)
 	}
 }
+
+// TestCrashKillDuringWebhookBurstLosesNoAcknowledgedEvent kills the real binary with
+// SIGKILL in the middle of a burst of signed webhooks (group-committed: many requests
+// share a transaction) and checks that every webhook that got a 200 is in the
+// database: the answer comes only after the commit.
+func TestCrashKillDuringWebhookBurstLosesNoAcknowledgedEvent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	bin := webBinary(t)
+	const (
+		secret    = "crash-test-secret-key-at-least-32-bytes"
+		appSecret = "crash-app-secret"
+		waba      = "204000000000002"
+	)
+	sim := graphsim.New(graphsim.Config{AppSecret: appSecret})
+	t.Cleanup(sim.Close)
+	simSrv := httptest.NewServer(sim)
+	t.Cleanup(simSrv.Close)
+	dbPath := filepath.Join(t.TempDir(), "app.db")
+	env := append(os.Environ(), "DATABASE_PATH="+dbPath, "SECRET_KEY="+secret, "GRAPH_API_URL="+simSrv.URL+sim.Prefix(),
+		"WHATSAPP_APP_SECRET="+appSecret, "HEALTH_REFRESH_INTERVAL=1h")
+	srv := crashStart(t, bin, env)
+
+	// Each webhook names its own number, so its stored event can be found.
+	number := func(i int) string { return fmt.Sprintf("1415%07d", i) }
+	body := func(i int) []byte {
+		return fmt.Appendf(nil, `{"object":"whatsapp_business_account","entry":[{"id":%q,"time":%d,"changes":[{"field":"phone_number_quality_update","value":{"display_phone_number":%q,"event":"ONBOARDING","current_limit":"TIER_1K","quality_rating":"GREEN"}}]}]}`,
+			waba, 1700000000+i, number(i))
+	}
+	const senders, wantAcked = 32, 400
+	var (
+		mu     sync.Mutex
+		acked  []int
+		next   int
+		killed = make(chan struct{})
+		wg     sync.WaitGroup
+	)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: senders}}
+	for range senders {
+		wg.Go(func() {
+			for {
+				select {
+				case <-killed:
+					return
+				default:
+				}
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i > 20*wantAcked {
+					return // bounded
+				}
+				b := body(i)
+				req, _ := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/whatsapp", bytes.NewReader(b))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("X-Hub-Signature-256", graphsim.Sign([]byte(appSecret), b))
+				resp, err := client.Do(req)
+				if err != nil {
+					continue // the server is gone, or going
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					mu.Lock()
+					acked = append(acked, i)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= wantAcked {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d webhooks acknowledged within 60 s\n%s", n, srv.log)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	srv.stop(syscall.SIGKILL) // mid-burst: the senders are still sending
+	close(killed)
+	wg.Wait()
+
+	conn, err := sql.Open("sqlite", "file:"+dbPath+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rows, err := conn.Query(`SELECT payload FROM webhook_events`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := map[string]bool{}
+	for rows.Next() {
+		var payload string
+		if err := rows.Scan(&payload); err != nil {
+			t.Fatal(err)
+		}
+		var change struct {
+			Value struct {
+				DisplayPhoneNumber string `json:"display_phone_number"`
+			} `json:"value"`
+		}
+		if err := json.Unmarshal([]byte(payload), &change); err != nil {
+			t.Fatalf("stored payload %q: %v", payload, err)
+		}
+		stored[change.Value.DisplayPhoneNumber] = true
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+	lost := 0
+	for _, i := range acked {
+		if !stored[number(i)] {
+			lost++
+		}
+	}
+	if lost > 0 {
+		t.Fatalf("kill -9 during a burst: %d of the %d webhooks answered 200 are not in the database", lost, len(acked))
+	}
+	t.Logf("kill -9 after %d acknowledged webhooks (%d sent): all stored, %d events in the database", len(acked), next, len(stored))
+
+	// The database opens cleanly after the kill.
+	store := crashOffline(t, dbPath, secret)
+	defer store.Close()
+	if v, err := store.IntegrityCheck(context.Background()); err != nil || v != "ok" {
+		t.Fatalf("after kill -9: want integrity_check ok, got %q (%v)", v, err)
+	}
+}

@@ -1,15 +1,19 @@
 package bench
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/inboxhealth/inboxhealth/internal/db"
+	"github.com/inboxhealth/inboxhealth/internal/whatsapp/graphsim"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp/health"
 )
 
@@ -159,5 +163,55 @@ func BenchmarkStorageDay(b *testing.B) {
 		}
 		b.ReportMetric(float64(g.Added())/float64(fleet.Inboxes()), "bytes/inbox/day")
 		b.ReportMetric(float64(g.Rows), "rows")
+	}
+}
+
+// BenchmarkWebhookIngest is make bench's x1 on a small fleet, for profiling: signed
+// quality updates at 64 connections for 3 s, beside bare Echo.
+func BenchmarkWebhookIngest(b *testing.B) {
+	ctx := context.Background()
+	fleet := Fleet{Businesses: 20, NumbersPerBusiness: 20, Accounts: 1, HistoryDays: 1, SnapshotEvery: 6 * time.Hour}
+	path := filepath.Join(b.TempDir(), "fleet.db")
+	if _, err := fleet.BuildFixture(ctx, path, benchSecretKey, time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	app, err := StartApp(ctx, path, benchSecretKey, "http://127.0.0.1:1/v24.0", benchAppSecret, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer app.Close()
+	bare, err := Serve(BareEcho(map[string]any{"received": 1, "applied": 0, "duplicates": 0}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bare.Close()
+	n := fleet.Inboxes()
+	bodies := make([][]byte, n)
+	paths := make([]string, n)
+	for i := range n {
+		w, k := fleet.position(i)
+		bodies[i] = fmt.Appendf(nil, `{"object":"whatsapp_business_account","entry":[{"id":%q,"time":%d,"changes":[{"field":"phone_number_quality_update","value":{"display_phone_number":%q,"event":"ONBOARDING","current_limit":"TIER_1K","quality_rating":"GREEN"}}]}]}`,
+			WABAID(w), time.Now().Unix(), strings.TrimPrefix(PhoneNumber(w, k), "+"))
+		paths[i] = app.URL + "/webhooks/whatsapp/" + strings.TrimPrefix(PhoneNumber(w, k), "+")
+	}
+	hook := Load{Conns: 64, Duration: 3 * time.Second, Warmup: 500 * time.Millisecond, Request: func(w, i int) *http.Request {
+		k := (w*7919 + i*104729) % n
+		req, _ := http.NewRequest(http.MethodPost, paths[k], bytes.NewReader(bodies[k]))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Hub-Signature-256", graphsim.Sign([]byte(benchAppSecret), bodies[k]))
+		return req
+	}}
+	bareLoad := Load{Conns: 64, Duration: 3 * time.Second, Warmup: 500 * time.Millisecond, Request: func(w, i int) *http.Request {
+		req, _ := http.NewRequest(http.MethodGet, bare.URL+"/bare", nil)
+		return req
+	}}
+	for b.Loop() {
+		bb, t := Compare(ctx, 1, bareLoad, hook)
+		b.ReportMetric(t.RPS(), "hook-req/s")
+		b.ReportMetric(bb.RPS(), "bare-req/s")
+		b.ReportMetric(t.RPS()/bb.RPS(), "ratio")
+		if t.Failures > 0 {
+			b.Fatalf("failures: %s", t.FirstError())
+		}
 	}
 }

@@ -53,6 +53,8 @@ type Store struct {
 	dummyHash    []byte
 	// writeObserver is told how long timed writes take (SetWriteObserver).
 	writeObserver atomic.Pointer[func(op string, d time.Duration)]
+	// events groups concurrent webhook events into one transaction (registrations.go).
+	events eventBatch
 }
 
 // Open opens the database, applies pending migrations, and encrypts secrets with

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp"
@@ -216,35 +217,144 @@ const qAddWebhookEvent = `INSERT INTO webhook_events
 
 // AddWebhookEvent stores a received event. A delivery whose DedupKey was stored before
 // is stored too, marked Duplicate (and returned so), so the caller acts on it once.
+//
+// It returns once the event is committed, so a webhook answered 200 after it is on
+// disk. Concurrent calls are group-committed: while one transaction is being written,
+// the events that arrive queue up, and the next transaction writes them all (a burst of
+// Meta's deliveries costs a few commits, not one each). A batch that fails is written
+// again one event per transaction, so one bad event fails only its own caller.
 func (s *Store) AddWebhookEvent(ctx context.Context, e WebhookEvent) (WebhookEvent, error) {
 	if e.ReceivedAt.IsZero() {
 		e.ReceivedAt = s.now()
 	}
-	// One statement: the single writer makes the EXISTS and the INSERT atomic, and the
-	// partial unique index refuses a second "first" delivery from anywhere else. On
-	// PostgreSQL two instances may both find no earlier delivery; the index then makes
-	// the second wait for the first and fail, and run again it finds the first.
-	err := s.timedWrite("webhook_event", func() error {
-		var err error
-		for range 2 {
-			err = s.write.QueryRowContext(ctx, qAddWebhookEvent,
-				e.InboxID, e.PhoneNumber, e.WABAID, e.Field, e.Payload, e.DedupKey, millis(e.ReceivedAt)).Scan(&e.ID, &e.Duplicate)
-			if !isUniqueViolation(err) {
-				break
+	p := &pendingEvent{e: e, done: make(chan struct{})}
+	s.events.mu.Lock()
+	s.events.queue = append(s.events.queue, p)
+	lead := !s.events.writing
+	s.events.writing = true
+	s.events.mu.Unlock()
+	if lead {
+		// This caller writes the first batch (its own event is in it); the write is
+		// not tied to its request, since others wait on it too.
+		s.writeEventBatches(context.WithoutCancel(ctx))
+	}
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		return WebhookEvent{}, fmt.Errorf("db: add webhook event: %w", ctx.Err())
+	}
+	if p.err != nil {
+		return WebhookEvent{}, fmt.Errorf("db: add webhook event: %w", p.err)
+	}
+	return p.e, nil
+}
+
+// eventBatch is the queue of webhook events waiting for their transaction.
+type eventBatch struct {
+	mu      sync.Mutex
+	queue   []*pendingEvent
+	writing bool // a caller is writing batches
+	// insert is qAddWebhookEvent prepared on the writer, once (closed with the store's
+	// statements).
+	insertOnce sync.Once
+	insert     *sql.Stmt
+	insertErr  error
+}
+
+type pendingEvent struct {
+	e    WebhookEvent
+	err  error
+	done chan struct{}
+}
+
+// maxEventBatch bounds one transaction of webhook events.
+const maxEventBatch = 256
+
+// writeEventBatches writes the queued events (s.events.writing set) in one transaction,
+// then hands the events that queued meanwhile to a goroutine of their own, so the
+// caller that led is answered after its own batch, not after the whole burst.
+func (s *Store) writeEventBatches(ctx context.Context) {
+	{
+		s.events.mu.Lock()
+		n := min(len(s.events.queue), maxEventBatch)
+		if n == 0 {
+			s.events.writing = false
+			s.events.mu.Unlock()
+			return
+		}
+		batch := slices.Clone(s.events.queue[:n])
+		s.events.queue = slices.Delete(s.events.queue, 0, n)
+		s.events.mu.Unlock()
+
+		err := s.timedWrite("webhook_event", func() error { return s.insertEvents(ctx, batch) })
+		if err != nil {
+			// One event at a time, so one bad event fails only its caller. On
+			// PostgreSQL two instances may both find no earlier delivery of a key; the
+			// unique index then makes the second wait for the first and fail, and run
+			// again it finds the first.
+			for _, p := range batch {
+				p.err = s.timedWrite("webhook_event", func() error {
+					var err error
+					for range 2 {
+						if err = s.insertEvents(ctx, []*pendingEvent{p}); !isUniqueViolation(err) {
+							break
+						}
+					}
+					return err
+				})
+			}
+		} else {
+			for _, p := range batch {
+				p.err = err
 			}
 		}
-		return err
+		for _, p := range batch {
+			s.c.lastEvent.drop(p.e.WABAID)
+			if p.e.InboxID != nil {
+				s.c.recentEvents.drop(*p.e.InboxID)
+			} else {
+				s.c.recentEvents.clear() // a business-account event shows on all its inboxes
+			}
+			close(p.done)
+		}
+	}
+	s.events.mu.Lock()
+	defer s.events.mu.Unlock()
+	if len(s.events.queue) == 0 {
+		s.events.writing = false
+		return
+	}
+	go s.writeEventBatches(ctx)
+}
+
+// insertEvents writes the events in one transaction. One statement each: the single
+// writer makes the EXISTS and the INSERT atomic (an earlier event of the same batch is
+// seen), and the partial unique index refuses a second "first" delivery from anywhere
+// else.
+func (s *Store) insertEvents(ctx context.Context, batch []*pendingEvent) error {
+	s.events.insertOnce.Do(func() {
+		s.events.insert, s.events.insertErr = s.write.PrepareContext(ctx, qAddWebhookEvent)
+		if s.events.insertErr == nil {
+			s.st.all = append(s.st.all, s.events.insert)
+		}
 	})
-	s.c.lastEvent.drop(e.WABAID)
-	if e.InboxID != nil {
-		s.c.recentEvents.drop(*e.InboxID)
-	} else {
-		s.c.recentEvents.clear() // a business-account event shows on all its inboxes
+	if s.events.insertErr != nil {
+		return s.events.insertErr
 	}
+	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
-		return WebhookEvent{}, fmt.Errorf("db: add webhook event: %w", err)
+		return err
 	}
-	return e, nil
+	defer tx.Rollback()
+	st := tx.StmtContext(ctx, s.events.insert)
+	for _, p := range batch {
+		e := &p.e
+		if err := st.QueryRowContext(ctx, e.InboxID, e.PhoneNumber, e.WABAID, e.Field, e.Payload, e.DedupKey,
+			millis(e.ReceivedAt)).Scan(&e.ID, &e.Duplicate); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 // LastWebhookEventAt is when the newest event with one of the fields arrived for a

@@ -557,9 +557,10 @@ func (s *Store) healthChanges(ctx context.Context, inboxID int64, limit int) ([]
 	return changes, nil
 }
 
-// Data retention. Snapshots are the raw record of every fetch (one per inbox per sweep:
-// 96 a day at the default 15-minute interval, about 1 KiB each with the phone JSON), so
-// they are kept for a week: enough to look into a recent incident. Each inbox's newest
+// Data retention. Snapshots are the raw record of what every fetch found, change-only
+// (a row per new state, about 1 KiB with the phone JSON; an unchanged look moves the
+// newest row's checked_at), and are kept for a week: enough to look into a recent
+// incident. Each inbox's newest
 // snapshot is kept whatever its age, since reads are served from it. The history the
 // Account Health tab shows lives in health_changes (one small row per change of status,
 // quality, name status or limit tier), kept for 400 days so a year-on-year look works.

@@ -49,6 +49,7 @@ const (
 	CodeIncompleteDereg    = 133000  // a previous deregistration did not finish
 	CodeNotRegistered      = 133010  // phone number not registered on the Cloud API
 	CodeBusinessRateLimit  = 80008   // WhatsApp Business account rate limit
+	CodeAppRateLimit       = 4       // application request limit reached
 	CodeAccountLocked      = 131031  // business account locked
 	CodePINMismatch        = 133005  // two-step verification PIN mismatch
 	CodeNeedsVerification  = 133006  // phone number needs re-verification

@@ -136,6 +136,9 @@ type Server struct {
 	injected   map[string][]injection
 	holds      map[string]*hold
 	heldNext   map[string][]*hold // "METHOD /path" -> answers to withhold (HoldNext)
+	budget     Budget
+	bizCalls   map[string][]time.Time // WABA id -> calls counted in the budget window
+	appCalls   []time.Time
 	requests   []*Request
 	deliveries []Delivery
 	delivered  chan struct{} // closed and replaced whenever a delivery is recorded
@@ -169,6 +172,7 @@ func New(cfg Config) *Server {
 		injected:       map[string][]injection{},
 		holds:          map[string]*hold{},
 		heldNext:       map[string][]*hold{},
+		bizCalls:       map[string][]time.Time{},
 		delivered:      make(chan struct{}),
 		retiredFields:  map[string]bool{},
 	}
@@ -341,6 +345,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h := s.takeHoldLocked(r.Method, path); h != nil && res.hold == nil {
 		res.hold = h.ch
 	}
+	if rec.WABAID != "" {
+		res.header = s.usageHeadersLocked(rec.WABAID, res.header)
+	}
 	s.mu.Unlock()
 	if res.finish != nil {
 		res = res.finish(ctx)
@@ -474,6 +481,10 @@ func (s *Server) routeLocked(r *http.Request, segs []string, body []byte, rec *R
 	}
 	if f, limited := s.rateLimitLocked(rec.WABAID, now); limited {
 		rec.Fault = "rate_limit"
+		return s.failed(f)
+	}
+	if f, over := s.spendBudgetLocked(rec.WABAID, now); over {
+		rec.Fault = "budget"
 		return s.failed(f)
 	}
 	if f, injected := s.takeInjectionLocked(r.Method, rec.Path); injected {

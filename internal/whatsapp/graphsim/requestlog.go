@@ -14,7 +14,7 @@ type Request struct {
 	ErrorCode    int       // Graph error code answered, 0 on success
 	ErrorSubcode int
 	ValidToken   bool   // the request carried a known, unexpired token
-	Fault        string // "", "latency", "hang", "server_error", "rate_limit", "injected" or "held"
+	Fault        string // "", "latency", "hang", "server_error", "rate_limit", "budget", "injected" or "held"
 	// OverrideCallbackURI is the webhook override the request asked for (POST
 	// /{waba-id}/subscribed_apps or POST /{phone-number-id}), whether or not Meta
 	// accepted it; "" when it asked for none.

@@ -88,7 +88,8 @@ type Leader interface {
 type SweepStats struct {
 	Groups         int   // (business account, token) groups found
 	GraphCalls     int   // BusinessPhoneNumbers calls made (each may read several pages)
-	RateLimited    int   // groups skipped because Meta asked us to wait
+	RateLimited    int   // groups skipped because Meta asked us to wait (Slowed included)
+	Slowed         int   // of those, groups skipped or paced because their budget or the app's was nearly spent (budget.go)
 	InboxesUpdated int   // inboxes that got a good snapshot
 	Errors         int   // inboxes that got an error snapshot, or could not be read
 	Pruned         int64 // old snapshots and health changes deleted (0 when pruning was not due)
@@ -152,7 +153,7 @@ func (m *Monitor) Run(ctx context.Context) {
 				m.log.Error("health sweep failed", "error", err)
 			} else {
 				m.log.Info("health sweep", "groups", stats.Groups, "graph_calls", stats.GraphCalls,
-					"rate_limited", stats.RateLimited, "updated", stats.InboxesUpdated, "errors", stats.Errors,
+					"rate_limited", stats.RateLimited, "slowed", stats.Slowed, "updated", stats.InboxesUpdated, "errors", stats.Errors,
 					"pruned", stats.Pruned)
 			}
 		} else {
@@ -229,13 +230,33 @@ func (m *Monitor) sweepGroups(ctx context.Context, groups []sweepGroup) (SweepSt
 		}
 	}()
 	slots := make(chan struct{}, m.opts.Concurrency)
-	for _, g := range groups {
+	sweepStart := time.Now()
+	for i, g := range groups {
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
 		}
 		if ctx.Err() != nil {
 			break // shutting down: start no more groups
+		}
+		if usage := m.svc.appUsage(); usage >= BudgetStopAt {
+			// The app's budget is nearly spent: the rest waits for the next sweep.
+			<-slots
+			mu.Lock()
+			stats.RateLimited += len(groups) - i
+			stats.Slowed += len(groups) - i
+			mu.Unlock()
+			m.log.Warn("health sweep: the app is near Meta's rate limit; the rest of the sweep waits for the next", "usage_percent", usage, "left", len(groups)-i)
+			break
+		} else if usage >= BudgetSlowDownAt {
+			// Spread what is left over the interval instead of a burst.
+			if !m.pace(ctx, sweepStart, i, len(groups)) {
+				<-slots
+				break
+			}
+			mu.Lock()
+			stats.Slowed++
+			mu.Unlock()
 		}
 		wg.Go(func() {
 			defer func() { <-slots }()
@@ -255,10 +276,30 @@ func (m *Monitor) sweepGroups(ctx context.Context, groups []sweepGroup) (SweepSt
 	return stats, errors.Join(errs...)
 }
 
+// pace waits, when the app's budget is high, until group i of n is due on an even
+// spread of the groups over nine tenths of the interval from the sweep's start. It
+// returns false when ctx ended.
+func (m *Monitor) pace(ctx context.Context, sweepStart time.Time, i, n int) bool {
+	due := sweepStart.Add(time.Duration(float64(m.opts.Interval) * 0.9 * float64(i) / float64(n)))
+	wait := time.Until(due)
+	if wait <= 0 {
+		return true
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 func (s *SweepStats) add(o SweepStats) {
 	s.Groups += o.Groups
 	s.GraphCalls += o.GraphCalls
 	s.RateLimited += o.RateLimited
+	s.Slowed += o.Slowed
 	s.InboxesUpdated += o.InboxesUpdated
 	s.Errors += o.Errors
 	s.Pruned += o.Pruned
@@ -299,25 +340,37 @@ func (m *Monitor) sweep(ctx context.Context) (SweepStats, error) {
 	stats.Groups = len(groups)
 	stats.Errors = unreadable
 
+	// The pruning, when due, runs beside the fetches: the sweep mostly waits on Meta,
+	// and the pruning's batches (each its own statement) take the writer between the
+	// pages' transactions instead of after the last one.
+	var (
+		pruneErrs []error
+		pruned    int64
+		pruning   sync.WaitGroup
+	)
+	if now := m.opts.Now(); m.opts.Retention > 0 && (m.lastPrune.IsZero() || now.Sub(m.lastPrune) >= m.opts.PruneInterval) {
+		m.lastPrune = now
+		pruning.Go(func() {
+			snaps, err := m.store.PruneSnapshots(ctx, now.Add(-m.opts.Retention))
+			if err != nil {
+				pruneErrs = append(pruneErrs, fmt.Errorf("health: sweep: %w", err))
+			}
+			changes, err := m.store.PruneHealthChanges(ctx, now.Add(-db.HealthChangeRetention))
+			if err != nil {
+				pruneErrs = append(pruneErrs, fmt.Errorf("health: sweep: %w", err))
+			}
+			pruned = snaps + changes
+		})
+	}
 	fetched, err := m.sweepGroups(ctx, groups)
+	pruning.Wait()
 	stats.add(fetched)
+	stats.Pruned = pruned
 	if ctx.Err() != nil {
 		return stats, fmt.Errorf("health: sweep: %w", ctx.Err())
 	}
-	errs := []error{err}
+	errs := append([]error{err}, pruneErrs...)
 
-	if now := m.opts.Now(); m.opts.Retention > 0 && (m.lastPrune.IsZero() || now.Sub(m.lastPrune) >= m.opts.PruneInterval) {
-		m.lastPrune = now
-		pruned, err := m.store.PruneSnapshots(ctx, now.Add(-m.opts.Retention))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("health: sweep: %w", err))
-		}
-		changes, err := m.store.PruneHealthChanges(ctx, now.Add(-db.HealthChangeRetention))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("health: sweep: %w", err))
-		}
-		stats.Pruned = pruned + changes
-	}
 	if m.opts.OnSwept != nil {
 		m.opts.OnSwept(ctx)
 	}
@@ -374,9 +427,12 @@ func (m *Monitor) fetchGroup(ctx context.Context, g sweepGroup) (fg fetchedGroup
 	if until, limited := m.svc.notBefore(g.wabaID); limited {
 		m.log.Debug("health sweep: business account rate limited, skipped", "waba_id", g.wabaID, "until", until)
 		fg.stats.RateLimited = 1
+		if _, slowed := m.svc.slowedUntil(g.wabaID); slowed {
+			fg.stats.Slowed = 1
+		}
 		return fg, false
 	}
-	callCtx, cancel := context.WithTimeout(ctx, sweepGroupTimeout)
+	callCtx, cancel := context.WithTimeout(m.svc.reporting(ctx), sweepGroupTimeout)
 	fg.asked = m.svc.now().UTC()
 	fg.numbers, fg.fetchErr = m.graph.BusinessPhoneNumbers(callCtx, g.token, g.wabaID)
 	cancel()

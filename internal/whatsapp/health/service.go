@@ -1,5 +1,6 @@
 // Package health keeps each inbox's WhatsApp health current: it fetches it from the
-// Graph API, stores every fetch as a snapshot, serves reads from the latest snapshot,
+// Graph API, stores what every fetch found (change-only snapshots: storeChecks), serves
+// reads from the latest snapshot,
 // and runs the background monitor, the registrar and webhook updates on top of that.
 package health
 
@@ -73,6 +74,10 @@ type Service struct {
 	backoffMu   sync.Mutex
 	notBeforeAt map[string]time.Time
 	onHoldOff   func(wabaID string)
+	// slowUntil (under backoffMu): business account -> no call before this time,
+	// because Meta reported its budget nearly spent; budget: the app's (budget.go).
+	slowUntil map[string]time.Time
+	budget    budgetState
 
 	// shownNumber is, for each inbox an edit pointed at another number (phone-number id
 	// or business account), the numberKey it shows now. A fetch started before the edit
@@ -135,7 +140,7 @@ func NewService(store *db.Store, graph Graph, opts Options) *Service {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{store: store, graph: graph, log: opts.Logger, now: opts.Now, ttl: opts.TTL,
-		background: ctx, cancelBackground: cancel, notBeforeAt: map[string]time.Time{}, onDemand: map[int64]*demandRefresh{}, onHoldOff: opts.OnRateLimitHoldOff}
+		background: ctx, cancelBackground: cancel, notBeforeAt: map[string]time.Time{}, slowUntil: map[string]time.Time{}, onDemand: map[int64]*demandRefresh{}, onHoldOff: opts.OnRateLimitHoldOff}
 }
 
 // Close stops refreshes started in the background.
@@ -274,7 +279,7 @@ func (s *Service) fetchAndStore(ctx context.Context, in db.Inbox, source string)
 		return db.HealthSnapshot{}, fmt.Errorf("health: refresh inbox %d: %w", in.ID, err)
 	}
 	asked := s.now().UTC()
-	phone, fetchErr := s.graph.PhoneNumber(ctx, secrets.AccessToken, in.PhoneNumberID)
+	phone, fetchErr := s.graph.PhoneNumber(s.reporting(ctx), secrets.AccessToken, in.PhoneNumberID)
 	if whatsapp.KindOf(fetchErr) == whatsapp.KindRateLimited {
 		s.holdOff(in.WABAID, whatsapp.RetryDelay(fetchErr))
 	}
@@ -324,18 +329,26 @@ func (s *Service) RateLimitedUntil(wabaID string) time.Time {
 // stays.
 func (s *Service) HoldOff(wabaID string, d time.Duration) { s.holdOff(wabaID, d) }
 
+// notBefore reports until when no call about the business account is made: Meta
+// rate-limited it, or reported its budget nearly spent (slowedUntil).
 func (s *Service) notBefore(wabaID string) (time.Time, bool) {
+	slowed, isSlowed := s.slowedUntil(wabaID)
 	s.backoffMu.Lock()
 	defer s.backoffMu.Unlock()
 	until, ok := s.notBeforeAt[wabaID]
-	if !ok {
-		return time.Time{}, false
-	}
-	if !s.now().Before(until) {
+	if ok && !s.now().Before(until) {
 		delete(s.notBeforeAt, wabaID)
-		return time.Time{}, false
+		ok = false
 	}
-	return until, true
+	switch {
+	case ok && isSlowed && slowed.After(until):
+		return slowed, true
+	case ok:
+		return until, true
+	case isSlowed:
+		return slowed, true
+	}
+	return time.Time{}, false
 }
 
 func (s *Service) holdOff(wabaID string, d time.Duration) {
