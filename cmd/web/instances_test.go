@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -8,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -15,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/inboxhealth/inboxhealth/internal/db"
 	"github.com/inboxhealth/inboxhealth/internal/pgtest"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp/graphsim"
 )
@@ -213,4 +217,91 @@ func TestTwoInstancesShareOnePostgresDatabase(t *testing.T) {
 	}
 	t.Logf("the follower took the sweeps over %v after the leader was killed (interval %v)", took.Round(time.Millisecond), interval)
 	follower.stop(syscall.SIGTERM)
+}
+
+// TestMigrateSQLiteToPostgres copies an SQLite deployment (its key in the data folder)
+// into an empty PostgreSQL database with `web migrate --to`, then serves from the copy
+// with DATABASE_URL and the key as SECRET_KEY: the same person logs in, the same inbox
+// is listed under its id with its token still working, and `web backup` points to pg_dump.
+func TestMigrateSQLiteToPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	databaseURL := pgtest.URL(t)
+	bin := webBinary(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.db")
+	sqliteEnv := append(os.Environ(), "DATABASE_PATH="+path)
+	add := exec.Command(bin, "user", "add", "--email", "owner@move.test", "--account", "Move Co", "--role", "administrator", "--password", "move password 1")
+	add.Env = sqliteEnv
+	out, err := add.Output()
+	if err != nil {
+		t.Fatalf("web user add: %v", err)
+	}
+	var user struct {
+		AccountID      int64  `json:"account_id"`
+		APIAccessToken string `json:"api_access_token"`
+	}
+	if err := json.Unmarshal(out, &user); err != nil {
+		t.Fatalf("web user add printed %q: %v", out, err)
+	}
+	key, err := os.ReadFile(filepath.Join(dir, db.KeyFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := crashOffline(t, path, strings.TrimSpace(string(key)))
+	in, err := store.CreateInbox(context.Background(), db.NewInbox{AccountID: user.AccountID, Name: "Moved line", PhoneNumber: "+14155550166",
+		PhoneNumberID: "106000000000001", WABAID: "206000000000001", AccessToken: "moved-access-token-0123456789"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+
+	// The source sees no server: the copy is of a stopped deployment.
+	migrate := exec.Command(bin, "migrate", "--to", databaseURL)
+	migrate.Env = sqliteEnv
+	var stdout, stderr bytes.Buffer
+	migrate.Stdout, migrate.Stderr = &stdout, &stderr
+	if err := migrate.Run(); err != nil {
+		t.Fatalf("web migrate --to: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "copied") || !strings.Contains(stdout.String(), "SECRET_KEY") || strings.Contains(stdout.String(), string(key)) {
+		t.Fatalf("web migrate --to: want a summary that names SECRET_KEY (never the key), got %q", stdout.String())
+	}
+	again := exec.Command(bin, "migrate", "--to", databaseURL)
+	again.Env = sqliteEnv
+	if out, err := again.CombinedOutput(); err == nil || !strings.Contains(string(out), "not empty") {
+		t.Fatalf("a second copy into the same database: want it refused as not empty, got %v %q", err, out)
+	}
+
+	sim := graphsim.New(graphsim.Config{}) // Meta as far as the monitor's first sweep goes
+	t.Cleanup(sim.Close)
+	simSrv := httptest.NewServer(sim)
+	t.Cleanup(simSrv.Close)
+	pgEnv := append(os.Environ(), "DATABASE_URL="+databaseURL, "SECRET_KEY="+strings.TrimSpace(string(key)),
+		"DATABASE_PATH="+filepath.Join(dir, "unused", "app.db"), "GRAPH_API_URL="+simSrv.URL+sim.Prefix(), "HEALTH_REFRESH_INTERVAL=1h")
+	srv := crashStart(t, bin, pgEnv)
+	status, body := crashRequest(t, http.MethodGet, fmt.Sprintf("%s/api/v1/accounts/%d/inboxes", srv.URL, user.AccountID), user.APIAccessToken, nil)
+	listed := false
+	if list, ok := body["payload"].([]any); ok && len(list) == 1 {
+		row, _ := list[0].(map[string]any)
+		listed = row["id"] == float64(in.ID) && row["phone_number"] == "+14155550166"
+	}
+	if status != http.StatusOK || !listed {
+		t.Fatalf("the moved inbox under its id, with the moved API token: want 200 listing it, got %d %v", status, body)
+	}
+	faultsLogin(t, srv.URL, "owner@move.test", "move password 1")
+	srv.stop(syscall.SIGTERM)
+
+	pg := crashOffline(t, databaseURL, strings.TrimSpace(string(key)))
+	defer pg.Close()
+	if sec, err := pg.Secrets(context.Background(), in.ID); err != nil || sec.AccessToken != "moved-access-token-0123456789" {
+		t.Fatalf("the moved token: want it readable with the same key, got %v", err)
+	}
+
+	backup := exec.Command(bin, "backup", "--to", filepath.Join(dir, "b.db"))
+	backup.Env = pgEnv
+	if out, err := backup.CombinedOutput(); err == nil || !strings.Contains(string(out), "pg_dump") {
+		t.Fatalf("web backup on PostgreSQL: want it to point to pg_dump, got %v %q", err, out)
+	}
 }
