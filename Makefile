@@ -62,8 +62,12 @@ fuzz:
 	done
 
 ## bench: benchmarks side by side with their baselines; writes docs/BENCHMARKS.md
+## (the PostgreSQL row uses TEST_DATABASE_URL, or a throwaway cluster when PostgreSQL is installed)
 bench:
-	$(GO) run ./internal/bench/cmd/benchreport -out docs/BENCHMARKS.md
+	@if [ -z "$$TEST_DATABASE_URL" ] && { ls /usr/lib/postgresql/*/bin/initdb || command -v initdb; } >/dev/null 2>&1; then \
+		dir=$$(mktemp -d /tmp/inboxhealth-pg.XXXXXX) && trap '.ci/pg-cluster stop "$$dir"' EXIT && \
+		eval "$$(.ci/pg-cluster start "$$dir")"; \
+	fi; $(GO) run ./internal/bench/cmd/benchreport -out docs/BENCHMARKS.md
 
 ## soak: 60 s of mixed load against the real binary
 soak: build

@@ -12,7 +12,8 @@ const usage = `Usage: web <command> [flags]
 Commands:
   serve      run the web app (configured by environment variables; see README)
   demo       run the web app in demo mode: built-in Graph API simulator, seeded data
-  migrate    apply database migrations and exit
+  migrate    apply database migrations and exit; with --to postgres://... copy the SQLite
+             database into an empty PostgreSQL one (web migrate --to URL)
   backup     copy the database consistently, also while serving: web backup --to FILE
   version    print the version, commit and Go version
   user add   create a user: web user add --email E --account NAME --role administrator|agent [--password P] [--reset-password]
@@ -32,7 +33,7 @@ func main() {
 	case "demo":
 		err = runServe(args, true)
 	case "migrate":
-		err = runMigrate(args)
+		err = runMigrate(args, os.Stdout)
 	case "backup":
 		err = runBackup(args, os.Stdout)
 	case "version", "--version":

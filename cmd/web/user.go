@@ -8,13 +8,20 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/inboxhealth/inboxhealth/internal/db"
 )
 
-func runMigrate(args []string) error {
+// runMigrate implements `web migrate` (apply the migrations and exit) and
+// `web migrate --to postgres://...` (copy the SQLite database into an empty PostgreSQL
+// one, which is migrated first).
+func runMigrate(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	to := fs.String("to", "", "copy the SQLite database (DATABASE_PATH) into this empty PostgreSQL database (postgres://...)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -22,12 +29,53 @@ func runMigrate(args []string) error {
 	if err != nil {
 		return err
 	}
+	if *to != "" {
+		return copyToPostgres(cfg, *to, stdout)
+	}
 	store, _, err := openStore(context.Background(), cfg)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	fmt.Println("migrations applied to", cfg.databaseName())
+	fmt.Fprintln(stdout, "migrations applied to", cfg.databaseName())
+	return nil
+}
+
+// copyToPostgres is `web migrate --to`: the SQLite file at DATABASE_PATH, opened with
+// its key, copied row for row (secrets still encrypted) into the PostgreSQL database.
+func copyToPostgres(cfg config, to string, stdout io.Writer) error {
+	if !db.IsPostgresURL(to) {
+		return fmt.Errorf("--to %q: want a PostgreSQL URL, postgres://user:password@host:5432/dbname", db.RedactURL(to))
+	}
+	if cfg.DatabaseURL != "" {
+		return errors.New("web migrate --to copies the SQLite file DATABASE_PATH: unset DATABASE_URL for the copy")
+	}
+	if _, err := os.Stat(cfg.DatabasePath); err != nil {
+		return fmt.Errorf("no SQLite database to copy at %s (DATABASE_PATH): %w", cfg.DatabasePath, err)
+	}
+	ctx := context.Background()
+	src, cipher, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := db.Open(ctx, to, cipher)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	start := time.Now()
+	stats, err := db.CopyToPostgres(ctx, src, dst)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "copied %d rows in %d tables from %s to %s in %v\n", stats.Rows, len(stats.Tables), cfg.DatabasePath,
+		db.RedactURL(to), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintln(stdout, "tokens and PINs were copied encrypted: every instance needs the same secret key")
+	if cfg.SecretKey == "" {
+		fmt.Fprintf(stdout, "set SECRET_KEY on every instance to the contents of %s\n", filepath.Join(filepath.Dir(cfg.DatabasePath), db.KeyFileName))
+	}
+	fmt.Fprintln(stdout, "then start the instances with DATABASE_URL set to that database")
 	return nil
 }
 

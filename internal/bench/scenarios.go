@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/inboxhealth/inboxhealth/internal/db"
+	"github.com/inboxhealth/inboxhealth/internal/pgtest"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp/graphsim"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp/health"
 )
@@ -39,7 +40,10 @@ type Config struct {
 	StorageSpan              time.Duration
 	Self                     string // this executable, re-run as a child for the sweeps
 	Dir                      string // scratch folder
-	Progress                 io.Writer
+	// PostgresURL is a PostgreSQL server for the engine comparison (row p): the
+	// fixture is copied into a fresh schema on it. "" leaves the row unmeasured.
+	PostgresURL string
+	Progress    io.Writer
 }
 
 // DefaultConfig is what `make bench` runs.
@@ -101,6 +105,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		{"monitor sweeps", r.sweeps},
 		{"start-up and memory of the real binary", r.startupAndMemory},
 		{"HTTP throughput", r.throughput},
+		{"PostgreSQL vs SQLite", r.engines},
 		{"storage growth", r.storage},
 	}
 	for _, s := range steps {
@@ -315,6 +320,87 @@ func ratio(a, b float64) float64 {
 		return 0
 	}
 	return a / b
+}
+
+// engines measures the health API of the same fixture on PostgreSQL against SQLite, in
+// alternating rounds: the fixture copied as `web migrate --to` copies it.
+func (r *Runner) engines(ctx context.Context) error {
+	what := fmt.Sprintf("Health API (`GET /api/v1/accounts/:account_id/inboxes/:id/health`) on PostgreSQL vs on SQLite, same fixture, %d connections", r.cfg.Conns)
+	if r.cfg.PostgresURL == "" {
+		r.rep.Rows = append(r.rep.Rows, Row{ID: "p", What: what, Measured: "not measured: no PostgreSQL server (set TEST_DATABASE_URL, or run `make bench` with PostgreSQL installed)",
+			Baseline: "—", Ratio: "—", Aim: "—", Met: "—"})
+		return nil
+	}
+	pgURL, drop, err := pgtest.NewSchemaOn(r.cfg.PostgresURL)
+	if err != nil {
+		return err
+	}
+	defer drop()
+	cipher, err := db.NewCipher(benchSecretKey)
+	if err != nil {
+		return err
+	}
+	src, err := db.Open(ctx, r.fx.Path, cipher)
+	if err != nil {
+		return err
+	}
+	dst, err := db.Open(ctx, pgURL, cipher)
+	if err != nil {
+		src.Close()
+		return err
+	}
+	start := time.Now()
+	stats, err := db.CopyToPostgres(ctx, src, dst)
+	copyTook := time.Since(start)
+	src.Close()
+	dst.Close()
+	if err != nil {
+		return err
+	}
+	r.progress("p: fixture copied to PostgreSQL: %d rows in %s", stats.Rows, copyTook.Round(time.Millisecond))
+
+	apps := make([]*AppServer, 2)
+	for i, path := range []string{r.fx.Path, pgURL} {
+		if apps[i], err = StartApp(ctx, path, benchSecretKey, r.simURL, benchAppSecret, r.log); err != nil {
+			return err
+		}
+		defer apps[i].Close()
+		// Fresh snapshots, so no read waits on Meta.
+		if _, err := health.NewMonitor(apps[i].Health, apps[i].Store, apps[i].Client, health.MonitorOptions{Logger: r.log}).SweepOnce(ctx); err != nil {
+			return err
+		}
+	}
+	user := r.fx.Users[0]
+	var ids []int64
+	for w := range r.cfg.Fleet.Businesses {
+		if r.cfg.Fleet.AccountOf(w) != 0 {
+			continue
+		}
+		for n := range r.cfg.Fleet.NumbersPerBusiness {
+			ids = append(ids, r.fx.InboxIDs[r.cfg.Fleet.index(w, n)])
+		}
+	}
+	pick := func(w, i int) int { return (w*7919 + i*104729) % len(ids) }
+	loadOf := func(app *AppServer) Load {
+		return r.load(func(w, i int) *http.Request {
+			req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/api/v1/accounts/%d/inboxes/%d/health", app.URL, user.AccountID, ids[pick(w, i)]), nil)
+			req.Header.Set("api_access_token", user.APIToken)
+			return req
+		}, nil)
+	}
+	r.progress("p: health API on PostgreSQL vs SQLite")
+	r.sim.ResetRequests()
+	lite, pg := Compare(ctx, r.cfg.Rounds, loadOf(apps[0]), loadOf(apps[1]))
+	graphDuring, _, _ := r.graphGETs()
+	x := ratio(pg.RPS(), lite.RPS())
+	r.rep.Rows = append(r.rep.Rows, Row{ID: "p", What: what,
+		Measured: "PostgreSQL: " + LoadSummary(pg) + failureNote(pg), Baseline: "SQLite: " + LoadSummary(lite) + failureNote(lite),
+		Ratio: fmt.Sprintf("%.2f× throughput, %.2f× p99", x, ratio(float64(pg.Percentile(99)), float64(lite.Percentile(99)))),
+		Aim:   "≥ 0.50× throughput and p99 ≤ 2× SQLite's",
+		Met:   verdict(x >= 0.5 && pg.Percentile(99) <= 2*lite.Percentile(99) && pg.Failures == 0)})
+	r.note("p: the fixture (%s rows) was copied into a fresh schema of a local PostgreSQL server with `web migrate --to`'s copy (db.CopyToPostgres) in %s; both apps are the same handlers and store code (one pool of %d connections on PostgreSQL, over TCP to 127.0.0.1), read the same %d inboxes in turn with the same API token, each with its rows cached for db.CacheTTL. %d Graph calls were made during the runs.",
+		thousands(float64(stats.Rows)), copyTook.Round(time.Millisecond), db.PostgresMaxConns, len(ids), graphDuring)
+	return nil
 }
 
 func (r *Runner) throughput(ctx context.Context) error {

@@ -102,9 +102,9 @@ func Open(ctx context.Context, path string, cipher *Cipher) (*Store, error) {
 	return s.finishOpen(ctx)
 }
 
-// PostgresMaxConns bounds the connections one process opens to PostgreSQL (one pool;
-// LeaderLock holds one more while this process leads the monitor). Several instances
-// share the server's max_connections (100 by default).
+// PostgresMaxConns bounds the connections one process opens to PostgreSQL: one pool,
+// of which Leadership keeps one while this process leads the monitor. Several
+// instances share the server's max_connections (100 by default).
 var PostgresMaxConns = 16
 
 // finishOpen migrates and checks a freshly opened store.

@@ -44,7 +44,8 @@ func IsPostgresURL(s string) bool {
 func RedactURL(s string) string {
 	cfg, err := pgconn.ParseConfig(s)
 	if err != nil || !IsPostgresURL(s) {
-		if i := strings.Index(s, "@"); i >= 0 && IsPostgresURL(s) {
+		// Unparsable: hide everything before the host (a password may hold an @).
+		if i := strings.LastIndex(s, "@"); i >= 0 && IsPostgresURL(s) {
 			return s[:strings.Index(s, "://")+3] + "…" + s[i:]
 		}
 		return s

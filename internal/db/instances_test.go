@@ -157,3 +157,42 @@ func TestRefreshIsClaimedOncePerCooldownAcrossInstances(t *testing.T) {
 		t.Error("after the cooldown: want a claim")
 	}
 }
+
+// Instances started together on a new database apply each migration once: the others
+// wait for the first (PostgreSQL: an advisory lock; SQLite: the writer's lock).
+func TestInstancesStartingTogetherMigrateOnce(t *testing.T) {
+	path := testDatabase(t)
+	c, _ := NewCipher("test-secret")
+	const instances = 4
+	stores := make([]*Store, instances)
+	errs := make([]error, instances)
+	var wg sync.WaitGroup
+	for i := range instances {
+		wg.Go(func() { stores[i], errs[i] = Open(context.Background(), path, c) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("instance %d: %v", i, err)
+		}
+		defer stores[i].Close()
+	}
+	rows, err := stores[0].read.Query(`SELECT name, count(*) FROM schema_migrations GROUP BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var name string
+		var count int
+		rows.Scan(&name, &count)
+		if count != 1 {
+			t.Errorf("%s applied %d times", name, count)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Fatal("no migration recorded")
+	}
+}

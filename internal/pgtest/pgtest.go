@@ -82,6 +82,31 @@ func NewSchema() (string, func(), error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("test server %s: %w", ServerURL(), err)
 	}
+	return newSchema(db, ServerURL())
+}
+
+// NewSchemaOn is NewSchema on the server at serverURL (the bench's); the returned
+// function also closes the connection it made.
+func NewSchemaOn(serverURL string) (string, func(), error) {
+	db, err := sql.Open("pgx", serverURL)
+	if err != nil {
+		return "", nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := db.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS citext SCHEMA public`); err != nil {
+		db.Close()
+		return "", nil, fmt.Errorf("PostgreSQL server: %w", err)
+	}
+	u, drop, err := newSchema(db, serverURL)
+	if err != nil {
+		db.Close()
+		return "", nil, err
+	}
+	return u, func() { drop(); db.Close() }, nil
+}
+
+func newSchema(db *sql.DB, serverURL string) (string, func(), error) {
 	b := make([]byte, 6)
 	rand.Read(b)
 	schema := "t_" + hex.EncodeToString(b)
@@ -90,9 +115,9 @@ func NewSchema() (string, func(), error) {
 	if _, err := db.ExecContext(ctx, `CREATE SCHEMA `+schema); err != nil {
 		return "", nil, fmt.Errorf("create schema: %w", err)
 	}
-	u, err := url.Parse(ServerURL())
+	u, err := url.Parse(serverURL)
 	if err != nil {
-		return "", nil, fmt.Errorf("TEST_DATABASE_URL: %w", err)
+		return "", nil, fmt.Errorf("PostgreSQL URL: %w", err)
 	}
 	q := u.Query()
 	q.Set("search_path", schema+",public")

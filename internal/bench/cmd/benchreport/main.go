@@ -33,6 +33,7 @@ func run() error {
 	duration := flag.Duration("duration", bench.DefaultConfig.Duration, "measured time of each side of each round")
 	rounds := flag.Int("rounds", bench.DefaultConfig.Rounds, "alternating rounds per comparison")
 	keep := flag.Bool("keep", false, "keep the scratch folder (databases, server log)")
+	postgres := flag.String("postgres", os.Getenv("TEST_DATABASE_URL"), "PostgreSQL server for the engine comparison (default $TEST_DATABASE_URL; a fresh schema is made and dropped)")
 	child := flag.String("child", "", "internal: run one sweep as a child process")
 	mode := flag.String("mode", "", "internal: sweep mode (grouped|naive)")
 	dbPath := flag.String("db", "", "internal: database of the child sweep")
@@ -64,6 +65,7 @@ func run() error {
 		defer os.RemoveAll(dir)
 	}
 	cfg.Dir = dir
+	cfg.PostgresURL = *postgres
 	cfg.Progress = os.Stderr
 	if cfg.Self, err = os.Executable(); err != nil {
 		return err
