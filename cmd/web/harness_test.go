@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -195,14 +196,27 @@ func newWatchedBrowser(t *testing.T) (context.Context, *cspWatch) {
 // css is shorthand for a CSS selector (a plain string would be a DOM search).
 func css(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 
-// textOf reads an element's visible text.
+// textOf reads an element's visible text. It finds and reads the element in one script
+// run: pages poll and swap their live parts (static/app.js), and a node found in one
+// DevTools call can be gone by the next.
 func textOf(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
-	text, err := chromedp.Run(ctx, chromedp.Text(css(sel)))
-	if err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.WaitReady(css(sel))); err != nil {
 		t.Fatalf("read text of %s: %v", sel, err)
 	}
-	return text
+	quoted, _ := json.Marshal(sel)
+	for range 10 {
+		text, err := chromedp.Run(ctx, chromedp.Evaluate[*string](`(e => e ? e.innerText : null)(document.querySelector(`+string(quoted)+`))`))
+		if err != nil {
+			t.Fatalf("read text of %s: %v", sel, err)
+		}
+		if text != nil {
+			return *text
+		}
+		time.Sleep(50 * time.Millisecond) // swapped out between the wait and the read
+	}
+	t.Fatalf("read text of %s: the element keeps disappearing", sel)
+	return ""
 }
 
 // demoInbox finds a seeded demo inbox by name.

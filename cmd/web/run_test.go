@@ -84,16 +84,15 @@ func TestGraphsimAndServeEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Process.Kill(); sim.Wait() })
-	waitFor(t, 20*time.Second, "the simulator to listen", func() bool {
+	// It prints the GRAPH_API_URL to use once it listens (the port may accept a
+	// connection a moment before the line is written).
+	waitFor(t, 20*time.Second, "the simulator to listen and print the GRAPH_API_URL to use", func() bool {
 		c, err := net.Dial("tcp", simAddr)
 		if err == nil {
 			c.Close()
 		}
-		return err == nil
+		return err == nil && strings.Contains(simLog.String(), "http://"+simAddr+"/v24.0")
 	})
-	if !strings.Contains(simLog.String(), "http://"+simAddr+"/v24.0") {
-		t.Fatalf("graphsim must print the GRAPH_API_URL to use, got %s", simLog)
-	}
 
 	dir := t.TempDir()
 	env := append(os.Environ(), "DATABASE_PATH="+filepath.Join(dir, "app.db"), "SECRET_KEY="+binaryTestSecret,
