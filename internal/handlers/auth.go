@@ -41,6 +41,11 @@ func (h *Handler) requireLogin(next echo.HandlerFunc) echo.HandlerFunc {
 		if _, ok := currentUser(c); !ok {
 			to := "/login?next=" + url.QueryEscape(c.Request().URL.RequestURI())
 			if isHTMX(c) {
+				// An htmx request (a page's poll, a banner form) comes back to the page it
+				// was made from, not to the fragment's URL.
+				if page := htmxPage(c); page != "" {
+					to = "/login?next=" + url.QueryEscape(page)
+				}
 				c.Response().Header().Set(headerHXRedirect, to)
 				return c.NoContent(http.StatusUnauthorized)
 			}
@@ -254,4 +259,14 @@ func roundUp(d time.Duration) string {
 		return fmt.Sprintf("%d seconds", int(d.Seconds())+1)
 	}
 	return fmt.Sprintf("%d minutes", int(d.Minutes())+1)
+}
+
+// htmxPage is the path and query of the page an htmx request was made from
+// (HX-Current-URL), when that page is on this server; "" otherwise.
+func htmxPage(c echo.Context) string {
+	cur, err := url.Parse(c.Request().Header.Get("HX-Current-URL"))
+	if err != nil || cur.Host != c.Request().Host || !strings.HasPrefix(cur.Path, "/") {
+		return ""
+	}
+	return cur.RequestURI()
 }

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -119,5 +120,34 @@ func TestFaviconIsServed(t *testing.T) {
 	_, page, _ := admin.getDoc("/accounts/" + itoa(e.admin.AccountID) + "/inboxes")
 	if href, _ := page.Find(`link[rel="icon"]`).Attr("href"); href != "/static/favicon.svg" {
 		t.Errorf("pages must link the icon, got %q", href)
+	}
+}
+
+// TestLivePollAfterTheSessionEnded: an open page's poll after its session ended sends
+// the browser to the log-in page, which then returns to the page (not the fragment).
+func TestLivePollAfterTheSessionEnded(t *testing.T) {
+	e := newRegEnv(t, "pending_provisioning")
+	in := e.inbox(regPendingInbox)
+	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+regPath(in, "/live?from=health"), nil)
+	req.Header.Set("HX-Request", "true")
+	req.Header.Set("HX-Current-URL", e.srv.URL+regPath(in, "/health?range=7d"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	want := "/login?next=" + url.QueryEscape(regPath(in, "/health?range=7d"))
+	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("HX-Redirect") != want {
+		t.Errorf("logged-out poll: want 401 with HX-Redirect %q, got %d %q", want, resp.StatusCode, resp.Header.Get("HX-Redirect"))
+	}
+	// Another site's page named in the header is not followed.
+	req.Header.Set("HX-Current-URL", "https://elsewhere.example/accounts/1/inboxes")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("HX-Redirect"); strings.Contains(got, "elsewhere") {
+		t.Errorf("a foreign HX-Current-URL must be ignored, got %q", got)
 	}
 }
