@@ -243,6 +243,12 @@ func TestBrowserBannerBeforeAnyClick(t *testing.T) {
 		}
 		noHorizontalScroll(t, ctx, p.name)
 		checkAccessibility(t, ctx, p.name)
+		if p.name == "connected health tab at 390 px" {
+			tops, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](`[...document.querySelectorAll(".badge-cell")].slice(0, 3).map(e => Math.round(e.getBoundingClientRect().top))`))
+			if err != nil || len(tops) < 3 || tops[0] != tops[1] || tops[2] <= tops[1] {
+				t.Errorf("%s: want the badge tiles two per row, got tops %v (%v)", p.name, tops, err)
+			}
+		}
 	}
 
 	// An agent: the token problem says whom to ask, with no form to press.
