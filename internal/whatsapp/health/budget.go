@@ -67,8 +67,7 @@ func (s *Service) noteUsage(u whatsapp.Usage) {
 func (s *Service) slowDown(wabaID string, until time.Time, pct int64) {
 	s.backoffMu.Lock()
 	defer s.backoffMu.Unlock()
-	if until.After(s.slowUntil[wabaID]) {
-		s.slowUntil[wabaID] = until
+	if s.slowUntil.extend(wabaID, until) {
 		s.log.Info("business account near Meta's rate limit; slowing down", "waba_id", wabaID, "usage_percent", pct, "until", until)
 	}
 }
@@ -88,15 +87,7 @@ func (s *Service) appUsage() int64 {
 func (s *Service) slowedUntil(wabaID string) (time.Time, bool) {
 	s.backoffMu.Lock()
 	defer s.backoffMu.Unlock()
-	until, ok := s.slowUntil[wabaID]
-	if !ok {
-		return time.Time{}, false
-	}
-	if !s.now().Before(until) {
-		delete(s.slowUntil, wabaID)
-		return time.Time{}, false
-	}
-	return until, true
+	return s.slowUntil.active(wabaID, s.now())
 }
 
 // reporting makes the calls made with ctx report Meta's usage to the service.

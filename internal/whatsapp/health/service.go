@@ -72,11 +72,11 @@ type Service struct {
 	// limit (80008 and friends), by the monitor's sweep or by a single refresh; both
 	// ask it before calling.
 	backoffMu   sync.Mutex
-	notBeforeAt map[string]time.Time
+	notBeforeAt holds
 	onHoldOff   func(wabaID string)
 	// slowUntil (under backoffMu): business account -> no call before this time,
 	// because Meta reported its budget nearly spent; budget: the app's (budget.go).
-	slowUntil map[string]time.Time
+	slowUntil holds
 	budget    budgetState
 
 	// shownNumber is, for each inbox an edit pointed at another number (phone-number id
@@ -140,7 +140,7 @@ func NewService(store *db.Store, graph Graph, opts Options) *Service {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{store: store, graph: graph, log: opts.Logger, now: opts.Now, ttl: opts.TTL,
-		background: ctx, cancelBackground: cancel, notBeforeAt: map[string]time.Time{}, slowUntil: map[string]time.Time{}, onDemand: map[int64]*demandRefresh{}, onHoldOff: opts.OnRateLimitHoldOff}
+		background: ctx, cancelBackground: cancel, notBeforeAt: holds{}, slowUntil: holds{}, onDemand: map[int64]*demandRefresh{}, onHoldOff: opts.OnRateLimitHoldOff}
 }
 
 // Close stops refreshes started in the background.
@@ -332,36 +332,53 @@ func (s *Service) HoldOff(wabaID string, d time.Duration) { s.holdOff(wabaID, d)
 // notBefore reports until when no call about the business account is made: Meta
 // rate-limited it, or reported its budget nearly spent (slowedUntil).
 func (s *Service) notBefore(wabaID string) (time.Time, bool) {
-	slowed, isSlowed := s.slowedUntil(wabaID)
 	s.backoffMu.Lock()
 	defer s.backoffMu.Unlock()
-	until, ok := s.notBeforeAt[wabaID]
-	if ok && !s.now().Before(until) {
-		delete(s.notBeforeAt, wabaID)
-		ok = false
-	}
-	switch {
-	case ok && isSlowed && slowed.After(until):
-		return slowed, true
-	case ok:
-		return until, true
-	case isSlowed:
+	now := s.now()
+	until, ok := s.notBeforeAt.active(wabaID, now)
+	if slowed, isSlowed := s.slowUntil.active(wabaID, now); isSlowed && slowed.After(until) {
 		return slowed, true
 	}
-	return time.Time{}, false
+	return until, ok
 }
 
 func (s *Service) holdOff(wabaID string, d time.Duration) {
 	until := s.now().Add(max(d, minHoldOff))
 	s.backoffMu.Lock()
 	defer s.backoffMu.Unlock()
-	if until.After(s.notBeforeAt[wabaID]) {
-		s.notBeforeAt[wabaID] = until
-	}
+	s.notBeforeAt.extend(wabaID, until)
 	s.log.Warn("business account rate limited by Meta; no Graph calls about it until then", "waba_id", wabaID, "until", until)
 	if s.onHoldOff != nil {
 		s.onHoldOff(wabaID)
 	}
+}
+
+// holds maps a business account (WABA) id to the time before which no Graph call
+// about it is made; the Service keeps one for Meta's rate limits and one for budgets
+// nearly spent, both under its backoffMu.
+type holds map[string]time.Time
+
+// extend makes the hold last until then, unless a longer one is in place; it reports
+// whether it changed.
+func (h holds) extend(wabaID string, until time.Time) bool {
+	if !until.After(h[wabaID]) {
+		return false
+	}
+	h[wabaID] = until
+	return true
+}
+
+// active reports the hold still in force at now, forgetting one that ended.
+func (h holds) active(wabaID string, now time.Time) (time.Time, bool) {
+	until, ok := h[wabaID]
+	if !ok {
+		return time.Time{}, false
+	}
+	if !now.Before(until) {
+		delete(h, wabaID)
+		return time.Time{}, false
+	}
+	return until, true
 }
 
 // Record stores the outcome of one fetch of an inbox's health, made now. With fetchErr
