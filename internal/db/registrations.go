@@ -274,49 +274,43 @@ const maxEventBatch = 256
 // then hands the events that queued meanwhile to a goroutine of their own, so the
 // caller that led is answered after its own batch, not after the whole burst.
 func (s *Store) writeEventBatches(ctx context.Context) {
-	{
-		s.events.mu.Lock()
-		n := min(len(s.events.queue), maxEventBatch)
-		if n == 0 {
-			s.events.writing = false
-			s.events.mu.Unlock()
-			return
-		}
-		batch := slices.Clone(s.events.queue[:n])
-		s.events.queue = slices.Delete(s.events.queue, 0, n)
+	s.events.mu.Lock()
+	n := min(len(s.events.queue), maxEventBatch)
+	if n == 0 {
+		s.events.writing = false
 		s.events.mu.Unlock()
+		return
+	}
+	batch := slices.Clone(s.events.queue[:n])
+	s.events.queue = slices.Delete(s.events.queue, 0, n)
+	s.events.mu.Unlock()
 
-		err := s.timedWrite("webhook_event", func() error { return s.insertEvents(ctx, batch) })
-		if err != nil {
-			// One event at a time, so one bad event fails only its caller. On
-			// PostgreSQL two instances may both find no earlier delivery of a key; the
-			// unique index then makes the second wait for the first and fail, and run
-			// again it finds the first.
-			for _, p := range batch {
-				p.err = s.timedWrite("webhook_event", func() error {
-					var err error
-					for range 2 {
-						if err = s.insertEvents(ctx, []*pendingEvent{p}); !isUniqueViolation(err) {
-							break
-						}
-					}
-					return err
-				})
-			}
-		} else {
-			for _, p := range batch {
-				p.err = err
-			}
-		}
+	err := s.timedWrite("webhook_event", func() error { return s.insertEvents(ctx, batch) })
+	if err != nil {
+		// One event at a time, so one bad event fails only its caller. On
+		// PostgreSQL two instances may both find no earlier delivery of a key; the
+		// unique index then makes the second wait for the first and fail, and run
+		// again it finds the first.
 		for _, p := range batch {
-			s.c.lastEvent.drop(p.e.WABAID)
-			if p.e.InboxID != nil {
-				s.c.recentEvents.drop(*p.e.InboxID)
-			} else {
-				s.c.recentEvents.clear() // a business-account event shows on all its inboxes
-			}
-			close(p.done)
+			p.err = s.timedWrite("webhook_event", func() error {
+				var err error
+				for range 2 {
+					if err = s.insertEvents(ctx, []*pendingEvent{p}); !isUniqueViolation(err) {
+						break
+					}
+				}
+				return err
+			})
 		}
+	}
+	for _, p := range batch {
+		s.c.lastEvent.drop(p.e.WABAID)
+		if p.e.InboxID != nil {
+			s.c.recentEvents.drop(*p.e.InboxID)
+		} else {
+			s.c.recentEvents.clear() // a business-account event shows on all its inboxes
+		}
+		close(p.done)
 	}
 	s.events.mu.Lock()
 	defer s.events.mu.Unlock()
