@@ -179,19 +179,7 @@ func TestCrashKillDuringRegistrationKeepsPIN(t *testing.T) {
 	env := append(os.Environ(), "DATABASE_PATH="+dbPath, "SECRET_KEY="+secret, "GRAPH_API_URL="+simSrv.URL+sim.Prefix(),
 		"WHATSAPP_APP_SECRET="+appSecret, "HEALTH_REFRESH_INTERVAL=1h")
 
-	add := exec.Command(bin, "user", "add", "--email", "owner@crash.test", "--account", "Crash Co", "--role", "administrator", "--password", "crash password 1")
-	add.Env = env
-	out, err := add.Output()
-	if err != nil {
-		t.Fatalf("web user add: %v", err)
-	}
-	var user struct {
-		AccountID      int64  `json:"account_id"`
-		APIAccessToken string `json:"api_access_token"`
-	}
-	if err := json.Unmarshal(out, &user); err != nil {
-		t.Fatalf("web user add printed %q: %v", out, err)
-	}
+	user := cliAddAdministrator(t, bin, env, "owner@crash.test", "Crash Co", "crash password 1")
 
 	// Meta acts on register calls at once but withholds its answer.
 	release := sim.HoldRegister(numberID)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -58,19 +57,7 @@ func TestTwoInstancesShareOnePostgresDatabase(t *testing.T) {
 	env := append(os.Environ(), "DATABASE_URL="+databaseURL, "SECRET_KEY="+secret, "GRAPH_API_URL="+simSrv.URL+sim.Prefix(),
 		"WHATSAPP_APP_SECRET="+appSecret, "HEALTH_REFRESH_INTERVAL="+interval.String(), "DATABASE_PATH=/nonexistent/unused.db")
 
-	add := exec.Command(bin, "user", "add", "--email", "owner@twin.test", "--account", "Twin Co", "--role", "administrator", "--password", "twin password 1")
-	add.Env = env
-	out, err := add.Output()
-	if err != nil {
-		t.Fatalf("web user add: %v", err)
-	}
-	var user struct {
-		AccountID      int64  `json:"account_id"`
-		APIAccessToken string `json:"api_access_token"`
-	}
-	if err := json.Unmarshal(out, &user); err != nil {
-		t.Fatalf("web user add printed %q: %v", out, err)
-	}
+	user := cliAddAdministrator(t, bin, env, "owner@twin.test", "Twin Co", "twin password 1")
 
 	// (Instances starting together migrate once: db.TestInstancesStartingTogetherMigrateOnce.)
 	servers := []*crashServer{crashStart(t, bin, env), crashStart(t, bin, env)}
@@ -232,19 +219,7 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.db")
 	sqliteEnv := append(os.Environ(), "DATABASE_PATH="+path)
-	add := exec.Command(bin, "user", "add", "--email", "owner@move.test", "--account", "Move Co", "--role", "administrator", "--password", "move password 1")
-	add.Env = sqliteEnv
-	out, err := add.Output()
-	if err != nil {
-		t.Fatalf("web user add: %v", err)
-	}
-	var user struct {
-		AccountID      int64  `json:"account_id"`
-		APIAccessToken string `json:"api_access_token"`
-	}
-	if err := json.Unmarshal(out, &user); err != nil {
-		t.Fatalf("web user add printed %q: %v", out, err)
-	}
+	user := cliAddAdministrator(t, bin, sqliteEnv, "owner@move.test", "Move Co", "move password 1")
 	key, err := os.ReadFile(filepath.Join(dir, db.KeyFileName))
 	if err != nil {
 		t.Fatal(err)
