@@ -96,11 +96,20 @@ func Open(ctx context.Context, path string, cipher *Cipher) (*Store, error) {
 		write.Close()
 		return nil, fmt.Errorf("db: open reader: %w", err)
 	}
-	read.SetMaxOpenConns(8)
+	// Every reader stays open once made: database/sql keeps only 2 idle connections by
+	// default, so under load the other 6 were closed after each query and reopened for
+	// the next, and each new SQLite connection parses the whole schema and its
+	// statistics again (make bench's profile: most of a webhook's CPU went there).
+	read.SetMaxOpenConns(readConns)
+	read.SetMaxIdleConns(readConns)
 	s := &Store{engine: EngineSQLite, write: write, read: read, cipher: cipher, now: time.Now, c: newCaches(CacheTTL),
 		passwordCost: bcrypt.DefaultCost, dummyHash: defaultDummyHash}
 	return s.finishOpen(ctx)
 }
+
+// readConns is the number of SQLite reader connections: WAL lets them read while the
+// one writer writes.
+const readConns = 8
 
 // PostgresMaxConns bounds the connections one process opens to PostgreSQL: one pool,
 // of which Leadership keeps one while this process leads the monitor. Several

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -34,6 +35,8 @@ func run() error {
 	rounds := flag.Int("rounds", bench.DefaultConfig.Rounds, "alternating rounds per comparison")
 	keep := flag.Bool("keep", false, "keep the scratch folder (databases, server log)")
 	postgres := flag.String("postgres", os.Getenv("TEST_DATABASE_URL"), "PostgreSQL server for the engine comparison (default $TEST_DATABASE_URL; a fresh schema is made and dropped)")
+	only := flag.String("only", "", "comma-separated steps to run (sweeps,startup,http,engines,storage); nothing is written")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (the in-process app included) here")
 	child := flag.String("child", "", "internal: run one sweep as a child process")
 	mode := flag.String("mode", "", "internal: sweep mode (grouped|naive)")
 	dbPath := flag.String("db", "", "internal: database of the child sweep")
@@ -66,6 +69,20 @@ func run() error {
 	}
 	cfg.Dir = dir
 	cfg.PostgresURL = *postgres
+	if *only != "" {
+		cfg.Only = strings.Split(*only, ",")
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	cfg.Progress = os.Stderr
 	if cfg.Self, err = os.Executable(); err != nil {
 		return err
@@ -79,7 +96,7 @@ func run() error {
 		return err
 	}
 	rep.WriteText(os.Stdout)
-	if *out == "" || *quick {
+	if *out == "" || *quick || *only != "" {
 		return nil
 	}
 	var buf bytes.Buffer
