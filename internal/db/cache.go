@@ -29,7 +29,9 @@ import (
 //     decoded snapshots would hold ~20 MiB for nothing;
 //   - each inbox's newest health changes (as last asked for, with its limit): dropped
 //     by AddSnapshot when it records a change, all dropped when pruning deletes any;
-//   - the inbox ids of each business account: all dropped by CreateInbox;
+//   - the inbox ids of each business account, and the inbox id of each phone number
+//     (the per-number webhook callback's lookup): all dropped by CreateInbox,
+//     EditInbox and DeleteInbox;
 //   - each business account's last account-level webhook event, and each inbox's
 //     recent webhook events: dropped by AddWebhookEvent for the event's business
 //     account and inbox (all inboxes' lists when the event names no inbox).
@@ -155,6 +157,7 @@ type caches struct {
 	changes     *ttlCache[int64, cachedChanges]
 	// Webhook reads that pages and the health API make on every view.
 	wabaInboxes  *ttlCache[string, []int64]         // inbox ids by WABA id
+	phoneInbox   *ttlCache[string, int64]           // inbox id by phone number (E.164)
 	lastEvent    *ttlCache[string, cachedLastEvent] // by WABA id
 	recentEvents *ttlCache[int64, cachedEvents]     // by inbox id
 }
@@ -188,9 +191,17 @@ func newCaches(ttl time.Duration) caches {
 		snapshot:     newTTLCache[int64, HealthSnapshot](ttl),
 		changes:      newTTLCache[int64, cachedChanges](ttl),
 		wabaInboxes:  newTTLCache[string, []int64](ttl),
+		phoneInbox:   newTTLCache[string, int64](ttl),
 		lastEvent:    newTTLCache[string, cachedLastEvent](ttl),
 		recentEvents: newTTLCache[int64, cachedEvents](ttl),
 	}
+}
+
+// inboxesMoved drops what maps a business account or a phone number to its inboxes:
+// called by every write that adds or deletes an inbox or changes its number.
+func (c *caches) inboxesMoved() {
+	c.wabaInboxes.clear()
+	c.phoneInbox.clear()
 }
 
 // usersChanged drops everything derived from users, tokens and memberships.

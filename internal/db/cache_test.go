@@ -287,3 +287,54 @@ func TestTTLCacheFillLosesToAConcurrentWrite(t *testing.T) {
 		t.Fatalf("expired entries: want them swept out on the next store, %d left", n)
 	}
 }
+
+// The per-number webhook callback finds its inbox by phone number on every delivery;
+// the lookup is cached, and must follow the store's own renumbering and deleting at
+// once and another process's within the TTL.
+func TestInboxByPhoneNumberFollowsRenumberingAndDeleting(t *testing.T) {
+	s, _ := openTestStore(t)
+	clock := &fakeNow{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	s.SetClock(clock.now) // frozen: only invalidation can show the store's own writes
+	ctx := context.Background()
+	u, _ := s.CreateUser(ctx, "a@example.com", "password1", "Acme", RoleAdministrator)
+	in := createTestInbox(t, s, u.AccountID, "+15550100001", "tok")
+	if got, err := s.InboxByPhoneNumber(ctx, "+15550100001"); err != nil || got.ID != in.ID {
+		t.Fatalf("by number: want inbox %d, got %+v %v", in.ID, got, err)
+	}
+
+	// The store's own edit: the old number stops routing at once, the new one routes.
+	if _, err := s.UpdateInbox(ctx, in.ID, InboxEdit{Name: in.Name, PhoneNumber: "+15550100002", PhoneNumberID: in.PhoneNumberID,
+		WABAID: in.WABAID, BusinessID: in.BusinessID, MetaCheck: MetaCheckPassed,
+		Change: InboxChange{Action: ChangeEdited, Actor: Actor{Name: "a@example.com"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.InboxByPhoneNumber(ctx, "+15550100001"); err != ErrNotFound {
+		t.Errorf("old number after the edit: want ErrNotFound, got %+v %v", got, err)
+	}
+	if got, err := s.InboxByPhoneNumber(ctx, "+15550100002"); err != nil || got.ID != in.ID {
+		t.Errorf("new number after the edit: want inbox %d, got %+v %v", in.ID, got, err)
+	}
+
+	// Another process renames and renumbers it: within the TTL the lookup is served
+	// from memory (the old name shows), after it the new number routes and the old
+	// does not.
+	s.InboxByPhoneNumber(ctx, "+15550100002") // the inbox row is cached from here
+	otherProcess(t, s, `UPDATE inboxes SET name = 'Renamed', phone_number = '+15550100003' WHERE id = ?`, in.ID)
+	if got, err := s.InboxByPhoneNumber(ctx, "+15550100002"); err != nil || got.Name == "Renamed" {
+		t.Errorf("within the TTL: want the cached inbox (this test checks the cache is used), got %+v %v", got, err)
+	}
+	clock.t = clock.t.Add(CacheTTL)
+	if got, err := s.InboxByPhoneNumber(ctx, "+15550100002"); err != ErrNotFound {
+		t.Errorf("after the TTL: another process's renumbering must show, got %+v %v", got, err)
+	}
+	if got, err := s.InboxByPhoneNumber(ctx, "+15550100003"); err != nil || got.ID != in.ID {
+		t.Errorf("after the TTL: want the inbox by its new number, got %+v %v", got, err)
+	}
+
+	if err := s.DeleteInbox(ctx, in.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.InboxByPhoneNumber(ctx, "+15550100003"); err != ErrNotFound {
+		t.Errorf("after deleting: want ErrNotFound, got %+v %v", got, err)
+	}
+}

@@ -237,7 +237,7 @@ func (s *Store) UpdateInbox(ctx context.Context, inboxID int64, e InboxEdit) (In
 		}
 	}
 	s.c.inbox.drop(inboxID)
-	s.c.wabaInboxes.clear()
+	s.c.inboxesMoved()
 	if e.StartAfresh {
 		s.c.snapshot.drop(inboxID)
 		s.c.changes.drop(inboxID)

@@ -162,7 +162,7 @@ func (s *Store) CreateInbox(ctx context.Context, n NewInbox) (Inbox, error) {
 		}
 		return in, tx.Commit()
 	}()
-	s.c.wabaInboxes.clear()
+	s.c.inboxesMoved()
 	if isUniqueViolation(err) {
 		return Inbox{}, fmt.Errorf("db: create inbox: %w", conflictField(err))
 	}
@@ -239,7 +239,22 @@ func (s *Store) InboxByID(ctx context.Context, inboxID int64) (Inbox, error) {
 }
 
 // InboxByPhoneNumber returns the inbox routed by a webhook path's phone number (E.164).
+// The number's inbox id is cached (see CacheTTL), the inbox then read as InboxByID: a
+// burst of Meta's deliveries to a per-number callback reads the database once.
 func (s *Store) InboxByPhoneNumber(ctx context.Context, phone string) (Inbox, error) {
+	now := s.now()
+	id, ok, gen := s.c.phoneInbox.get(phone, now)
+	if ok {
+		in, err := s.InboxByID(ctx, id)
+		if err == nil && in.PhoneNumber == phone {
+			return in, nil
+		}
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return Inbox{}, err
+		}
+		// Deleted or renumbered in another process since: read the number afresh.
+		gen = s.c.phoneInbox.generation()
+	}
 	in, err := scanInbox(s.st.inboxByPhone.QueryRowContext(ctx, phone))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Inbox{}, ErrNotFound
@@ -247,6 +262,7 @@ func (s *Store) InboxByPhoneNumber(ctx context.Context, phone string) (Inbox, er
 	if err != nil {
 		return Inbox{}, fmt.Errorf("db: inbox by phone number: %w", err)
 	}
+	s.c.phoneInbox.fill(phone, in.ID, now, gen)
 	return in, nil
 }
 
@@ -534,7 +550,7 @@ func (s *Store) DeleteInbox(ctx context.Context, inboxID int64) error {
 	s.c.snapshot.drop(inboxID)
 	s.c.changes.drop(inboxID)
 	s.c.recentEvents.drop(inboxID)
-	s.c.wabaInboxes.clear()
+	s.c.inboxesMoved()
 	if err := s.pragma(ctx, s.write, "wal_checkpoint(TRUNCATE)"); err != nil {
 		return fmt.Errorf("db: delete inbox: checkpoint: %w", err)
 	}
