@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -560,20 +561,24 @@ func (r *Runner) throughput(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	bodies := make([][]byte, len(ids))
-	for i := range ids {
-		q := "GREEN"
-		if i%2 == 1 {
-			q = "YELLOW"
-		}
-		bodies[i] = fmt.Appendf(nil, `{"object":"whatsapp_business_account","entry":[{"id":%q,"time":%d,"changes":[{"field":"phone_number_quality_update","value":{"display_phone_number":%q,"event":"ONBOARDING","current_limit":"TIER_1K","quality_rating":%q}}]}]}`,
-			wabas[i], time.Now().Unix(), strings.TrimPrefix(phones[i], "+"), q)
-	}
+	// Every delivery is a new event (its own entry time, so no two share a
+	// de-duplication key) about one of the account's numbers; one in ten says the
+	// quality fell to YELLOW, the others GREEN, so about one in five changes the
+	// number's quality and writes a snapshot besides the event.
+	var deliveries atomic.Int64
+	firstTime := time.Now().Unix()
 	hookLoad := r.load(func(w, i int) *http.Request {
 		k := pick(w, i)
-		req, _ := http.NewRequest(http.MethodPost, app.URL+"/webhooks/whatsapp/"+strings.TrimPrefix(phones[k], "+"), bytes.NewReader(bodies[k]))
+		n := deliveries.Add(1)
+		q := "GREEN"
+		if n%10 == 0 {
+			q = "YELLOW"
+		}
+		body := fmt.Appendf(nil, `{"object":"whatsapp_business_account","entry":[{"id":%q,"time":%d,"changes":[{"field":"phone_number_quality_update","value":{"display_phone_number":%q,"event":"ONBOARDING","current_limit":"TIER_1K","quality_rating":%q}}]}]}`,
+			wabas[k], firstTime+n, strings.TrimPrefix(phones[k], "+"), q)
+		req, _ := http.NewRequest(http.MethodPost, app.URL+"/webhooks/whatsapp/"+strings.TrimPrefix(phones[k], "+"), bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-Hub-Signature-256", graphsim.Sign([]byte(benchAppSecret), bodies[k]))
+		req.Header.Set("X-Hub-Signature-256", graphsim.Sign([]byte(benchAppSecret), body))
 		return req
 	}, nil)
 	if err := fresh(); err != nil {
@@ -589,7 +594,7 @@ func (r *Runner) throughput(ctx context.Context) error {
 		Measured: LoadSummary(t) + failureNote(t) + fmt.Sprintf(" · %s events stored", thousands(float64(after-before))),
 		Baseline: "bare Echo JSON: " + LoadSummary(b), Ratio: fmt.Sprintf("%.2f× throughput", x),
 		Aim: "≥ 0.50×", Met: verdict(x >= 0.5 && t.Failures == 0)})
-	r.note("x1: every webhook is a database write through SQLite's single writer (the event row, and a snapshot when the quality changes); the stored count includes warm-up requests.")
+	r.note("x1: each POST is a new event (no repeats) at a per-number callback; one in ten says YELLOW, the others GREEN, so about one in five changes the number's quality. Every event is written through SQLite's single writer before the 200 (events arriving together share a transaction), and a change also writes a snapshot; the stored count includes warm-up requests.")
 	return nil
 }
 
