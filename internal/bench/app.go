@@ -93,7 +93,22 @@ func Login(baseURL, email, password string) (string, error) {
 	if resp.StatusCode != http.StatusSeeOther {
 		return "", fmt.Errorf("bench: log in as %s: want 303, got %d", email, resp.StatusCode)
 	}
+	// Follow the redirect as a browser does: the page it lands on remembers the
+	// account in the cookie, which a browser then sends with every request (a cookie
+	// from before it would make every page view write the cookie again).
 	u, _ := url.Parse(baseURL)
+	next, err := u.Parse(resp.Header.Get("Location"))
+	if err != nil {
+		return "", fmt.Errorf("bench: log in as %s: %w", email, err)
+	}
+	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second} // follows the redirects on
+	if resp, err = browser.Get(next.String()); err != nil {
+		return "", err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("bench: log in as %s: landing page %s: want 200, got %d", email, resp.Request.URL.Path, resp.StatusCode)
+	}
 	var parts []string
 	for _, ck := range jar.Cookies(u) {
 		parts = append(parts, ck.Name+"="+ck.Value)
