@@ -260,10 +260,13 @@ func (m *Monitor) sweepGroups(ctx context.Context, groups []sweepGroup) (SweepSt
 		}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			fg, ok := m.fetchGroup(ctx, g)
+			fg, ok, err := m.fetchGroup(ctx, g)
 			if !ok {
 				mu.Lock()
 				stats.add(fg.stats)
+				if err != nil {
+					errs = append(errs, err)
+				}
 				mu.Unlock()
 				return
 			}
@@ -305,10 +308,12 @@ func (s *SweepStats) add(o SweepStats) {
 	s.Pruned += o.Pruned
 }
 
-// sweepGroup is the inboxes fetched by one BusinessPhoneNumbers call.
+// sweepGroup is the inboxes fetched by one BusinessPhoneNumbers call: their ids from
+// the grouping, their rows (inboxes) from when the fetch started.
 type sweepGroup struct {
 	wabaID  string
 	token   string
+	ids     []int64
 	inboxes []db.Inbox
 }
 
@@ -377,37 +382,55 @@ func (m *Monitor) sweep(ctx context.Context) (SweepStats, error) {
 	return stats, errors.Join(errs...)
 }
 
-// groups loads every inbox with its token and groups them by business account and
-// token: a system-user token may serve several accounts, and two tokens on one account
-// may see different numbers, so both make the key. unreadable counts inboxes whose
-// secrets could not be read (logged, left out).
+// groups groups every inbox by business account and token: a system-user token may
+// serve several accounts, and two tokens on one account may see different numbers, so
+// both make the key. Only the inboxes' ids are kept: each group's inboxes are read
+// when its fetch starts (fetchGroup), so a sweep of 100,000 inboxes holds the few
+// groups in flight, not the fleet. unreadable counts inboxes whose token could not be
+// decrypted (logged, left out).
 func (m *Monitor) groups(ctx context.Context) (groups []sweepGroup, unreadable int, err error) {
-	inboxes, err := m.store.AllInboxes(ctx)
-	if err != nil {
-		return nil, 0, fmt.Errorf("health: sweep: %w", err)
-	}
 	type key struct{ waba, token string }
 	index := map[key]int{}
-	for _, in := range inboxes {
-		secrets, err := m.store.Secrets(ctx, in.ID)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, 0, fmt.Errorf("health: sweep: %w", ctx.Err())
-			}
-			m.log.Error("health sweep: read inbox secrets", "inbox_id", in.ID, "error", err)
+	err = m.store.EachInboxToken(ctx, func(it db.InboxToken) error {
+		if it.Err != nil {
+			m.log.Error("health sweep: read inbox secrets", "inbox_id", it.ID, "error", it.Err)
 			unreadable++
-			continue
+			return nil
 		}
-		k := key{in.WABAID, secrets.AccessToken}
+		k := key{it.WABAID, it.AccessToken}
 		i, ok := index[k]
 		if !ok {
 			i = len(groups)
 			index[k] = i
-			groups = append(groups, sweepGroup{wabaID: in.WABAID, token: secrets.AccessToken})
+			groups = append(groups, sweepGroup{wabaID: it.WABAID, token: it.AccessToken})
 		}
-		groups[i].inboxes = append(groups[i].inboxes, in)
+		groups[i].ids = append(groups[i].ids, it.ID)
+		return nil
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return nil, 0, fmt.Errorf("health: sweep: %w", err)
 	}
 	return groups, unreadable, nil
+}
+
+// loadInboxes reads a group's inboxes as they are now, just before its fetch. An inbox
+// deleted since the grouping is left out, and so is one moved to another business
+// account (the next sweep fetches it with its new account).
+func (m *Monitor) loadInboxes(ctx context.Context, g sweepGroup) ([]db.Inbox, error) {
+	inboxes, err := m.store.InboxesByIDs(ctx, g.ids)
+	if err != nil {
+		return nil, fmt.Errorf("health: sweep: %w", err)
+	}
+	kept := inboxes[:0]
+	for _, in := range inboxes {
+		if in.WABAID == g.wabaID {
+			kept = append(kept, in)
+		}
+	}
+	return kept, nil
 }
 
 // fetchedGroup is one group's answer from Meta, on its way to the writer.
@@ -421,16 +444,28 @@ type fetchedGroup struct {
 
 // fetchGroup fetches one group's numbers with one paged call. A group whose business
 // account is rate limited is skipped until the time Meta announced, keeping its
-// inboxes' last snapshots as they are. ok is false when there is nothing to store.
-func (m *Monitor) fetchGroup(ctx context.Context, g sweepGroup) (fg fetchedGroup, ok bool) {
-	fg.g = g
+// inboxes' last snapshots as they are. The group's inboxes are read first (only
+// then: a skipped group costs no read). ok is false when there is nothing to store;
+// err is a failure to read the inboxes, which are then counted as errors.
+func (m *Monitor) fetchGroup(ctx context.Context, g sweepGroup) (fg fetchedGroup, ok bool, err error) {
 	if until, limited := m.svc.notBefore(g.wabaID); limited {
 		m.log.Debug("health sweep: business account rate limited, skipped", "waba_id", g.wabaID, "until", until)
 		fg.stats.RateLimited = 1
 		if _, slowed := m.svc.slowedUntil(g.wabaID); slowed {
 			fg.stats.Slowed = 1
 		}
-		return fg, false
+		return fg, false, nil
+	}
+	if g.inboxes, err = m.loadInboxes(ctx, g); err != nil {
+		if ctx.Err() != nil {
+			return fg, false, nil // shutting down: the sweep reports ctx's error
+		}
+		fg.stats.Errors = len(g.ids)
+		return fg, false, err
+	}
+	fg.g = g
+	if len(g.inboxes) == 0 {
+		return fg, false, nil // all deleted or moved since the grouping
 	}
 	callCtx, cancel := context.WithTimeout(m.svc.reporting(ctx), sweepGroupTimeout)
 	fg.asked = m.svc.now().UTC()
@@ -439,12 +474,12 @@ func (m *Monitor) fetchGroup(ctx context.Context, g sweepGroup) (fg fetchedGroup
 	fg.stats.GraphCalls = 1
 	if ctx.Err() != nil {
 		// Shutting down: a cancelled call says nothing about the numbers.
-		return fg, false
+		return fg, false, nil
 	}
 	if whatsapp.KindOf(fg.fetchErr) == whatsapp.KindRateLimited {
 		m.svc.holdOff(g.wabaID, whatsapp.RetryDelay(fg.fetchErr))
 	}
-	return fg, true
+	return fg, true, nil
 }
 
 // storeGroup records a snapshot per inbox of one fetched group, in one transaction.
