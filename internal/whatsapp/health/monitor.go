@@ -208,7 +208,11 @@ func (m *Monitor) nextWait() time.Duration {
 // fetched business account's page in one transaction while the next pages are being
 // fetched. SQLite has one writer anyway; fetchers that wrote themselves would queue on
 // its lock instead of calling Meta, so the sweep took the sum of both, not the longer.
-func (m *Monitor) sweepGroups(ctx context.Context, groups []sweepGroup) (SweepStats, error) {
+// The pruning (pruner, when not nil) runs on the same writer, a small batch at a time
+// whenever no fetched page waits, and what is left of it after the last page: pages
+// first, so the fetchers never stall behind the deletes (a pruning that took turns
+// with the pages held the writer for most of the sweep and the sweep took both).
+func (m *Monitor) sweepGroups(ctx context.Context, groups []sweepGroup, pruner *db.Pruner) (SweepStats, error) {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -219,7 +223,33 @@ func (m *Monitor) sweepGroups(ctx context.Context, groups []sweepGroup) (SweepSt
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		for fg := range fetched {
+		prune := func() {
+			done, err := pruner.Step(ctx)
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("health: sweep: %w", err))
+				mu.Unlock()
+			}
+			if done || err != nil {
+				pruner = nil
+			}
+		}
+		for {
+			var fg fetchedGroup
+			var open bool
+			if pruner != nil {
+				select {
+				case fg, open = <-fetched:
+				default:
+					prune() // no page waits for the writer
+					continue
+				}
+			} else {
+				fg, open = <-fetched
+			}
+			if !open {
+				break
+			}
 			gs, err := m.storeGroup(ctx, fg)
 			mu.Lock()
 			stats.add(gs)
@@ -227,6 +257,9 @@ func (m *Monitor) sweepGroups(ctx context.Context, groups []sweepGroup) (SweepSt
 				errs = append(errs, err)
 			}
 			mu.Unlock()
+		}
+		for pruner != nil {
+			prune()
 		}
 	}()
 	slots := make(chan struct{}, m.opts.Concurrency)
@@ -345,41 +378,25 @@ func (m *Monitor) sweep(ctx context.Context) (SweepStats, error) {
 	stats.Groups = len(groups)
 	stats.Errors = unreadable
 
-	// The pruning, when due, runs beside the fetches: the sweep mostly waits on Meta,
-	// and the pruning's batches (each its own statement) take the writer between the
-	// pages' transactions instead of after the last one.
-	var (
-		pruneErrs []error
-		pruned    int64
-		pruning   sync.WaitGroup
-	)
+	// The pruning, when due, runs on the sweep's writer between and after the pages'
+	// transactions (sweepGroups).
+	var pruner *db.Pruner
 	if now := m.opts.Now(); m.opts.Retention > 0 && (m.lastPrune.IsZero() || now.Sub(m.lastPrune) >= m.opts.PruneInterval) {
 		m.lastPrune = now
-		pruning.Go(func() {
-			snaps, err := m.store.PruneSnapshots(ctx, now.Add(-m.opts.Retention))
-			if err != nil {
-				pruneErrs = append(pruneErrs, fmt.Errorf("health: sweep: %w", err))
-			}
-			changes, err := m.store.PruneHealthChanges(ctx, now.Add(-db.HealthChangeRetention))
-			if err != nil {
-				pruneErrs = append(pruneErrs, fmt.Errorf("health: sweep: %w", err))
-			}
-			pruned = snaps + changes
-		})
+		pruner = m.store.NewPruner(now.Add(-m.opts.Retention), now.Add(-db.HealthChangeRetention))
 	}
-	fetched, err := m.sweepGroups(ctx, groups)
-	pruning.Wait()
+	fetched, err := m.sweepGroups(ctx, groups, pruner)
 	stats.add(fetched)
-	stats.Pruned = pruned
+	if pruner != nil {
+		stats.Pruned = pruner.Snapshots + pruner.Changes
+	}
 	if ctx.Err() != nil {
 		return stats, fmt.Errorf("health: sweep: %w", ctx.Err())
 	}
-	errs := append([]error{err}, pruneErrs...)
-
 	if m.opts.OnSwept != nil {
 		m.opts.OnSwept(ctx)
 	}
-	return stats, errors.Join(errs...)
+	return stats, err
 }
 
 // groups groups every inbox by business account and token: a system-user token may
