@@ -31,7 +31,8 @@ const (
 	DefaultSnapshotRetention = db.SnapshotRetention
 	// DefaultPruneInterval is how often at most the monitor prunes, after a sweep:
 	// at the default sweep interval an hour's snapshots of 10,000 inboxes are 40,000
-	// rows, a few batched deletes, instead of a scan after every sweep.
+	// rows, deleted in small batches on the sweep's writer between its pages
+	// (db.Pruner), instead of a scan after every sweep.
 	DefaultPruneInterval = time.Hour
 	// sweepGroupTimeout bounds one group's paged listing, whatever the client's own timeout.
 	sweepGroupTimeout = 60 * time.Second
