@@ -284,6 +284,46 @@ func (s *Store) AllInboxes(ctx context.Context) ([]Inbox, error) {
 	return s.queryInboxes(ctx, `SELECT `+inboxColumns+` FROM inboxes ORDER BY id`)
 }
 
+// InboxToken is one inbox's business account and decrypted access token, as the
+// monitor groups inboxes before it sweeps them. Err is set (and AccessToken empty)
+// when the token could not be decrypted. Never log or render AccessToken.
+type InboxToken struct {
+	ID          int64
+	WABAID      string
+	AccessToken string
+	Err         error
+}
+
+// EachInboxToken calls fn with every inbox's id, business account and decrypted
+// access token, in id order, without loading the inboxes' rows: the monitor groups by
+// them first and reads each group's inboxes (InboxesByIDs) only when its fetch is due,
+// so a sweep holds a few groups in memory, not the whole fleet. fn runs while the rows
+// are read; an error from it stops the walk and is returned.
+func (s *Store) EachInboxToken(ctx context.Context, fn func(InboxToken) error) error {
+	rows, err := s.read.QueryContext(ctx, `SELECT id, waba_id, access_token_enc FROM inboxes ORDER BY id`)
+	if err != nil {
+		return fmt.Errorf("db: inbox tokens: %w", err)
+	}
+	defer rows.Close()
+	var tokenEnc []byte
+	for rows.Next() {
+		var it InboxToken
+		if err := rows.Scan(&it.ID, &it.WABAID, &tokenEnc); err != nil {
+			return fmt.Errorf("db: inbox tokens: %w", err)
+		}
+		if it.AccessToken, err = s.cipher.Decrypt(tokenEnc); err != nil {
+			it.Err = fmt.Errorf("db: inbox %d access token: %w", it.ID, err)
+		}
+		if err := fn(it); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("db: inbox tokens: %w", err)
+	}
+	return nil
+}
+
 func (s *Store) queryInboxes(ctx context.Context, query string, args ...any) ([]Inbox, error) {
 	rows, err := s.read.QueryContext(ctx, query, args...)
 	if err != nil {

@@ -182,6 +182,63 @@ func TestPruneDeletesInBatchesAndKeepsEachInboxsNewest(t *testing.T) {
 	}
 }
 
+func TestPrunerStepsThroughSnapshotsThenChangesOneBatchAtATime(t *testing.T) {
+	s, _ := openTestStore(t)
+	ctx := context.Background()
+	u, _ := s.CreateUser(ctx, "a@example.com", "password1", "Acme", RoleAdministrator)
+	busy := createTestInbox(t, s, u.AccountID, "+15550100001", "tok")
+	quiet := createTestInbox(t, s, u.AccountID, "+15550100002", "tok")
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const n = 2*pruneStep + 10
+	if _, err := s.write.ExecContext(ctx, `WITH RECURSIVE i(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM i WHERE k + 1 < ?)
+		INSERT INTO health_snapshots (inbox_id, checked_at, ok) SELECT ?, CAST(? AS BIGINT) + k * 60000, 1 FROM i`, n, busy.ID, millis(base)); err != nil {
+		t.Fatal(err)
+	}
+	addTestSnapshot(t, s, quiet.ID, base, true, "GREEN") // its only snapshot, as old as any
+	old := millis(base.Add(-HealthChangeRetention - time.Hour))
+	for range 3 {
+		if _, err := s.write.ExecContext(ctx, `INSERT INTO health_changes (inbox_id, changed_at, field, from_value, to_value)
+			VALUES (?, ?, 'status', 'A', 'B')`, busy.ID, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addTestSnapshot(t, s, busy.ID, base.Add(time.Duration(n)*time.Minute), true, "GREEN")
+
+	p := s.NewPruner(base.Add(365*24*time.Hour), base.Add(-HealthChangeRetention))
+	var steps []int64
+	for {
+		before := p.Snapshots + p.Changes
+		done, err := p.Step(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		steps = append(steps, p.Snapshots+p.Changes-before)
+		if done {
+			break
+		}
+		if len(steps) > 10 {
+			t.Fatalf("pruner never done: steps %v", steps)
+		}
+	}
+	// 2 full batches, the snapshots' last 10, then the 3 changes.
+	if want := []int64{pruneStep, pruneStep, 10, 3}; fmt.Sprint(steps) != fmt.Sprint(want) {
+		t.Errorf("rows deleted per step: want %v, got %v", want, steps)
+	}
+	if p.Snapshots != n || p.Changes != 3 {
+		t.Errorf("want %d snapshots and 3 changes counted, got %d and %d", n, p.Snapshots, p.Changes)
+	}
+	for _, in := range []Inbox{busy, quiet} {
+		var count int
+		s.read.QueryRowContext(ctx, `SELECT count(*) FROM health_snapshots WHERE inbox_id = ?`, in.ID).Scan(&count)
+		if count != 1 {
+			t.Errorf("inbox %d: want its newest snapshot kept, %d left", in.ID, count)
+		}
+	}
+	if changes, _ := s.HealthChanges(ctx, busy.ID, 0); len(changes) != 0 {
+		t.Errorf("health changes older than the retention: want none left, got %+v", changes)
+	}
+}
+
 func TestCachedChangesAnswerSmallerLimitsFromALargerRead(t *testing.T) {
 	five := make([]HealthChange, 5)
 	for i := range five {

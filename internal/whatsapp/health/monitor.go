@@ -31,7 +31,8 @@ const (
 	DefaultSnapshotRetention = db.SnapshotRetention
 	// DefaultPruneInterval is how often at most the monitor prunes, after a sweep:
 	// at the default sweep interval an hour's snapshots of 10,000 inboxes are 40,000
-	// rows, a few batched deletes, instead of a scan after every sweep.
+	// rows, deleted in small batches on the sweep's writer between its pages
+	// (db.Pruner), instead of a scan after every sweep.
 	DefaultPruneInterval = time.Hour
 	// sweepGroupTimeout bounds one group's paged listing, whatever the client's own timeout.
 	sweepGroupTimeout = 60 * time.Second
@@ -208,7 +209,11 @@ func (m *Monitor) nextWait() time.Duration {
 // fetched business account's page in one transaction while the next pages are being
 // fetched. SQLite has one writer anyway; fetchers that wrote themselves would queue on
 // its lock instead of calling Meta, so the sweep took the sum of both, not the longer.
-func (m *Monitor) sweepGroups(ctx context.Context, groups []sweepGroup) (SweepStats, error) {
+// The pruning (pruner, when not nil) runs on the same writer, a small batch at a time
+// whenever no fetched page waits, and what is left of it after the last page: pages
+// first, so the fetchers never stall behind the deletes (a pruning that took turns
+// with the pages held the writer for most of the sweep and the sweep took both).
+func (m *Monitor) sweepGroups(ctx context.Context, groups []sweepGroup, pruner *db.Pruner) (SweepStats, error) {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -219,7 +224,33 @@ func (m *Monitor) sweepGroups(ctx context.Context, groups []sweepGroup) (SweepSt
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		for fg := range fetched {
+		prune := func() {
+			done, err := pruner.Step(ctx)
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("health: sweep: %w", err))
+				mu.Unlock()
+			}
+			if done || err != nil {
+				pruner = nil
+			}
+		}
+		for {
+			var fg fetchedGroup
+			var open bool
+			if pruner != nil {
+				select {
+				case fg, open = <-fetched:
+				default:
+					prune() // no page waits for the writer
+					continue
+				}
+			} else {
+				fg, open = <-fetched
+			}
+			if !open {
+				break
+			}
 			gs, err := m.storeGroup(ctx, fg)
 			mu.Lock()
 			stats.add(gs)
@@ -227,6 +258,9 @@ func (m *Monitor) sweepGroups(ctx context.Context, groups []sweepGroup) (SweepSt
 				errs = append(errs, err)
 			}
 			mu.Unlock()
+		}
+		for pruner != nil {
+			prune()
 		}
 	}()
 	slots := make(chan struct{}, m.opts.Concurrency)
@@ -260,10 +294,13 @@ func (m *Monitor) sweepGroups(ctx context.Context, groups []sweepGroup) (SweepSt
 		}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			fg, ok := m.fetchGroup(ctx, g)
+			fg, ok, err := m.fetchGroup(ctx, g)
 			if !ok {
 				mu.Lock()
 				stats.add(fg.stats)
+				if err != nil {
+					errs = append(errs, err)
+				}
 				mu.Unlock()
 				return
 			}
@@ -305,10 +342,12 @@ func (s *SweepStats) add(o SweepStats) {
 	s.Pruned += o.Pruned
 }
 
-// sweepGroup is the inboxes fetched by one BusinessPhoneNumbers call.
+// sweepGroup is the inboxes fetched by one BusinessPhoneNumbers call: their ids from
+// the grouping, their rows (inboxes) from when the fetch started.
 type sweepGroup struct {
 	wabaID  string
 	token   string
+	ids     []int64
 	inboxes []db.Inbox
 }
 
@@ -340,74 +379,76 @@ func (m *Monitor) sweep(ctx context.Context) (SweepStats, error) {
 	stats.Groups = len(groups)
 	stats.Errors = unreadable
 
-	// The pruning, when due, runs beside the fetches: the sweep mostly waits on Meta,
-	// and the pruning's batches (each its own statement) take the writer between the
-	// pages' transactions instead of after the last one.
-	var (
-		pruneErrs []error
-		pruned    int64
-		pruning   sync.WaitGroup
-	)
+	// The pruning, when due, runs on the sweep's writer between and after the pages'
+	// transactions (sweepGroups).
+	var pruner *db.Pruner
 	if now := m.opts.Now(); m.opts.Retention > 0 && (m.lastPrune.IsZero() || now.Sub(m.lastPrune) >= m.opts.PruneInterval) {
 		m.lastPrune = now
-		pruning.Go(func() {
-			snaps, err := m.store.PruneSnapshots(ctx, now.Add(-m.opts.Retention))
-			if err != nil {
-				pruneErrs = append(pruneErrs, fmt.Errorf("health: sweep: %w", err))
-			}
-			changes, err := m.store.PruneHealthChanges(ctx, now.Add(-db.HealthChangeRetention))
-			if err != nil {
-				pruneErrs = append(pruneErrs, fmt.Errorf("health: sweep: %w", err))
-			}
-			pruned = snaps + changes
-		})
+		pruner = m.store.NewPruner(now.Add(-m.opts.Retention), now.Add(-db.HealthChangeRetention))
 	}
-	fetched, err := m.sweepGroups(ctx, groups)
-	pruning.Wait()
+	fetched, err := m.sweepGroups(ctx, groups, pruner)
 	stats.add(fetched)
-	stats.Pruned = pruned
+	if pruner != nil {
+		stats.Pruned = pruner.Snapshots + pruner.Changes
+	}
 	if ctx.Err() != nil {
 		return stats, fmt.Errorf("health: sweep: %w", ctx.Err())
 	}
-	errs := append([]error{err}, pruneErrs...)
-
 	if m.opts.OnSwept != nil {
 		m.opts.OnSwept(ctx)
 	}
-	return stats, errors.Join(errs...)
+	return stats, err
 }
 
-// groups loads every inbox with its token and groups them by business account and
-// token: a system-user token may serve several accounts, and two tokens on one account
-// may see different numbers, so both make the key. unreadable counts inboxes whose
-// secrets could not be read (logged, left out).
+// groups groups every inbox by business account and token: a system-user token may
+// serve several accounts, and two tokens on one account may see different numbers, so
+// both make the key. Only the inboxes' ids are kept: each group's inboxes are read
+// when its fetch starts (fetchGroup), so a sweep of 100,000 inboxes holds the few
+// groups in flight, not the fleet. unreadable counts inboxes whose token could not be
+// decrypted (logged, left out).
 func (m *Monitor) groups(ctx context.Context) (groups []sweepGroup, unreadable int, err error) {
-	inboxes, err := m.store.AllInboxes(ctx)
-	if err != nil {
-		return nil, 0, fmt.Errorf("health: sweep: %w", err)
-	}
 	type key struct{ waba, token string }
 	index := map[key]int{}
-	for _, in := range inboxes {
-		secrets, err := m.store.Secrets(ctx, in.ID)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, 0, fmt.Errorf("health: sweep: %w", ctx.Err())
-			}
-			m.log.Error("health sweep: read inbox secrets", "inbox_id", in.ID, "error", err)
+	err = m.store.EachInboxToken(ctx, func(it db.InboxToken) error {
+		if it.Err != nil {
+			m.log.Error("health sweep: read inbox secrets", "inbox_id", it.ID, "error", it.Err)
 			unreadable++
-			continue
+			return nil
 		}
-		k := key{in.WABAID, secrets.AccessToken}
+		k := key{it.WABAID, it.AccessToken}
 		i, ok := index[k]
 		if !ok {
 			i = len(groups)
 			index[k] = i
-			groups = append(groups, sweepGroup{wabaID: in.WABAID, token: secrets.AccessToken})
+			groups = append(groups, sweepGroup{wabaID: it.WABAID, token: it.AccessToken})
 		}
-		groups[i].inboxes = append(groups[i].inboxes, in)
+		groups[i].ids = append(groups[i].ids, it.ID)
+		return nil
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return nil, 0, fmt.Errorf("health: sweep: %w", err)
 	}
 	return groups, unreadable, nil
+}
+
+// loadInboxes reads a group's inboxes as they are now, just before its fetch. An inbox
+// deleted since the grouping is left out, and so is one moved to another business
+// account (the next sweep fetches it with its new account).
+func (m *Monitor) loadInboxes(ctx context.Context, g sweepGroup) ([]db.Inbox, error) {
+	inboxes, err := m.store.InboxesByIDs(ctx, g.ids)
+	if err != nil {
+		return nil, fmt.Errorf("health: sweep: %w", err)
+	}
+	kept := inboxes[:0]
+	for _, in := range inboxes {
+		if in.WABAID == g.wabaID {
+			kept = append(kept, in)
+		}
+	}
+	return kept, nil
 }
 
 // fetchedGroup is one group's answer from Meta, on its way to the writer.
@@ -421,16 +462,28 @@ type fetchedGroup struct {
 
 // fetchGroup fetches one group's numbers with one paged call. A group whose business
 // account is rate limited is skipped until the time Meta announced, keeping its
-// inboxes' last snapshots as they are. ok is false when there is nothing to store.
-func (m *Monitor) fetchGroup(ctx context.Context, g sweepGroup) (fg fetchedGroup, ok bool) {
-	fg.g = g
+// inboxes' last snapshots as they are. The group's inboxes are read first (only
+// then: a skipped group costs no read). ok is false when there is nothing to store;
+// err is a failure to read the inboxes, which are then counted as errors.
+func (m *Monitor) fetchGroup(ctx context.Context, g sweepGroup) (fg fetchedGroup, ok bool, err error) {
 	if until, limited := m.svc.notBefore(g.wabaID); limited {
 		m.log.Debug("health sweep: business account rate limited, skipped", "waba_id", g.wabaID, "until", until)
 		fg.stats.RateLimited = 1
 		if _, slowed := m.svc.slowedUntil(g.wabaID); slowed {
 			fg.stats.Slowed = 1
 		}
-		return fg, false
+		return fg, false, nil
+	}
+	if g.inboxes, err = m.loadInboxes(ctx, g); err != nil {
+		if ctx.Err() != nil {
+			return fg, false, nil // shutting down: the sweep reports ctx's error
+		}
+		fg.stats.Errors = len(g.ids)
+		return fg, false, err
+	}
+	fg.g = g
+	if len(g.inboxes) == 0 {
+		return fg, false, nil // all deleted or moved since the grouping
 	}
 	callCtx, cancel := context.WithTimeout(m.svc.reporting(ctx), sweepGroupTimeout)
 	fg.asked = m.svc.now().UTC()
@@ -439,12 +492,12 @@ func (m *Monitor) fetchGroup(ctx context.Context, g sweepGroup) (fg fetchedGroup
 	fg.stats.GraphCalls = 1
 	if ctx.Err() != nil {
 		// Shutting down: a cancelled call says nothing about the numbers.
-		return fg, false
+		return fg, false, nil
 	}
 	if whatsapp.KindOf(fg.fetchErr) == whatsapp.KindRateLimited {
 		m.svc.holdOff(g.wabaID, whatsapp.RetryDelay(fg.fetchErr))
 	}
-	return fg, true
+	return fg, true, nil
 }
 
 // storeGroup records a snapshot per inbox of one fetched group, in one transaction.

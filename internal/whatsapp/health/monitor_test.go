@@ -2,6 +2,8 @@ package health_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,6 +34,7 @@ type monitorEnv struct {
 	client    *whatsapp.Client
 	transport *http.Transport
 	svc       *health.Service
+	dsn       string // the store's database, for a second store on it
 	accountID int64
 	inboxes   map[string][]db.Inbox // by WABA id
 }
@@ -56,7 +60,8 @@ func newMonitorEnv(t *testing.T) *monitorEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := db.Open(ctx, pgtest.Database(t, filepath.Join(t.TempDir(), "app.db")), cipher)
+	dsn := pgtest.Database(t, filepath.Join(t.TempDir(), "app.db"))
+	store, err := db.Open(ctx, dsn, cipher)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +73,7 @@ func newMonitorEnv(t *testing.T) *monitorEnv {
 	}
 	svc := health.NewService(store, client, health.Options{Now: clock.Now, Logger: quietLogger()})
 	t.Cleanup(svc.Close)
-	return &monitorEnv{t: t, store: store, sim: sim, clock: clock, client: client, transport: transport, svc: svc,
+	return &monitorEnv{t: t, store: store, sim: sim, clock: clock, client: client, transport: transport, svc: svc, dsn: dsn,
 		accountID: user.AccountID, inboxes: map[string][]db.Inbox{}}
 }
 
@@ -354,5 +359,98 @@ func TestMonitorRunStopsOnCancelWithoutLeakingGoroutines(t *testing.T) {
 		buf := make([]byte, 1<<16)
 		n := runtime.Stack(buf, true)
 		t.Fatalf("goroutines: %d before Run, %d after it stopped:\n%s", before, after, buf[:n])
+	}
+}
+
+// duringFirstList runs once, when the sweep's first BusinessPhoneNumbers call is made:
+// with concurrency 1 the other groups have not been read yet.
+type duringFirstList struct {
+	*whatsapp.Client
+	once sync.Once
+	hook func()
+}
+
+func (g *duringFirstList) BusinessPhoneNumbers(ctx context.Context, token, wabaID string) ([]whatsapp.PhoneNumber, error) {
+	g.once.Do(g.hook)
+	return g.Client.BusinessPhoneNumbers(ctx, token, wabaID)
+}
+
+// The sweep groups the inboxes by their ids and tokens first and reads each group's
+// inboxes only when its fetch starts: what changes in between is swept as it is then.
+func TestSweepReadsEachGroupsInboxesWhenItsFetchStarts(t *testing.T) {
+	t.Parallel()
+	env := newMonitorEnv(t)
+	ctx := context.Background()
+	env.addBusiness(wabaSmall, "token-small", 3)
+	env.addBusiness(wabaThird, "token-third", 3)
+	env.addBusiness(wabaBig, "token-big", 2)
+	deleted, moved := env.inboxes[wabaThird][0], env.inboxes[wabaThird][1]
+
+	// An inbox whose stored token cannot be decrypted (cut short behind the store's
+	// back): left out and counted as an error, as it always was.
+	unreadable := env.addInbox(wabaSmall, "token-small", "+19995550001", "109999999999991")
+	env.inboxes[wabaSmall] = env.inboxes[wabaSmall][:3]
+	driver := "sqlite"
+	if db.IsPostgresURL(env.dsn) {
+		driver = "pgx"
+	}
+	raw, err := sql.Open(driver, env.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.ExecContext(ctx, fmt.Sprintf(`UPDATE inboxes SET access_token_enc = substr(access_token_enc, 1, 5) WHERE id = %d`, unreadable.ID)); err != nil {
+		t.Fatal(err)
+	}
+
+	var added db.Inbox
+	graph := &duringFirstList{Client: env.client, hook: func() {
+		// While the first group is fetched: one inbox of a later group is deleted,
+		// another moved to a business account of its own, and a new one added.
+		if err := env.store.DeleteInbox(ctx, deleted.ID); err != nil {
+			t.Error(err)
+		}
+		if _, err := env.store.UpdateInbox(ctx, moved.ID, db.InboxEdit{Name: moved.Name, PhoneNumber: moved.PhoneNumber,
+			PhoneNumberID: moved.PhoneNumberID, WABAID: "209999000000009", MetaCheck: db.MetaCheckPending, StartAfresh: true,
+			Change: db.InboxChange{Action: db.ChangeEdited}}); err != nil {
+			t.Error(err)
+		}
+		if err := env.sim.AddNumber(graphsim.Number{PhoneNumber: "+12033330099", PhoneNumberID: "203333000099", WABAID: wabaThird,
+			PlatformType: "CLOUD_API", Status: "CONNECTED", QualityRating: "GREEN"}); err != nil {
+			t.Error(err)
+		}
+		added = env.addInbox(wabaThird, "token-third", "+12033330099", "203333000099")
+	}}
+	mon := health.NewMonitor(env.svc, env.store, graph, health.MonitorOptions{Now: env.clock.Now, Logger: quietLogger(), Concurrency: 1})
+	stats, err := mon.SweepOnce(ctx)
+	if err != nil {
+		t.Fatalf("sweep: %v", err)
+	}
+	// 3 groups found up front; the deleted and the moved inbox are not written, the
+	// one added after the grouping waits for the next sweep.
+	want := health.SweepStats{Groups: 3, GraphCalls: 3, InboxesUpdated: 3 + 1 + 2, Errors: 1}
+	if stats != want {
+		t.Errorf("sweep stats: want %+v, got %+v", want, stats)
+	}
+	for _, in := range []db.Inbox{unreadable, moved, added} {
+		if snap, err := env.store.LatestSnapshot(ctx, in.ID); !errors.Is(err, db.ErrNotFound) {
+			t.Errorf("inbox %s: want no snapshot from this sweep, got %+v (%v)", in.PhoneNumberID, snap, err)
+		}
+	}
+	for _, in := range append(env.inboxes[wabaSmall], env.inboxes[wabaThird][2], env.inboxes[wabaBig][0], env.inboxes[wabaBig][1]) {
+		if snap := env.latest(in); !snap.OK || snap.Phone == nil || snap.Phone.ID != in.PhoneNumberID {
+			t.Errorf("inbox %s: want a good snapshot of its own number, got ok=%v phone=%+v", in.PhoneNumberID, snap.OK, snap.Phone)
+		}
+	}
+
+	env.clock.Advance(time.Minute)
+	if stats, err = mon.SweepOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if snap := env.latest(added); !snap.OK || snap.Phone == nil || snap.Phone.ID != added.PhoneNumberID {
+		t.Errorf("inbox added during the first sweep: want it swept by the next, got ok=%v phone=%+v", snap.OK, snap.Phone)
+	}
+	if snap := env.latest(moved); snap.OK || !strings.Contains(snap.ErrorMessage, "209999000000009") {
+		t.Errorf("inbox moved to an account Meta does not know: want the next sweep to fetch it with its new account, got ok=%v message=%q", snap.OK, snap.ErrorMessage)
 	}
 }
