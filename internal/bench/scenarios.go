@@ -510,7 +510,7 @@ func (r *Runner) throughput(ctx context.Context) error {
 	r.rep.Rows = append(r.rep.Rows, Row{ID: "2", What: fmt.Sprintf("Account Health page (session cookie, store reads, full templ render, %s of HTML), %d connections", bytesText(int64(len(page))), r.cfg.Conns),
 		Measured: LoadSummary(t) + failureNote(t), Baseline: "bare Echo JSON: " + LoadSummary(b), Ratio: fmt.Sprintf("%.2f× throughput", x),
 		Aim: "≥ 0.25×", Met: verdict(x >= 0.25 && t.Failures == 0)})
-	r.note("2: the page is fetched logged in (a session cookie from the real login form) for the same %d inboxes, each with %d stored snapshots whose changes the history list reads.", len(ids), r.cfg.Fleet.SnapshotsPerInbox())
+	r.note("2: the page is fetched logged in (the session cookie of the real login form, after following its redirect as a browser does, so views send the cookie that already remembers the account) for the same %d inboxes, each with %d stored snapshots whose changes the history list reads.", len(ids), r.cfg.Fleet.SnapshotsPerInbox())
 
 	// 3. Live from the Graph API on every view vs from the snapshot, Meta at 100 ms.
 	r.progress("3: live Graph API per view vs snapshot, simulator at %s", r.cfg.SimLatency)
