@@ -136,15 +136,19 @@ type app struct {
 	Alerts      *alerts.Dispatcher
 	AlertEngine *alerts.Engine
 	Metrics     *metrics.Metrics
-	bg          []func(ctx context.Context) // background loops started by Start
-	done        chan struct{}
-	closes      []func()
+	// Graph is the Graph API client every part shares (unmeasured; the parts get it
+	// wrapped in metrics).
+	Graph  *whatsapp.Client
+	bg     []func(ctx context.Context) // background loops started by Start
+	done   chan struct{}
+	closes []func()
 }
 
 func buildApp(cfg config, store *db.Store, cipher *db.Cipher, logger *slog.Logger, demo bool) (*app, error) {
 	m := metrics.New(metrics.StoreStatusCounts(store), logger)
 	store.SetWriteObserver(m.DBWrite)
-	client := m.Graph(whatsapp.NewClient(cfg.GraphAPIURL, nil, whatsapp.WithLogger(logger)))
+	graph := whatsapp.NewClient(cfg.GraphAPIURL, nil, whatsapp.WithLogger(logger))
+	client := m.Graph(graph)
 	// Reads serve the latest snapshot and refresh it from Meta only when it is older
 	// than the TTL. The monitor refreshes every inbox every HEALTH_REFRESH_INTERVAL
 	// (± 10% jitter, plus the sweep's own duration), so the TTL sits half an interval
@@ -190,8 +194,8 @@ func buildApp(cfg config, store *db.Store, cipher *db.Cipher, logger *slog.Logge
 		DemoAlertSecret:      demoAlertSecret,
 	}, handlers.Deps{Store: store, Health: healthSvc, Registrar: registrar, Alerts: dispatcher, Metrics: m})
 	a := &app{Echo: h.Routes(), Health: healthSvc, Registrar: registrar, Alerts: dispatcher, AlertEngine: engine,
-		Metrics: m, done: make(chan struct{})}
-	a.closes = append(a.closes, registrar.Close, healthSvc.Close)
+		Metrics: m, Graph: graph, done: make(chan struct{})}
+	a.closes = append(a.closes, registrar.Close, healthSvc.Close, graph.CloseIdleConnections)
 	a.Monitor = health.NewMonitor(healthSvc, store, client, health.MonitorOptions{
 		Interval: cfg.HealthRefreshInterval, Logger: logger, OnSweepDone: m.SweepDone,
 		// One instance sweeps at a time (always this one on SQLite).

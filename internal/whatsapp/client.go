@@ -98,6 +98,10 @@ func WithLogger(l *slog.Logger) Option {
 // makes keeps open: more than the monitor's sweep has calls in flight.
 const DefaultIdleConnsPerHost = 64
 
+// CloseIdleConnections closes the connections kept open for the next call (they are
+// not in use): at shutdown, or to count what is left running.
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
+
 // NewClient returns a client for the Graph API at baseURL, such as
 // "https://graph.facebook.com/v24.0" (a trailing slash is fine). A nil httpClient
 // means a new one with DefaultTimeout that keeps DefaultIdleConnsPerHost idle
