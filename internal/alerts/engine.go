@@ -311,37 +311,40 @@ func (e *Engine) ObserveAccountEvent(ctx context.Context, in db.Inbox, change wh
 func (e *Engine) CheckWebhookSilence(ctx context.Context) error {
 	e.evalMu.Lock()
 	defer e.evalMu.Unlock()
-	inboxes, err := e.store.AllInboxes(ctx)
-	if err != nil {
-		return fmt.Errorf("alerts: webhook silence: %w", err)
-	}
 	now := e.opts.Now()
 	last := map[string]time.Time{}
-	for _, in := range inboxes {
-		if in.WebhookSubscribedAt == nil {
-			continue
-		}
-		at, ok := last[in.WABAID]
-		if !ok {
-			if at, err = e.store.LastWebhookEventAt(ctx, in.WABAID, whatsapp.AppWebhookFields); err != nil {
-				return fmt.Errorf("alerts: webhook silence: %w", err)
+	err := e.store.EachInboxPage(ctx, func(page []db.Inbox) error {
+		for _, in := range page {
+			if in.WebhookSubscribedAt == nil {
+				continue
 			}
-			last[in.WABAID] = at
-		}
-		at = latest(at, *in.WebhookSubscribedAt)
-		value := webhooksReceiving
-		if now.Sub(at) >= e.opts.WebhookSilenceAfter {
-			value = webhooksSilent
-		}
-		next, err := e.compare(ctx, reading{inbox: in, now: now}, webhooksSilentRule, value)
-		if err != nil {
-			return err
-		}
-		if next != nil {
-			if err := e.remember(ctx, in.ID, []db.AlertCondition{*next}); err != nil {
+			at, ok := last[in.WABAID]
+			if !ok {
+				var err error
+				if at, err = e.store.LastWebhookEventAt(ctx, in.WABAID, whatsapp.AppWebhookFields); err != nil {
+					return err
+				}
+				last[in.WABAID] = at
+			}
+			at = latest(at, *in.WebhookSubscribedAt)
+			value := webhooksReceiving
+			if now.Sub(at) >= e.opts.WebhookSilenceAfter {
+				value = webhooksSilent
+			}
+			next, err := e.compare(ctx, reading{inbox: in, now: now}, webhooksSilentRule, value)
+			if err != nil {
 				return err
 			}
+			if next != nil {
+				if err := e.remember(ctx, in.ID, []db.AlertCondition{*next}); err != nil {
+					return err
+				}
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("alerts: webhook silence: %w", err)
 	}
 	return nil
 }

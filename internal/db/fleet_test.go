@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -223,5 +224,43 @@ func TestAnInboxStartedAfreshIsUnknownAgain(t *testing.T) {
 	}
 	if status, severity := storedHealthStatus(t, s, in.ID); status != whatsapp.OverallUnknown || severity != whatsapp.StatusByCode(whatsapp.OverallUnknown).Severity {
 		t.Errorf("another number, its snapshots gone: want unknown, got %s (%d)", status, severity)
+	}
+}
+
+// Work over the whole fleet after every sweep reads it a page at a time: every inbox
+// once, in id order, and a page no larger than InboxPageSize.
+func TestEachInboxPageVisitsEveryInboxOnceInPages(t *testing.T) {
+	s, _ := openTestStore(t)
+	ctx := context.Background()
+	u, _ := s.CreateUser(ctx, "a@example.com", "password1", "Acme", RoleAdministrator)
+	want := InboxPageSize + 1
+	for i := range want {
+		createTestInbox(t, s, u.AccountID, fmt.Sprintf("+1555%07d", i), "tok")
+	}
+	var seen []int64
+	pages := 0
+	if err := s.EachInboxPage(ctx, func(page []Inbox) error {
+		pages++
+		if len(page) > InboxPageSize {
+			t.Errorf("page %d: want at most %d inboxes, got %d", pages, InboxPageSize, len(page))
+		}
+		for _, in := range page {
+			seen = append(seen, in.ID)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if pages != 2 || len(seen) != want {
+		t.Fatalf("want %d inboxes in 2 pages, got %d in %d", want, len(seen), pages)
+	}
+	for i := 1; i < len(seen); i++ {
+		if seen[i] <= seen[i-1] {
+			t.Fatalf("want ids ascending and each once, got %d after %d", seen[i], seen[i-1])
+		}
+	}
+	stop := errors.New("stop")
+	if err := s.EachInboxPage(ctx, func([]Inbox) error { return stop }); err != stop {
+		t.Errorf("an error from fn: want it returned, got %v", err)
 	}
 }

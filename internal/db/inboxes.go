@@ -284,6 +284,35 @@ func (s *Store) AllInboxes(ctx context.Context) ([]Inbox, error) {
 	return s.queryInboxes(ctx, `SELECT `+inboxColumns+` FROM inboxes ORDER BY id`)
 }
 
+// InboxPageSize is how many inboxes EachInboxPage hands over at a time.
+const InboxPageSize = 500
+
+// EachInboxPage calls fn with every inbox, InboxPageSize at a time in id order, each
+// page read when the previous one is done: work over the whole fleet after every
+// sweep (retries, alert checks) holds one page in memory, not 100,000 rows. An inbox
+// created during the walk is in it when its id comes after the page being handled;
+// one deleted is left out once its page has not been read yet. An error from fn
+// stops the walk and is returned.
+func (s *Store) EachInboxPage(ctx context.Context, fn func([]Inbox) error) error {
+	after := int64(0)
+	for {
+		page, err := s.queryInboxes(ctx, `SELECT `+inboxColumns+` FROM inboxes WHERE id > ? ORDER BY id LIMIT ?`, after, InboxPageSize)
+		if err != nil {
+			return err
+		}
+		if len(page) == 0 {
+			return nil
+		}
+		if err := fn(page); err != nil {
+			return err
+		}
+		if len(page) < InboxPageSize {
+			return nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
 // InboxToken is one inbox's business account and decrypted access token, as the
 // monitor groups inboxes before it sweeps them. Err is set (and AccessToken empty)
 // when the token could not be decrypted. Never log or render AccessToken.

@@ -159,12 +159,36 @@ func (r *Registrar) RetryDue(ctx context.Context) error {
 	if _, err := r.MarkInterrupted(ctx); err != nil {
 		return err
 	}
-	inboxes, err := r.store.AllInboxes(ctx)
-	if err != nil {
-		return fmt.Errorf("health: retry registrations: %w", err)
+	var errs []error
+	err := r.store.EachInboxPage(ctx, func(page []db.Inbox) error {
+		errs = append(errs, r.retryPage(ctx, page)...)
+		return ctx.Err()
+	})
+	if err != nil && ctx.Err() == nil {
+		errs = append(errs, fmt.Errorf("health: retry registrations: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// retryPage is RetryDue for one page of inboxes. The newest snapshots that
+// planFirstRetry needs are read for the page in one statement, without filling the
+// store's cache (a fleet's worth of snapshots nobody views would crowd it out).
+func (r *Registrar) retryPage(ctx context.Context, page []db.Inbox) []error {
+	var unplanned []int64
+	for _, in := range page {
+		if in.RegistrationNextRetryAt == nil && in.NameChangeApprovedAt == nil && in.PINState != db.PINStateMismatch {
+			unplanned = append(unplanned, in.ID)
+		}
+	}
+	var snaps map[int64]db.HealthSnapshot
+	if len(unplanned) > 0 {
+		var err error
+		if snaps, err = r.store.LatestSnapshotsOf(ctx, unplanned, false); err != nil {
+			return []error{fmt.Errorf("health: plan registration retry: %w", err)}
+		}
 	}
 	var errs []error
-	for _, in := range inboxes {
+	for _, in := range page {
 		if ctx.Err() != nil {
 			break
 		}
@@ -174,7 +198,9 @@ func (r *Registrar) RetryDue(ctx context.Context) error {
 			// Meta approved a new name and nothing is planned: register once now.
 			_, err = r.Register(ctx, in, Request{Trigger: db.TriggerNameChange})
 		case next == nil:
-			err = r.planFirstRetry(ctx, in)
+			if snap, ok := snaps[in.ID]; ok {
+				err = r.planFirstRetry(ctx, in, snap)
+			}
 		case !next.After(r.now()):
 			_, err = r.Register(ctx, in, Request{Trigger: automaticTrigger(in)})
 		default:
@@ -187,7 +213,7 @@ func (r *Registrar) RetryDue(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // nameApprovedSinceLastCall reports whether a backoff that waited for Meta's display-name
@@ -226,17 +252,11 @@ func automaticTrigger(in db.Inbox) string {
 // planFirstRetry puts a stuck number that has no retry plan on the schedule, one
 // backoff step away rather than at once, so a customer looking at the banner can act
 // first. Numbers a person must fix (a PIN Meta refused, an expired token, a locked
-// account: the last attempt failed for a reason no retry helps) stay off it.
-func (r *Registrar) planFirstRetry(ctx context.Context, in db.Inbox) error {
+// account: the last attempt failed for a reason no retry helps) stay off it. snap is
+// the inbox's newest snapshot.
+func (r *Registrar) planFirstRetry(ctx context.Context, in db.Inbox, snap db.HealthSnapshot) error {
 	if in.PINState == db.PINStateMismatch {
 		return nil
-	}
-	snap, err := r.store.LatestSnapshot(ctx, in.ID)
-	if errors.Is(err, db.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("health: plan registration retry: %w", err)
 	}
 	if state := DecisionFor(in, &snap).State; state != whatsapp.StatePendingRegistration && state != whatsapp.StateWaitingForDisplayName {
 		return nil
