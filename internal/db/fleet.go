@@ -76,6 +76,35 @@ func (s *Store) FleetCounts(ctx context.Context, accountID, memberUserID int64) 
 	return counts, nil
 }
 
+// StatusCountsByAccount counts every account's inboxes per stored overall status, in
+// one walk of the (account_id, health_status) index (the metrics scrape asks every
+// time; nothing else is read).
+func (s *Store) StatusCountsByAccount(ctx context.Context) (map[int64]map[string]int, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT account_id, health_status, count(*) FROM inboxes INDEXED BY inboxes_fleet_status
+		GROUP BY account_id, health_status`)
+	if err != nil {
+		return nil, fmt.Errorf("db: status counts: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]map[string]int{}
+	for rows.Next() {
+		var account int64
+		var status string
+		var n int
+		if err := rows.Scan(&account, &status, &n); err != nil {
+			return nil, fmt.Errorf("db: status counts: %w", err)
+		}
+		if out[account] == nil {
+			out[account] = map[string]int{}
+		}
+		out[account][status] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("db: status counts: %w", err)
+	}
+	return out, nil
+}
+
 // FleetCount counts the inboxes the filter selects.
 func (s *Store) FleetCount(ctx context.Context, f FleetFilter) (int, error) {
 	where, args := f.where()

@@ -154,34 +154,9 @@ func outcomeOf(err error) string {
 	return string(whatsapp.KindUnknown)
 }
 
-// StoreStatusCounts counts inboxes by account and overall status from each inbox's
-// latest snapshot (an inbox never checked counts as unknown).
+// StoreStatusCounts counts inboxes by account and overall status as each inbox's
+// newest snapshot set it (an inbox never checked counts as unknown), from the inboxes'
+// stored status: a scrape reads one index, not every inbox and snapshot.
 func StoreStatusCounts(store *db.Store) StatusCounts {
-	return func(ctx context.Context) (map[int64]map[string]int, error) {
-		inboxes, err := store.AllInboxes(ctx)
-		if err != nil {
-			return nil, err
-		}
-		byAccount := map[int64][]int64{}
-		for _, in := range inboxes {
-			byAccount[in.AccountID] = append(byAccount[in.AccountID], in.ID)
-		}
-		out := map[int64]map[string]int{}
-		for account, ids := range byAccount {
-			snaps, err := store.LatestSnapshots(ctx, account)
-			if err != nil {
-				return nil, err
-			}
-			counts := map[string]int{}
-			for _, id := range ids {
-				status := whatsapp.OverallUnknown
-				if s, ok := snaps[id]; ok && s.OverallStatus != "" {
-					status = s.OverallStatus
-				}
-				counts[status]++
-			}
-			out[account] = counts
-		}
-		return out, nil
-	}
+	return store.StatusCountsByAccount
 }
