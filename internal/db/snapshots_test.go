@@ -136,19 +136,22 @@ func TestMigrationBackfillsHealthChanges(t *testing.T) {
 	}
 }
 
-func TestPruneDeletesInBatchesAndKeepsEachInboxsNewest(t *testing.T) {
-	s, _ := openTestStore(t)
+// pruneFixture is a store with two inboxes: busy has n snapshots a minute apart from
+// base, then its newest at base+n minutes, and 3 health changes older than the change
+// retention; quiet has one snapshot at base, its only one.
+func pruneFixture(t *testing.T, n int) (s *Store, busy, quiet Inbox, base time.Time) {
+	t.Helper()
+	s, _ = openTestStore(t)
 	ctx := context.Background()
 	u, _ := s.CreateUser(ctx, "a@example.com", "password1", "Acme", RoleAdministrator)
-	busy := createTestInbox(t, s, u.AccountID, "+15550100001", "tok")
-	quiet := createTestInbox(t, s, u.AccountID, "+15550100002", "tok")
-	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	const n = 2*pruneBatch + 10
+	busy = createTestInbox(t, s, u.AccountID, "+15550100001", "tok")
+	quiet = createTestInbox(t, s, u.AccountID, "+15550100002", "tok")
+	base = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	if _, err := s.write.ExecContext(ctx, `WITH RECURSIVE i(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM i WHERE k + 1 < ?)
 		INSERT INTO health_snapshots (inbox_id, checked_at, ok) SELECT ?, CAST(? AS BIGINT) + k * 60000, 1 FROM i`, n, busy.ID, millis(base)); err != nil {
 		t.Fatal(err)
 	}
-	addTestSnapshot(t, s, quiet.ID, base, true, "GREEN") // its only snapshot, as old as any
+	addTestSnapshot(t, s, quiet.ID, base, true, "GREEN")
 	old := millis(base.Add(-HealthChangeRetention - time.Hour))
 	for range 3 {
 		if _, err := s.write.ExecContext(ctx, `INSERT INTO health_changes (inbox_id, changed_at, field, from_value, to_value)
@@ -157,6 +160,13 @@ func TestPruneDeletesInBatchesAndKeepsEachInboxsNewest(t *testing.T) {
 		}
 	}
 	addTestSnapshot(t, s, busy.ID, base.Add(time.Duration(n)*time.Minute), true, "GREEN")
+	return s, busy, quiet, base
+}
+
+func TestPruneDeletesInBatchesAndKeepsEachInboxsNewest(t *testing.T) {
+	const n = 2*pruneBatch + 10
+	s, busy, quiet, base := pruneFixture(t, n)
+	ctx := context.Background()
 	addTestSnapshot(t, s, busy.ID, base.Add(time.Duration(n+1)*time.Minute), true, "RED") // a recent change
 
 	deleted, err := s.PruneSnapshots(ctx, base.Add(365*24*time.Hour))
@@ -183,26 +193,9 @@ func TestPruneDeletesInBatchesAndKeepsEachInboxsNewest(t *testing.T) {
 }
 
 func TestPrunerStepsThroughSnapshotsThenChangesOneBatchAtATime(t *testing.T) {
-	s, _ := openTestStore(t)
-	ctx := context.Background()
-	u, _ := s.CreateUser(ctx, "a@example.com", "password1", "Acme", RoleAdministrator)
-	busy := createTestInbox(t, s, u.AccountID, "+15550100001", "tok")
-	quiet := createTestInbox(t, s, u.AccountID, "+15550100002", "tok")
-	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	const n = 2*pruneStep + 10
-	if _, err := s.write.ExecContext(ctx, `WITH RECURSIVE i(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM i WHERE k + 1 < ?)
-		INSERT INTO health_snapshots (inbox_id, checked_at, ok) SELECT ?, CAST(? AS BIGINT) + k * 60000, 1 FROM i`, n, busy.ID, millis(base)); err != nil {
-		t.Fatal(err)
-	}
-	addTestSnapshot(t, s, quiet.ID, base, true, "GREEN") // its only snapshot, as old as any
-	old := millis(base.Add(-HealthChangeRetention - time.Hour))
-	for range 3 {
-		if _, err := s.write.ExecContext(ctx, `INSERT INTO health_changes (inbox_id, changed_at, field, from_value, to_value)
-			VALUES (?, ?, 'status', 'A', 'B')`, busy.ID, old); err != nil {
-			t.Fatal(err)
-		}
-	}
-	addTestSnapshot(t, s, busy.ID, base.Add(time.Duration(n)*time.Minute), true, "GREEN")
+	s, busy, quiet, base := pruneFixture(t, n)
+	ctx := context.Background()
 
 	p := s.NewPruner(base.Add(365*24*time.Hour), base.Add(-HealthChangeRetention))
 	var steps []int64
