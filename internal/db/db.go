@@ -18,7 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/inboxhealth/inboxhealth/migrations"
 )
@@ -91,6 +92,10 @@ func Open(ctx context.Context, path string, cipher *Cipher) (*Store, error) {
 		return nil, fmt.Errorf("db: open writer: %w", err)
 	}
 	write.SetMaxOpenConns(1)
+	if err := connectWhenNotBusy(ctx, write); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("db: open %s: %w", path, err)
+	}
 	read, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		write.Close()
@@ -345,6 +350,26 @@ func timePtr(ms sql.NullInt64) *time.Time {
 	}
 	t := fromMillis(ms.Int64)
 	return &t
+}
+
+// connectWhenNotBusy makes the writer's first connection. When several processes open
+// a new database file at once, one's switch to WAL (dsn) can be answered SQLITE_BUSY at
+// once: SQLite calls no busy handler there, so busy_timeout does not wait. It is tried
+// again until that timeout; once the file is in WAL mode, the switch costs no lock.
+func connectWhenNotBusy(ctx context.Context, write *sql.DB) error {
+	deadline := time.Now().Add(10 * time.Second) // busy_timeout in dsn
+	for {
+		err := write.PingContext(ctx)
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 func isUniqueViolation(err error) bool {
