@@ -679,19 +679,9 @@ func (s *Store) pruneBatch(ctx context.Context, query string, cutoff time.Time, 
 func (s *Store) pruneBatches(ctx context.Context, query string, cutoff time.Time) (int64, error) {
 	var total int64
 	for {
-		res, err := s.write.ExecContext(ctx, query, millis(cutoff), pruneBatch)
-		if err != nil {
-			return total, err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return total, err
-		}
+		n, err := s.pruneBatch(ctx, query, cutoff, pruneBatch)
 		total += n
-		if n < pruneBatch {
-			return total, nil
-		}
-		if err := ctx.Err(); err != nil {
+		if err != nil || n < pruneBatch {
 			return total, err
 		}
 	}

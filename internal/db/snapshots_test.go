@@ -151,7 +151,7 @@ func pruneFixture(t *testing.T, n int) (s *Store, busy, quiet Inbox, base time.T
 		INSERT INTO health_snapshots (inbox_id, checked_at, ok) SELECT ?, CAST(? AS BIGINT) + k * 60000, 1 FROM i`, n, busy.ID, millis(base)); err != nil {
 		t.Fatal(err)
 	}
-	addTestSnapshot(t, s, quiet.ID, base, true, "GREEN")
+	addTestSnapshot(t, s, quiet.ID, base, true, "GREEN") // its only snapshot, as old as any
 	old := millis(base.Add(-HealthChangeRetention - time.Hour))
 	for range 3 {
 		if _, err := s.write.ExecContext(ctx, `INSERT INTO health_changes (inbox_id, changed_at, field, from_value, to_value)
