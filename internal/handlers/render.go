@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
@@ -24,11 +23,13 @@ const (
 func isHTMX(c echo.Context) bool { return c.Request().Header.Get(headerHXRequest) == "true" }
 
 // render buffers the component so a rendering failure still becomes a clean 500
-// instead of half a page.
+// instead of half a page. The buffer is templ's pooled one: a page is written into
+// memory that already has room for it, not grown from nothing each time.
 func (h *Handler) render(c echo.Context, status int, cmp templ.Component) error {
-	var buf bytes.Buffer
+	buf := templ.GetBuffer()
+	defer templ.ReleaseBuffer(buf)
 	ctx := views.WithRequestInfo(c.Request().Context(), h.requestInfo(c))
-	if err := cmp.Render(ctx, &buf); err != nil {
+	if err := cmp.Render(ctx, buf); err != nil {
 		return fmt.Errorf("render: %w", err)
 	}
 	c.Response().Header().Add(echo.HeaderVary, headerHXRequest)

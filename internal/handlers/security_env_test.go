@@ -37,6 +37,8 @@ type secEnv struct {
 	store *db.Store
 	admin db.NewUserResult
 	agent db.NewUserResult
+	// cookieKeys are the session cookie's signing and encryption keys.
+	cookieKeys [2][]byte
 }
 
 func newSecEnv(t *testing.T, o secOptions) *secEnv {
@@ -64,7 +66,7 @@ func newSecEnv(t *testing.T, o secOptions) *secEnv {
 	t.Cleanup(reg.Close)
 	srv := httptest.NewServer(New(cfg, Deps{Store: store, Health: svc, Registrar: reg}).Routes())
 	t.Cleanup(srv.Close)
-	env := &secEnv{t: t, srv: srv, store: store}
+	env := &secEnv{t: t, srv: srv, store: store, cookieKeys: [2][]byte{cfg.SessionAuthKey, cfg.SessionEncryptionKey}}
 	env.admin = createTestUser(t, store, "admin@acme.test", "Acme", db.RoleAdministrator)
 	env.agent = createTestUser(t, store, "agent@acme.test", "Acme", db.RoleAgent)
 	return env

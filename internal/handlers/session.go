@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
@@ -37,6 +38,11 @@ const (
 
 func newCookieStore(cfg Config) *sessions.CookieStore {
 	cs := sessions.NewCookieStore(cfg.SessionAuthKey, cfg.SessionEncryptionKey)
+	for _, codec := range cs.Codecs {
+		if sc, ok := codec.(*securecookie.SecureCookie); ok {
+			sc.SetSerializer(sessionCookieSerializer{})
+		}
+	}
 	// MaxAge also bounds the signed timestamp securecookie checks on every read.
 	cs.MaxAge(int(db.SessionLifetime.Seconds()))
 	cs.Options.Path = "/"

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/securecookie"
+
 	"github.com/inboxhealth/inboxhealth/internal/db"
 )
 
@@ -246,5 +248,38 @@ func TestLogInGivesANewCSRFToken(t *testing.T) {
 	}
 	if resp, _ := b.post("/logout", url.Values{"_csrf": {before}}, nil); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("a post with the token from before the log-in: want 403, got %d", resp.StatusCode)
+	}
+}
+
+// The session cookie holds compact JSON, not gob; a cookie written in gob before the
+// upgrade still logs its browser in.
+func TestSessionCookieFromBeforeTheUpgradeStillWorks(t *testing.T) {
+	env := newSecEnv(t, secOptions{})
+	b := env.loggedIn("admin@acme.test")
+	b.wantAPIStatus("logged in", env.apiPath(), http.StatusOK)
+	cookie := b.sessionCookie()
+
+	gobCodec := securecookie.New(env.cookieKeys[0], env.cookieKeys[1])
+	var values map[any]any
+	if err := gobCodec.Decode(sessionName, cookie.Value, &values); err == nil {
+		t.Fatalf("the session cookie decodes as gob (%v): want the JSON serializer", values)
+	}
+	jsonCodec := securecookie.New(env.cookieKeys[0], env.cookieKeys[1])
+	jsonCodec.SetSerializer(sessionCookieSerializer{})
+	if err := jsonCodec.Decode(sessionName, cookie.Value, &values); err != nil {
+		t.Fatalf("decode the session cookie: %v", err)
+	}
+	if token, _ := values[cookieSessionToken].(string); token == "" {
+		t.Fatalf("session cookie: want a session token, got %v", values)
+	}
+
+	old, err := gobCodec.Encode(sessionName, values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := env.replay(&http.Cookie{Name: sessionName, Value: old})
+	before.wantAPIStatus("a gob cookie from before the upgrade", env.apiPath(), http.StatusOK)
+	if resp, _ := before.do(http.MethodGet, env.inboxesPath(), nil, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("inbox list with a gob cookie from before the upgrade: want 200, got %d", resp.StatusCode)
 	}
 }

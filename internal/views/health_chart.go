@@ -2,6 +2,7 @@ package views
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -201,6 +202,10 @@ func tickLabel(t time.Time, span time.Duration) string {
 func chartTime(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") }
 
 func round1(f float64) float64 { return float64(int(f*10+0.5)) / 10 }
+
+// svgNum writes a coordinate as fmt.Sprint would, without fmt's reflection: a chart
+// has a few hundred of them.
+func svgNum(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
 // Summary says in one paragraph what the chart shows, for its accessible description.
 func (c HistoryChart) Summary() string {
