@@ -210,8 +210,24 @@ func BenchmarkWebhookIngest(b *testing.B) {
 		req, _ := http.NewRequest(http.MethodGet, bare.URL+"/bare", nil)
 		return req
 	}}
+	var commits atomic.Int64
+	app.Store.SetWriteObserver(func(op string, _ time.Duration) {
+		if op == "webhook_event" {
+			commits.Add(1)
+		}
+	})
 	for b.Loop() {
+		before, err := countEvents(app.Store)
+		if err != nil {
+			b.Fatal(err)
+		}
+		commits.Store(0)
 		bb, t := Compare(ctx, 3, bareLoad, hook)
+		after, err := countEvents(app.Store)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(after-before)/float64(max(1, commits.Load())), "events/commit")
 		b.ReportMetric(t.RPS(), "hook-req/s")
 		b.ReportMetric(bb.RPS(), "bare-req/s")
 		b.ReportMetric(t.RPS()/bb.RPS(), "ratio")

@@ -889,3 +889,21 @@ func TestWebhookChangeKey(t *testing.T) {
 		}
 	}
 }
+
+// A string value reads the same whether it takes the no-escape shortcut or
+// encoding/json's own decoding: escapes, non-ASCII and invalid UTF-8 included.
+func TestWebhookStringReadsAsEncodingJSON(t *testing.T) {
+	for _, raw := range []string{`""`, `"APPROVED"`, `"Caf\u00e9 \"Bistro\""`, `"Café"`, `"a\/b\\c"`, "\"bad \xff byte\"", `"tab\there"`, `"😀 ok"`} {
+		var got struct{ V webhookString }
+		var want struct{ V string }
+		if err := json.Unmarshal([]byte(`{"V":`+raw+`}`), &got); err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		if err := json.Unmarshal([]byte(`{"V":`+raw+`}`), &want); err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		if string(got.V) != want.V {
+			t.Errorf("%s: webhookString %q, encoding/json %q", raw, got.V, want.V)
+		}
+	}
+}
