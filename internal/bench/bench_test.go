@@ -55,6 +55,32 @@ func TestLoadCountsFailures(t *testing.T) {
 	}
 }
 
+// A paced load sends at its rate, not as fast as answers come; and a server slower
+// than the pace is charged for the requests waiting behind it, not only for each
+// answer's own time.
+func TestPacedLoadKeepsItsRateAndChargesTheWait(t *testing.T) {
+	fast := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer fast.Close()
+	paced := Load{Conns: 4, Rate: 200, Duration: time.Second, Request: func(w, i int) *http.Request {
+		req, _ := http.NewRequest(http.MethodGet, fast.URL, nil)
+		return req
+	}}.Run(context.Background())
+	if paced.Requests < 150 || paced.Requests > 210 {
+		t.Fatalf("paced at 200 req/s for 1 s: want about 200 requests, got %d", paced.Requests)
+	}
+
+	slow := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { time.Sleep(20 * time.Millisecond) }))
+	defer slow.Close()
+	behind := Load{Conns: 1, Rate: 100, Duration: time.Second, Request: func(w, i int) *http.Request {
+		req, _ := http.NewRequest(http.MethodGet, slow.URL, nil)
+		return req
+	}}.Run(context.Background())
+	// 100 planned a second, 50 answered: the last ones waited about half a second.
+	if behind.Requests > 60 || behind.Percentile(99) < 300*time.Millisecond {
+		t.Fatalf("a 20 ms server paced at 100 req/s on one connection: want at most ~50 answers and a p99 of several hundred ms, got %d requests, p99 %v", behind.Requests, behind.Percentile(99))
+	}
+}
+
 // smallFleet is big enough to have several accounts, pages and changes.
 var smallFleet = Fleet{Businesses: 4, NumbersPerBusiness: 3, Accounts: 2, HistoryDays: 30, SnapshotEvery: 24 * time.Hour}
 

@@ -22,10 +22,16 @@ import (
 	"time"
 )
 
-// Load describes one closed-loop load run.
+// Load describes one load run: closed-loop, or paced when Rate is set.
 type Load struct {
 	// Conns is the number of concurrent connections (workers).
 	Conns int
+	// Rate, when set, paces the load at that many requests per second in all, spread
+	// evenly over the workers (open loop): each request has its planned send time, and
+	// its latency counts from that time, so a server that falls behind is charged for
+	// the wait of the requests queued behind it (no coordinated omission). A worker
+	// still has one request in flight at most, so Conns bounds the rate reached.
+	Rate float64
 	// Duration is how long requests are measured, after Warmup.
 	Duration time.Duration
 	// Warmup runs the same load unmeasured first (connections, caches).
@@ -127,6 +133,11 @@ func (l Load) loop(ctx context.Context, client *http.Client, ok func(int) bool, 
 		firstErr string
 	)
 	start := time.Now()
+	// Paced: worker w sends its i-th request at start + (w + i*Conns)/Rate.
+	var every time.Duration
+	if l.Rate > 0 {
+		every = time.Duration(float64(time.Second) / l.Rate)
+	}
 	for w := range l.Conns {
 		wg.Go(func() {
 			lat := make([]time.Duration, 0, 4096)
@@ -136,6 +147,19 @@ func (l Load) loop(ctx context.Context, client *http.Client, ok func(int) bool, 
 			for i := 0; !stop.Load() && ctx.Err() == nil; i++ {
 				req := l.Request(w, i).WithContext(ctx)
 				t0 := time.Now()
+				if every > 0 {
+					planned := start.Add(every * time.Duration(w+i*l.Conns))
+					if wait := time.Until(planned); wait > 0 {
+						select {
+						case <-time.After(wait):
+						case <-ctx.Done():
+						}
+					}
+					if stop.Load() {
+						break
+					}
+					t0 = planned
+				}
 				resp, err := client.Do(req)
 				status := 0
 				if err == nil {

