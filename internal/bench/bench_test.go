@@ -1,20 +1,16 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/inboxhealth/inboxhealth/internal/db"
-	"github.com/inboxhealth/inboxhealth/internal/whatsapp/graphsim"
 	"github.com/inboxhealth/inboxhealth/internal/whatsapp/health"
 )
 
@@ -213,24 +209,11 @@ func BenchmarkWebhookIngest(b *testing.B) {
 	}
 	defer bare.Close()
 	n := fleet.Inboxes()
-	// As in x1: every POST is a new event (its own entry time) and one in ten says
-	// YELLOW, so about one in five changes the number's quality.
 	var deliveries atomic.Int64
 	firstTime := time.Now().Unix()
 	hook := Load{Conns: 64, Duration: 2 * time.Second, Warmup: 500 * time.Millisecond, Request: func(w, i int) *http.Request {
 		wi, k := fleet.position((w*7919 + i*104729) % n)
-		d := deliveries.Add(1)
-		q := "GREEN"
-		if d%10 == 0 {
-			q = "YELLOW"
-		}
-		digits := strings.TrimPrefix(PhoneNumber(wi, k), "+")
-		body := fmt.Appendf(nil, `{"object":"whatsapp_business_account","entry":[{"id":%q,"time":%d,"changes":[{"field":"phone_number_quality_update","value":{"display_phone_number":%q,"event":"ONBOARDING","current_limit":"TIER_1K","quality_rating":%q}}]}]}`,
-			WABAID(wi), firstTime+d, digits, q)
-		req, _ := http.NewRequest(http.MethodPost, app.URL+"/webhooks/whatsapp/"+digits, bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-Hub-Signature-256", graphsim.Sign([]byte(benchAppSecret), body))
-		return req
+		return qualityDelivery(app.URL, WABAID(wi), PhoneNumber(wi, k), firstTime, deliveries.Add(1))
 	}}
 	bareLoad := Load{Conns: 64, Duration: 2 * time.Second, Warmup: 500 * time.Millisecond, Request: func(w, i int) *http.Request {
 		req, _ := http.NewRequest(http.MethodGet, bare.URL+"/bare", nil)

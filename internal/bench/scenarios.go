@@ -480,9 +480,9 @@ func (r *Runner) throughput(ctx context.Context) error {
 	// p99 is as long), so the latency aim is read at a paced load both sides can
 	// carry: half of what bare Echo sustained just now.
 	pace := b.RPS() / 2
-	bareLoad.Rate, apiLoad.Rate = pace, pace
-	pb, pt := Compare(ctx, r.cfg.Rounds, bareLoad, apiLoad)
-	bareLoad.Rate, apiLoad.Rate = 0, 0
+	pacedBare, pacedAPI := bareLoad, apiLoad
+	pacedBare.Rate, pacedAPI.Rate = pace, pace
+	pb, pt := Compare(ctx, r.cfg.Rounds, pacedBare, pacedAPI)
 	pacedSummary := func(res Result) string {
 		return fmt.Sprintf(" · paced at %s req/s: p50 %s · p99 %s", thousands(pace), ms(res.Percentile(50)), ms(res.Percentile(99)))
 	}
@@ -573,25 +573,11 @@ func (r *Runner) throughput(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Every delivery is a new event (its own entry time, so no two share a
-	// de-duplication key) about one of the account's numbers; one in ten says the
-	// quality fell to YELLOW, the others GREEN, so about one in five changes the
-	// number's quality and writes a snapshot besides the event.
 	var deliveries atomic.Int64
 	firstTime := time.Now().Unix()
 	hookLoad := r.load(func(w, i int) *http.Request {
 		k := pick(w, i)
-		n := deliveries.Add(1)
-		q := "GREEN"
-		if n%10 == 0 {
-			q = "YELLOW"
-		}
-		body := fmt.Appendf(nil, `{"object":"whatsapp_business_account","entry":[{"id":%q,"time":%d,"changes":[{"field":"phone_number_quality_update","value":{"display_phone_number":%q,"event":"ONBOARDING","current_limit":"TIER_1K","quality_rating":%q}}]}]}`,
-			wabas[k], firstTime+n, strings.TrimPrefix(phones[k], "+"), q)
-		req, _ := http.NewRequest(http.MethodPost, app.URL+"/webhooks/whatsapp/"+strings.TrimPrefix(phones[k], "+"), bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-Hub-Signature-256", graphsim.Sign([]byte(benchAppSecret), body))
-		return req
+		return qualityDelivery(app.URL, wabas[k], phones[k], firstTime, deliveries.Add(1))
 	}, nil)
 	if err := fresh(); err != nil {
 		return err
@@ -934,4 +920,24 @@ func (r *Runner) storage(ctx context.Context) error {
 	}
 	r.note("x4/x5: each on a fresh database of %s inboxes (no history), first swept once (each inbox's first snapshot; growth is counted after it), then every 15 minutes of a simulated clock for %s, through `Service.RecordAll` per business account as the monitor's writer stores a page; sizes are of the checkpointed SQLite file. The week is 7 days of the measured growth: nothing is pruned inside the 7-day retention, so it grows linearly. An unchanged look updates the newest row in place (checked_at, check_count); a changed one adds a row and its change rows.", thousands(float64(f.Inboxes())), span)
 	return nil
+}
+
+// qualityDelivery is the n-th signed phone_number_quality_update POST of the webhook
+// ingest measurements (x1, BenchmarkWebhookIngest), at phone's per-number callback.
+// Every delivery is a new event (entry time firstTime+n, so no two share a
+// de-duplication key); one in ten says the quality fell to YELLOW, the others GREEN,
+// so about one in five changes the number's quality and writes a snapshot besides the
+// event.
+func qualityDelivery(appURL, wabaID, phone string, firstTime, n int64) *http.Request {
+	quality := "GREEN"
+	if n%10 == 0 {
+		quality = "YELLOW"
+	}
+	digits := strings.TrimPrefix(phone, "+")
+	body := fmt.Appendf(nil, `{"object":"whatsapp_business_account","entry":[{"id":%q,"time":%d,"changes":[{"field":"phone_number_quality_update","value":{"display_phone_number":%q,"event":"ONBOARDING","current_limit":"TIER_1K","quality_rating":%q}}]}]}`,
+		wabaID, firstTime+n, digits, quality)
+	req, _ := http.NewRequest(http.MethodPost, appURL+"/webhooks/whatsapp/"+digits, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Hub-Signature-256", graphsim.Sign([]byte(benchAppSecret), body))
+	return req
 }
