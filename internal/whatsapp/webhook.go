@@ -887,12 +887,12 @@ func (s *webhookString) UnmarshalJSON(data []byte) error {
 		*s = ""
 		return nil
 	case data[0] == '"':
-		// encoding/json has checked the whole document before calling us, so a string
-		// without escapes is its bytes between the quotes (as valid UTF-8: json would
-		// replace invalid bytes). Most of Meta's strings are like that; only the others
+		// encoding/json has checked the whole document before calling us (no raw
+		// control bytes in a string), so a string without escapes is its bytes between
+		// the quotes (as valid UTF-8: json would replace invalid bytes). Most of Meta's strings are like that; only the others
 		// pay for a second decode.
 		if len(data) >= 2 {
-			if inner := data[1 : len(data)-1]; bytes.IndexByte(inner, '\\') < 0 && !hasControl(inner) && utf8.Valid(inner) {
+			if inner := data[1 : len(data)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
 				*s = webhookString(inner)
 				return nil
 			}
@@ -912,16 +912,6 @@ func (s *webhookString) UnmarshalJSON(data []byte) error {
 		return nil
 	}
 	return fmt.Errorf("whatsapp: want a string or number, got %.20s", data)
-}
-
-// hasControl reports a byte JSON does not allow unescaped in a string.
-func hasControl(b []byte) bool {
-	for _, c := range b {
-		if c < 0x20 {
-			return true
-		}
-	}
-	return false
 }
 
 // webhookInt64 decodes unix seconds sent as a JSON number, a numeric string or a
