@@ -1,6 +1,7 @@
 package db
 
 import (
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -50,7 +51,13 @@ const CacheTTL = 5 * time.Second
 // also swept out, at most once a TTL, when an entry is stored.
 const maxCacheEntries = 50_000
 
-// ttlCache is a map whose entries expire ttl after they were stored.
+// ttlCache is a map whose entries expire between ttl/2 and ttl after they were stored.
+// The spread is for a server under load: entries filled together (the first views after
+// start-up, a page that reads many inboxes) would otherwise all expire at once, and
+// every request in the next few milliseconds would go to the database together — a
+// burst measured as the health API's p99 tail (docs/BENCHMARKS.md, row 1). Spread over
+// half a TTL, the refills arrive as a trickle. No entry outlives ttl, so CacheTTL stays
+// the longest another process's change takes to show.
 //
 // A read that misses loads from the database and then fills the cache; a write that
 // happened in between must win, or the fill would put back the old row for a whole
@@ -126,7 +133,21 @@ func (c *ttlCache[K, V]) store(k K, v V, now time.Time) {
 			}
 		}
 	}
-	c.entries[k] = ttlEntry[V]{v: v, expires: now.Add(c.ttl)}
+	c.entries[k] = ttlEntry[V]{v: v, expires: now.Add(c.lifetime())}
+}
+
+// lifetime is how long one stored entry lives (see ttlCache).
+func (c *ttlCache[K, V]) lifetime() time.Duration { return SpreadLifetime(c.ttl) }
+
+// SpreadLifetime is the lifetime of one cached entry under a cache whose entries may be
+// at most ttl old: ttl less a random share of up to half of it, so that entries filled
+// together expire spread over the TTL's second half rather than all at once (see
+// ttlCache). Every read cache in front of the database uses it.
+func SpreadLifetime(ttl time.Duration) time.Duration {
+	if ttl < 2 {
+		return ttl
+	}
+	return ttl - rand.N(ttl/2)
 }
 
 // drop forgets k.

@@ -150,7 +150,8 @@ func TestCachedReadsSeeOtherProcessesWritesAfterTheTTL(t *testing.T) {
 	otherProcess(t, s, `INSERT INTO health_snapshots (inbox_id, checked_at, ok, phone, quality_rating) VALUES (?, ?, 1, '{"quality_rating":"RED"}', 'RED')`,
 		in.ID, millis(clock.t.Add(time.Second)))
 
-	clock.t = clock.t.Add(CacheTTL - time.Millisecond)
+	// An entry lives at least half the TTL (expiry is spread over its second half).
+	clock.t = clock.t.Add(CacheTTL/2 - time.Millisecond)
 	if _, err := s.UserByAPIToken(ctx, u.APIAccessToken); err != nil {
 		t.Errorf("within the TTL: want the cached user, got %v", err)
 	}
@@ -158,7 +159,7 @@ func TestCachedReadsSeeOtherProcessesWritesAfterTheTTL(t *testing.T) {
 		t.Errorf("within the TTL: want the cached inbox (this test checks the cache is used)")
 	}
 
-	clock.t = clock.t.Add(time.Millisecond)
+	clock.t = clock.t.Add(CacheTTL/2 + time.Millisecond)
 	if _, err := s.UserByAPIToken(ctx, u.APIAccessToken); err != ErrNotFound {
 		t.Errorf("after the TTL: a token revoked by another process must stop working, got %v", err)
 	}
@@ -336,5 +337,34 @@ func TestInboxByPhoneNumberFollowsRenumberingAndDeleting(t *testing.T) {
 	}
 	if got, err := s.InboxByPhoneNumber(ctx, "+15550100003"); err != ErrNotFound {
 		t.Errorf("after deleting: want ErrNotFound, got %+v %v", got, err)
+	}
+}
+
+// Entries stored together must not all expire together (a burst of database reads on a
+// busy server), and none may outlive the TTL (another process's change shows within it).
+func TestTTLCacheSpreadsExpiryWithinTheTTL(t *testing.T) {
+	const ttl = time.Minute
+	c := newTTLCache[int, string](ttl)
+	now := time.Now()
+	for i := range 1000 {
+		c.put(i, "v", now, false, nil)
+	}
+	earliest, latest := now.Add(ttl), now
+	for _, e := range c.entries {
+		if e.expires.After(now.Add(ttl)) || e.expires.Before(now.Add(ttl/2)) {
+			t.Fatalf("an entry expires %s after it was stored; want within [ttl/2, ttl]", e.expires.Sub(now))
+		}
+		if e.expires.Before(earliest) {
+			earliest = e.expires
+		}
+		if e.expires.After(latest) {
+			latest = e.expires
+		}
+	}
+	if spread := latest.Sub(earliest); spread < ttl/4 {
+		t.Fatalf("1,000 entries stored at once expire within %s of each other; want them spread over most of ttl/2", spread)
+	}
+	if _, ok, _ := c.get(0, now.Add(ttl)); ok {
+		t.Fatal("an entry was still served at its TTL")
 	}
 }

@@ -35,12 +35,12 @@ func (r *Registrar) Status(ctx context.Context, in db.Inbox) (Status, error) {
 	r.statusMu.Lock()
 	cached, ok := r.statuses[in.ID]
 	r.statusMu.Unlock()
-	if !ok || now.Sub(cached.at) > statusCacheTTL || now.Before(cached.at) {
+	if !ok || now.Sub(cached.at) > cached.lifetime || now.Before(cached.at) {
 		st, err := r.readStatus(ctx, in.ID)
 		if err != nil {
 			return Status{}, err
 		}
-		cached = cachedStatus{status: st, at: now}
+		cached = cachedStatus{status: st, at: now, lifetime: db.SpreadLifetime(statusCacheTTL)}
 		r.statusMu.Lock()
 		if r.statuses == nil || len(r.statuses) > 50_000 {
 			r.statuses = map[int64]cachedStatus{}
@@ -95,10 +95,13 @@ func (r *Registrar) forgetAllStatuses() {
 }
 
 // statusCacheTTL bounds how long a displayed status may lag another process's
-// attempt; this process's own attempts clear it at once.
+// attempt; this process's own attempts clear it at once. Each entry lives between half
+// of it and all of it (db.SpreadLifetime), so the statuses of inboxes read together are
+// not all read again together.
 const statusCacheTTL = 2 * time.Second
 
 type cachedStatus struct {
-	status Status
-	at     time.Time
+	status   Status
+	at       time.Time
+	lifetime time.Duration
 }
