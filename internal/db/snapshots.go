@@ -572,9 +572,18 @@ func (s *Store) healthChanges(ctx context.Context, inboxID int64, limit int) ([]
 // batches (a Pruner's steps of pruneStep rows; PruneSnapshots' pruneBatch), each its
 // own statement, so the single writer is never held for long: the sweep's writer runs
 // a step only while no fetched page waits for it.
+//
+// Received webhook events (the raw payloads, their duplicates marked) are kept for
+// WebhookEventRetention, like alerts: Meta stops redelivering an unanswered event
+// within days (its webhooks page: "typically 24 hours"), so deduplication needs far
+// less, and the inbox page shows only the newest few. What they caused (a snapshot, a
+// health change, an alert) is kept by its own rule. A business account that sent
+// nothing for longer shows no last account-level event; its webhook-silence alert
+// (after 7 days) was raised long before.
 const (
 	SnapshotRetention     = 7 * 24 * time.Hour
 	HealthChangeRetention = 400 * 24 * time.Hour
+	WebhookEventRetention = 90 * 24 * time.Hour
 	pruneBatch            = 5000
 )
 
@@ -589,6 +598,16 @@ const qPruneSnapshots = `DELETE FROM health_snapshots WHERE id IN (
 
 const qPruneHealthChanges = `DELETE FROM health_changes WHERE id IN (
 	SELECT id FROM health_changes WHERE changed_at < ?1 ORDER BY changed_at LIMIT ?2)`
+
+// Events are stored in received order, so the ids of those older than the cutoff come
+// first: the batch walks the primary key from the oldest and stops at the first event
+// that is new enough (an event stored after a newer one, the clock having gone back,
+// waits for the ones before it). No index on received_at is needed, and a pruning that
+// finds nothing to delete reads one row.
+const qPruneWebhookEvents = `DELETE FROM webhook_events WHERE id IN (
+	SELECT id FROM webhook_events WHERE id < coalesce(
+		(SELECT id FROM webhook_events WHERE received_at >= ?1 ORDER BY id LIMIT 1), 9223372036854775807)
+	ORDER BY id LIMIT ?2)`
 
 // PruneSnapshots deletes snapshots older than cutoff (normally now - SnapshotRetention),
 // except each inbox's newest, in batches. It returns how many rows were deleted; when
@@ -614,54 +633,74 @@ func (s *Store) PruneHealthChanges(ctx context.Context, cutoff time.Time) (int64
 	return n, nil
 }
 
-// Pruner does what PruneSnapshots and then PruneHealthChanges do, one batch of
-// pruneStep rows per Step, for a caller with writes that come first: the monitor runs
-// a step only when no fetched page waits for the writer, so a sweep's own snapshots
-// are never queued behind the pruning.
+// Pruner does what PruneSnapshots, PruneHealthChanges and then the webhook events'
+// pruning do, one batch of pruneStep rows per Step, for a caller with writes that come
+// first: the monitor runs a step only when no fetched page waits for the writer, so a
+// sweep's own snapshots are never queued behind the pruning.
 type Pruner struct {
-	s                              *Store
-	snapshotsBefore, changesBefore time.Time
-	stage                          int // 0: snapshots, 1: health changes, 2: done
-	// Snapshots and Changes count the rows deleted so far.
-	Snapshots, Changes int64
+	s      *Store
+	stages []pruneStage
+	stage  int // index of the stage the next Step works on; len(stages): done
+	// Snapshots, Changes and WebhookEvents count the rows deleted so far.
+	Snapshots, Changes, WebhookEvents int64
+}
+
+// pruneStage is one table's pruning within a Pruner.
+type pruneStage struct {
+	what    string
+	query   string // qPrune…: ?1 the cutoff, ?2 the batch size
+	before  time.Time
+	deleted *int64
+	// forget drops the cached reads the deleted rows may be part of (nil: none).
+	forget func()
+}
+
+// PruneBefore says what a Pruner deletes: rows older than each time (see the
+// retention constants and "Data retention" in the README).
+type PruneBefore struct {
+	Snapshots     time.Time // each inbox's newest snapshot is kept whatever its age
+	Changes       time.Time
+	WebhookEvents time.Time
 }
 
 // pruneStep is a Pruner's batch: small enough (a few tens of milliseconds) that a
 // page waiting for the writer is not held up for long.
 const pruneStep = 500
 
-// NewPruner prunes snapshots older than snapshotsBefore (each inbox's newest kept) and
-// health changes older than changesBefore, when stepped.
-func (s *Store) NewPruner(snapshotsBefore, changesBefore time.Time) *Pruner {
-	return &Pruner{s: s, snapshotsBefore: snapshotsBefore, changesBefore: changesBefore}
+// NewPruner prunes what before says, when stepped.
+func (s *Store) NewPruner(before PruneBefore) *Pruner {
+	p := &Pruner{s: s}
+	p.stages = []pruneStage{
+		{what: "snapshots", query: qPruneSnapshots, before: before.Snapshots, deleted: &p.Snapshots},
+		{what: "health changes", query: qPruneHealthChanges, before: before.Changes, deleted: &p.Changes, forget: s.c.changes.clear},
+		{what: "webhook events", query: qPruneWebhookEvents, before: before.WebhookEvents, deleted: &p.WebhookEvents, forget: func() {
+			s.c.lastEvent.clear()
+			s.c.recentEvents.clear()
+		}},
+	}
+	return p
 }
+
+// Pruned is how many rows the Pruner deleted so far, in all.
+func (p *Pruner) Pruned() int64 { return p.Snapshots + p.Changes + p.WebhookEvents }
 
 // Step deletes one batch, and reports whether the pruning is done (nothing was left).
 func (p *Pruner) Step(ctx context.Context) (done bool, err error) {
-	switch p.stage {
-	case 0:
-		n, err := p.s.pruneBatch(ctx, qPruneSnapshots, p.snapshotsBefore, pruneStep)
-		p.Snapshots += n
-		if err != nil {
-			return false, fmt.Errorf("db: prune snapshots: %w", err)
-		}
-		if n < pruneStep {
-			p.stage++
-		}
-	case 1:
-		n, err := p.s.pruneBatch(ctx, qPruneHealthChanges, p.changesBefore, pruneStep)
-		p.Changes += n
-		if n > 0 {
-			p.s.c.changes.clear()
+	if p.stage < len(p.stages) {
+		st := p.stages[p.stage]
+		n, err := p.s.pruneBatch(ctx, st.query, st.before, pruneStep)
+		*st.deleted += n
+		if n > 0 && st.forget != nil {
+			st.forget()
 		}
 		if err != nil {
-			return false, fmt.Errorf("db: prune health changes: %w", err)
+			return false, fmt.Errorf("db: prune %s: %w", st.what, err)
 		}
 		if n < pruneStep {
 			p.stage++
 		}
 	}
-	return p.stage >= 2, nil
+	return p.stage >= len(p.stages), nil
 }
 
 // pruneBatch runs one batch of a prune query and returns how many rows it deleted.

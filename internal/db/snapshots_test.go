@@ -197,7 +197,7 @@ func TestPrunerStepsThroughSnapshotsThenChangesOneBatchAtATime(t *testing.T) {
 	s, busy, quiet, base := pruneFixture(t, n)
 	ctx := context.Background()
 
-	p := s.NewPruner(base.Add(365*24*time.Hour), base.Add(-HealthChangeRetention))
+	p := s.NewPruner(PruneBefore{Snapshots: base.Add(365 * 24 * time.Hour), Changes: base.Add(-HealthChangeRetention)})
 	var steps []int64
 	for {
 		before := p.Snapshots + p.Changes
@@ -213,8 +213,8 @@ func TestPrunerStepsThroughSnapshotsThenChangesOneBatchAtATime(t *testing.T) {
 			t.Fatalf("pruner never done: steps %v", steps)
 		}
 	}
-	// 2 full batches, the snapshots' last 10, then the 3 changes.
-	if want := []int64{pruneStep, pruneStep, 10, 3}; fmt.Sprint(steps) != fmt.Sprint(want) {
+	// 2 full batches, the snapshots' last 10, the 3 changes, then no webhook event.
+	if want := []int64{pruneStep, pruneStep, 10, 3, 0}; fmt.Sprint(steps) != fmt.Sprint(want) {
 		t.Errorf("rows deleted per step: want %v, got %v", want, steps)
 	}
 	if p.Snapshots != n || p.Changes != 3 {

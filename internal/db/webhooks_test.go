@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -204,5 +205,57 @@ func TestDeleteInboxErasesItsSecretsAndRecords(t *testing.T) {
 	}
 	if err := s.DeleteInbox(ctx, in.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("deleting again: want ErrNotFound, got %v", err)
+	}
+}
+
+// Webhook events are kept WebhookEventRetention: older ones go, in received order,
+// and nothing cached still shows them.
+func TestPrunerDeletesWebhookEventsPastTheirRetention(t *testing.T) {
+	s, _ := openTestStore(t)
+	ctx := context.Background()
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	s.SetClock(func() time.Time { return now }) // frozen: only the pruning can empty the caches
+	u, _ := s.CreateUser(ctx, "a@example.com", "password1", "Acme", RoleAdministrator)
+	in := createTestInbox(t, s, u.AccountID, "+15550100001", "tok")
+	cutoff := now.Add(-WebhookEventRetention)
+	for i, at := range []time.Time{
+		cutoff.Add(-30 * 24 * time.Hour), cutoff.Add(-time.Hour), cutoff.Add(-time.Millisecond), // old: pruned
+		cutoff,                      // exactly the retention: kept
+		cutoff.Add(-48 * time.Hour), // old, but stored after a newer event (the clock went back): kept for now
+		now,
+	} {
+		if _, err := s.AddWebhookEvent(ctx, WebhookEvent{InboxID: &in.ID, WABAID: in.WABAID, Field: "phone_number_quality_update",
+			Payload: fmt.Sprintf(`{"n":%d}`, i), DedupKey: fmt.Sprint("k", i), ReceivedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if events, err := s.RecentWebhookEvents(ctx, in.ID, in.WABAID, 10); err != nil || len(events) != 6 {
+		t.Fatalf("before pruning: want 6 recent events, got %d (%v)", len(events), err)
+	}
+	p := s.NewPruner(PruneBefore{WebhookEvents: cutoff})
+	for range 5 {
+		if done, err := p.Step(ctx); err != nil {
+			t.Fatal(err)
+		} else if done {
+			break
+		}
+	}
+	if p.WebhookEvents != 3 || p.Snapshots != 0 || p.Changes != 0 {
+		t.Fatalf("want the 3 events stored first and older than the retention pruned (and nothing else), got %d events, %d snapshots, %d changes",
+			p.WebhookEvents, p.Snapshots, p.Changes)
+	}
+	events, err := s.RecentWebhookEvents(ctx, in.ID, in.WABAID, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var payloads []string
+	for _, e := range events {
+		payloads = append(payloads, e.Payload)
+	}
+	if want := `[{"n":5} {"n":3} {"n":4}]`; fmt.Sprint(payloads) != want {
+		t.Errorf("after pruning, the inbox's events: want %s (newest first), got %v", want, payloads)
+	}
+	if last, _ := s.LastWebhookEventAt(ctx, in.WABAID, []string{"phone_number_quality_update"}); !last.Equal(now) {
+		t.Errorf("the newest event must be kept: last event at %v, want %v", last, now)
 	}
 }

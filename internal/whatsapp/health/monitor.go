@@ -384,12 +384,13 @@ func (m *Monitor) sweep(ctx context.Context) (SweepStats, error) {
 	var pruner *db.Pruner
 	if now := m.opts.Now(); m.opts.Retention > 0 && (m.lastPrune.IsZero() || now.Sub(m.lastPrune) >= m.opts.PruneInterval) {
 		m.lastPrune = now
-		pruner = m.store.NewPruner(now.Add(-m.opts.Retention), now.Add(-db.HealthChangeRetention))
+		pruner = m.store.NewPruner(db.PruneBefore{Snapshots: now.Add(-m.opts.Retention), Changes: now.Add(-db.HealthChangeRetention),
+			WebhookEvents: now.Add(-db.WebhookEventRetention)})
 	}
 	fetched, err := m.sweepGroups(ctx, groups, pruner)
 	stats.add(fetched)
 	if pruner != nil {
-		stats.Pruned = pruner.Snapshots + pruner.Changes
+		stats.Pruned = pruner.Pruned()
 	}
 	if ctx.Err() != nil {
 		return stats, fmt.Errorf("health: sweep: %w", ctx.Err())

@@ -285,6 +285,13 @@ func TestSweepPrunesOldSnapshotsAtMostHourly(t *testing.T) {
 		CheckedAt: monitorStart.Add(-health.DefaultSnapshotRetention - time.Hour), Phone: env.latest(in).Phone}); err != nil {
 		t.Fatal(err)
 	}
+	// And a webhook event received before the events' retention, then a recent one.
+	for _, at := range []time.Time{monitorStart.Add(-db.WebhookEventRetention - time.Hour), monitorStart} {
+		if _, err := env.store.AddWebhookEvent(ctx, db.WebhookEvent{InboxID: &in.ID, WABAID: wabaThird, Field: whatsapp.WebhookFieldQualityUpdate,
+			Payload: `{}`, ReceivedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	env.clock.Advance(30 * time.Minute)
 	stats, err := mon.SweepOnce(ctx)
@@ -298,8 +305,12 @@ func TestSweepPrunesOldSnapshotsAtMostHourly(t *testing.T) {
 	if stats, err = mon.SweepOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if stats.Pruned != 1 {
-		t.Errorf("an hour after the last pruning: want the one snapshot older than %v pruned, got %d", health.DefaultSnapshotRetention, stats.Pruned)
+	if stats.Pruned != 2 {
+		t.Errorf("an hour after the last pruning: want the one snapshot older than %v and the one event older than %v pruned, got %d",
+			health.DefaultSnapshotRetention, db.WebhookEventRetention, stats.Pruned)
+	}
+	if n, err := env.store.CountWebhookEvents(ctx); err != nil || n != 1 {
+		t.Errorf("want the recent webhook event kept, %d events left (%v)", n, err)
 	}
 	// Each inbox keeps its three sweep snapshots, all within the retention.
 	for _, in := range env.inboxes[wabaThird] {
