@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -146,6 +147,22 @@ func BareEcho(payload any) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.GET("/bare", func(c echo.Context) error { return c.JSON(http.StatusOK, payload) })
+	return e
+}
+
+// BareEchoSink is webhook ingest's baseline: Echo with no middleware taking the same
+// POSTs the app's per-number callback takes (POST /webhooks/whatsapp/:number, body read
+// to the end) and answering answer as JSON, so the app is charged only for its own work
+// (signature, decoding, storing, applying) and not for the bigger requests themselves.
+func BareEchoSink(answer any) *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.POST("/webhooks/whatsapp/:number", func(c echo.Context) error {
+		if _, err := io.Copy(io.Discard, c.Request().Body); err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, answer)
+	})
 	return e
 }
 

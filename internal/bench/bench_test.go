@@ -203,7 +203,7 @@ func BenchmarkWebhookIngest(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer app.Close()
-	bare, err := Serve(BareEcho(map[string]any{"received": 1, "applied": 0, "duplicates": 0}))
+	bare, err := Serve(BareEchoSink(map[string]any{"received": 1, "applied": 0, "duplicates": 0}))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -216,8 +216,8 @@ func BenchmarkWebhookIngest(b *testing.B) {
 		return qualityDelivery(app.URL, WABAID(wi), PhoneNumber(wi, k), firstTime, deliveries.Add(1))
 	}}
 	bareLoad := Load{Conns: 64, Duration: 2 * time.Second, Warmup: 500 * time.Millisecond, Request: func(w, i int) *http.Request {
-		req, _ := http.NewRequest(http.MethodGet, bare.URL+"/bare", nil)
-		return req
+		wi, k := fleet.position((w*7919 + i*104729) % n)
+		return qualityDelivery(bare.URL, WABAID(wi), PhoneNumber(wi, k), firstTime, int64(i))
 	}}
 	var commits atomic.Int64
 	app.Store.SetWriteObserver(func(op string, _ time.Duration) {
