@@ -39,29 +39,18 @@ const unknownValueNote = "Meta sent a value this version does not know yet."
 // "can_send_message", "is_on_biz_app" with "true"/"false"); an unknown field or value
 // yields a grey badge showing the raw value.
 func FieldBadge(field, value string) Badge {
-	spec := badgeFields[field]
-	b := Badge{Field: field, Label: spec.label, Value: value}
-	if b.Label == "" {
-		b.Label = field
+	vocab, known := badgeFields[field]
+	if !known {
+		vocab = newBadgeVocabulary(field, badgeFieldSpec{})
 	}
 	if value == "" {
-		b.Value = emptyBadgeValue
-		b.Text = "Not reported"
-		b.Tone = ToneGrey
-		b.Tooltip = joinSentences(spec.meaning, "Meta did not report this field.")
+		return vocab.empty
+	}
+	if b, ok := vocab.byValue[value]; ok {
 		return b
 	}
-	for _, v := range spec.values {
-		if v.value == value {
-			b.Text = v.text
-			b.Tone = v.tone
-			b.Tooltip = joinSentences(spec.meaning, v.meaning)
-			return b
-		}
-	}
-	b.Text = value
-	b.Tone = ToneGrey
-	b.Tooltip = joinSentences(spec.meaning, unknownValueNote)
+	b := vocab.unknown
+	b.Value, b.Text = value, value
 	return b
 }
 
@@ -108,15 +97,42 @@ type badgeFieldSpec struct {
 	values  []badgeValueSpec
 }
 
-// badgeFields is the per-field vocabulary by Graph API field name, built once: every
-// page shows about ten badges per number, and building it on each call was a tenth of
-// the Account Health page's allocations. Only FieldBadge reads it; its types are
-// unexported, so nothing outside this package can change it.
-var badgeFields = func() map[string]badgeFieldSpec {
-	fields := map[string]badgeFieldSpec{}
+// badgeVocabulary is every badge one field can show, built once: one per known value,
+// one for a value Meta did not send, and the start of one for a value this version does
+// not know (FieldBadge fills in the value).
+type badgeVocabulary struct {
+	byValue map[string]Badge
+	empty   Badge
+	unknown Badge
+}
+
+func newBadgeVocabulary(field string, spec badgeFieldSpec) badgeVocabulary {
+	label := spec.label
+	if label == "" {
+		label = field
+	}
+	v := badgeVocabulary{
+		byValue: make(map[string]Badge, len(spec.values)),
+		empty: Badge{Field: field, Label: label, Value: emptyBadgeValue, Text: "Not reported", Tone: ToneGrey,
+			Tooltip: joinSentences(spec.meaning, "Meta did not report this field.")},
+		unknown: Badge{Field: field, Label: label, Tone: ToneGrey, Tooltip: joinSentences(spec.meaning, unknownValueNote)},
+	}
+	for _, val := range spec.values {
+		v.byValue[val.value] = Badge{Field: field, Label: label, Value: val.value, Text: val.text, Tone: val.tone,
+			Tooltip: joinSentences(spec.meaning, val.meaning)}
+	}
+	return v
+}
+
+// badgeFields holds each field's badges by Graph API field name, built once with their
+// tooltips: every page shows about ten badges per number, and building them on each
+// call was a tenth of the Account Health page's allocations. Only FieldBadge reads it;
+// its types are unexported, so nothing outside this package can change it.
+var badgeFields = func() map[string]badgeVocabulary {
+	fields := map[string]badgeVocabulary{}
 	for _, f := range []string{"status", "can_send_message", "name_status", "code_verification_status", "platform_type",
 		"throughput", "quality_rating", "messaging_limit_tier", "is_on_biz_app", "account_mode"} {
-		fields[f] = fieldBadgeSpec(f)
+		fields[f] = newBadgeVocabulary(f, fieldBadgeSpec(f))
 	}
 	return fields
 }()
