@@ -41,6 +41,16 @@ func TestBrowserAccountHealthTab(t *testing.T) {
 			t.Errorf("blocked number, badge %s: want %s, got %q", field, want, tone)
 		}
 	}
+	// The stylesheet colours by data-tone: the red badge is drawn in the red tone
+	// (--red-bg #fde6e6, --red #a31d1d), not only marked red.
+	colours, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+		`(() => { const s = getComputedStyle(document.querySelector('[data-testid="badge-can_send_message"]')); return [s.backgroundColor, s.color]; })()`))
+	if err != nil {
+		t.Fatalf("read the red badge's colours: %v", err)
+	}
+	if len(colours) != 2 || colours[0] != "rgb(253, 230, 230)" || colours[1] != "rgb(163, 29, 29)" {
+		t.Errorf("blocked number, can_send_message badge: want red background and text from the stylesheet, got %q", colours)
+	}
 	if reasons := textOf(t, ctx, `[data-testid="health-entities"]`); !strings.Contains(reasons, "payment method") {
 		t.Errorf("blocked number: want Meta's payment-method reason listed, got %q", reasons)
 	}

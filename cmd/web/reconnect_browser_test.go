@@ -32,7 +32,7 @@ func TestBrowserReconnectExpiredToken(t *testing.T) {
 	); err != nil {
 		t.Fatalf("follow the banner to the reconnect form and try a token Meta refuses: %v", err)
 	}
-	if got := attributeOf(t, ctx, `#inbox-status [data-testid="overall-status"]`, "class"); !strings.Contains(got, "tone-red") {
+	if got := attributeOf(t, ctx, `#inbox-status [data-testid="overall-status"]`, "data-tone"); got != "red" {
 		t.Errorf("before reconnecting: want the expired token shown red, got %q", got)
 	}
 
@@ -50,7 +50,7 @@ func TestBrowserReconnectExpiredToken(t *testing.T) {
 	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="reconnect-error"],[data-testid="banner-reconnect"]').length`)); err != nil || n != 0 {
 		t.Errorf("after reconnecting: want no token problem left on the page, got %d (%v)", n, err)
 	}
-	if got := attributeOf(t, ctx, `#inbox-status [data-testid="overall-status"]`, "class"); strings.Contains(got, "tone-red") {
+	if got := attributeOf(t, ctx, `#inbox-status [data-testid="overall-status"]`, "data-tone"); got == "red" {
 		t.Errorf("after reconnecting: the overall status must no longer be red, got %q", got)
 	}
 	if strings.Contains(textOf(t, ctx, `body`), newToken) {

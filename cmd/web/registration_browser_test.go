@@ -53,7 +53,7 @@ func TestBrowserCompleteRegistration(t *testing.T) {
 	); err != nil {
 		t.Fatalf("open the pending number's Account Health tab: %v", err)
 	}
-	if got := attributeOf(t, ctx, `#inbox-status [data-testid="overall-status"]`, "class"); strings.Contains(got, "tone-green") {
+	if got := attributeOf(t, ctx, `#inbox-status [data-testid="overall-status"]`, "data-tone"); got == "green" {
 		t.Fatalf("before registering, the overall badge must not be green, got %q", got)
 	}
 	markPage(t, ctx)
@@ -77,7 +77,7 @@ func TestBrowserCompleteRegistration(t *testing.T) {
 	if text := textOf(t, ctx, `#registration-banner`); !strings.Contains(text, "Registered") {
 		t.Errorf("banner after success: want Registered, got %q", text)
 	}
-	if got := attributeOf(t, ctx, `#inbox-status [data-testid="overall-status"]`, "class"); !strings.Contains(got, "tone-green") {
+	if got := attributeOf(t, ctx, `#inbox-status [data-testid="overall-status"]`, "data-tone"); got != "green" {
 		t.Errorf("overall badge after success: want green without a reload, got %q", got)
 	}
 	if tone := attributeOf(t, ctx, `#health-panel [data-testid="badge-platform_type"]`, "data-tone"); tone != "green" {

@@ -113,7 +113,7 @@ func TestRegistrationBannerHTMXSwapsResultAndBadges(t *testing.T) {
 	if outcome, _ := banner.Attr("data-outcome"); outcome != "registered" || !strings.Contains(banner.Text(), "Registered") {
 		t.Errorf("answer banner: want the green Registered confirmation, got outcome %q: %s", outcome, banner.Text())
 	}
-	if banner.HasClass("tone-green") != true {
+	if tone, _ := banner.Attr("data-tone"); tone != "green" {
 		t.Error("the confirmation must be green")
 	}
 	if status, _ := answer.Find(`#inbox-status [data-testid="overall-status"]`).Attr("data-status"); status == "" {

@@ -129,7 +129,7 @@ func AccountView(p AccountPage) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if p.NewAPIToken != "" {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "<div class=\"banner tone-green\" role=\"status\" data-testid=\"new-api-token\"><p>Your new token — copy it now, it is not shown again. The old one no longer works.</p><p><code id=\"new-api-token\" class=\"mono\">")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "<div class=\"banner\" data-tone=\"green\" role=\"status\" data-testid=\"new-api-token\"><p>Your new token — copy it now, it is not shown again. The old one no longer works.</p><p><code id=\"new-api-token\" class=\"mono\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

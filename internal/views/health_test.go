@@ -57,10 +57,9 @@ func TestHealthPanelBadgesCarryToneTextAndTooltip(t *testing.T) {
 			continue
 		}
 		tone, _ := b.Attr("data-tone")
-		class, _ := b.Attr("class")
 		title, _ := b.Attr("title")
-		if tone != w[0] || !strings.Contains(class, "tone-"+w[0]) {
-			t.Errorf("badge %s: want tone %s in data-tone and class, got %q / %q", field, w[0], tone, class)
+		if tone != w[0] {
+			t.Errorf("badge %s: want tone %s in data-tone (the stylesheet colours by it), got %q", field, w[0], tone)
 		}
 		if field != "name_status" && strings.TrimSpace(b.Text()) != w[1] {
 			t.Errorf("badge %s: want text %q, got %q", field, w[1], strings.TrimSpace(b.Text()))
