@@ -313,6 +313,24 @@ func checkpointedSize(ctx context.Context, conn *sql.DB, path string) (int64, er
 	return info.Size(), nil
 }
 
+// tableBytes is the disk space of one table of the SQLite database at path with all its
+// indexes: whole pages, as the file holds them, read through SQLite's dbstat table (which
+// sees pages still in the WAL).
+func tableBytes(ctx context.Context, path, table string) (int64, error) {
+	conn, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	var n int64
+	err = conn.QueryRowContext(ctx, `SELECT COALESCE(SUM(pgsize), 0) FROM dbstat
+		WHERE name = ?1 OR name IN (SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = ?1)`, table).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("bench: size of %s: %w", table, err)
+	}
+	return n, nil
+}
+
 // TempDir makes a scratch folder for one bench run.
 func TempDir() (string, error) { return os.MkdirTemp("", "inboxhealth-bench-") }
 
