@@ -600,14 +600,19 @@ const qPruneHealthChanges = `DELETE FROM health_changes WHERE id IN (
 	SELECT id FROM health_changes WHERE changed_at < ?1 ORDER BY changed_at LIMIT ?2)`
 
 // Events are stored in received order, so the ids of those older than the cutoff come
-// first: the batch walks the primary key from the oldest and stops at the first event
-// that is new enough (an event stored after a newer one, the clock having gone back,
-// waits for the ones before it). No index on received_at is needed, and a pruning that
-// finds nothing to delete reads one row.
-const qPruneWebhookEvents = `DELETE FROM webhook_events WHERE id IN (
-	SELECT id FROM webhook_events WHERE id < coalesce(
-		(SELECT id FROM webhook_events WHERE received_at >= ?1 ORDER BY id LIMIT 1), 9223372036854775807)
-	ORDER BY id LIMIT ?2)`
+// first: a pruning finds, once, the first event that is new enough
+// (qFirstKeptWebhookEvent: it walks the primary key from the oldest, so a pruning that
+// finds nothing to delete reads one row, and no index on received_at is needed), then
+// deletes the ids below it batch by batch (qPruneWebhookEvents, ?1 that id). An event
+// stored after a newer one, the clock having gone back, waits for the ones before it.
+// Looking for the first kept event in every batch instead would read all the old events
+// left on each batch: quadratic in a backlog, such as the first pruning after an upgrade.
+const (
+	qFirstKeptWebhookEvent = `SELECT coalesce(
+		(SELECT id FROM webhook_events WHERE received_at >= ?1 ORDER BY id LIMIT 1), 9223372036854775807)`
+	qPruneWebhookEvents = `DELETE FROM webhook_events WHERE id IN (
+	SELECT id FROM webhook_events WHERE id < ?1 ORDER BY id LIMIT ?2)`
+)
 
 // PruneSnapshots deletes snapshots older than cutoff (normally now - SnapshotRetention),
 // except each inbox's newest, in batches. It returns how many rows were deleted; when
@@ -647,9 +652,13 @@ type Pruner struct {
 
 // pruneStage is one table's pruning within a Pruner.
 type pruneStage struct {
-	what    string
-	query   string // qPrune…: ?1 the cutoff, ?2 the batch size
-	before  time.Time
+	what   string
+	query  string // qPrune…: ?1 the cutoff (or what bound makes of it), ?2 the batch size
+	before time.Time
+	// bound, when set, is a query run once, at the stage's first batch, that turns the
+	// cutoff (its ?1) into the batches' ?1.
+	bound   string
+	arg     any // the batches' ?1, once known
 	deleted *int64
 	// forget drops the cached reads the deleted rows may be part of (nil: none).
 	forget func()
@@ -673,7 +682,7 @@ func (s *Store) NewPruner(before PruneBefore) *Pruner {
 	p.stages = []pruneStage{
 		{what: "snapshots", query: qPruneSnapshots, before: before.Snapshots, deleted: &p.Snapshots},
 		{what: "health changes", query: qPruneHealthChanges, before: before.Changes, deleted: &p.Changes, forget: s.c.changes.clear},
-		{what: "webhook events", query: qPruneWebhookEvents, before: before.WebhookEvents, deleted: &p.WebhookEvents, forget: func() {
+		{what: "webhook events", query: qPruneWebhookEvents, bound: qFirstKeptWebhookEvent, before: before.WebhookEvents, deleted: &p.WebhookEvents, forget: func() {
 			s.c.lastEvent.clear()
 			s.c.recentEvents.clear()
 		}},
@@ -687,8 +696,13 @@ func (p *Pruner) Pruned() int64 { return p.Snapshots + p.Changes + p.WebhookEven
 // Step deletes one batch, and reports whether the pruning is done (nothing was left).
 func (p *Pruner) Step(ctx context.Context) (done bool, err error) {
 	if p.stage < len(p.stages) {
-		st := p.stages[p.stage]
-		n, err := p.s.pruneBatch(ctx, st.query, st.before, pruneStep)
+		st := &p.stages[p.stage]
+		if st.arg == nil {
+			if st.arg, err = p.s.pruneArg(ctx, st.bound, st.before); err != nil {
+				return false, fmt.Errorf("db: prune %s: %w", st.what, err)
+			}
+		}
+		n, err := p.s.pruneBatch(ctx, st.query, st.arg, pruneStep)
 		*st.deleted += n
 		if n > 0 && st.forget != nil {
 			st.forget()
@@ -703,12 +717,25 @@ func (p *Pruner) Step(ctx context.Context) (done bool, err error) {
 	return p.stage >= len(p.stages), nil
 }
 
+// pruneArg is a prune query's ?1 for cutoff: the cutoff itself, or what bound (a query
+// taking it as ?1) makes of it, read from the writer so it sees every stored row.
+func (s *Store) pruneArg(ctx context.Context, bound string, cutoff time.Time) (any, error) {
+	if bound == "" {
+		return millis(cutoff), nil
+	}
+	var v int64
+	if err := s.write.QueryRowContext(ctx, bound, millis(cutoff)).Scan(&v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
 // pruneBatch runs one batch of a prune query and returns how many rows it deleted.
-func (s *Store) pruneBatch(ctx context.Context, query string, cutoff time.Time, limit int) (int64, error) {
+func (s *Store) pruneBatch(ctx context.Context, query string, arg any, limit int) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	res, err := s.write.ExecContext(ctx, query, millis(cutoff), limit)
+	res, err := s.write.ExecContext(ctx, query, arg, limit)
 	if err != nil {
 		return 0, err
 	}
@@ -718,7 +745,7 @@ func (s *Store) pruneBatch(ctx context.Context, query string, cutoff time.Time, 
 func (s *Store) pruneBatches(ctx context.Context, query string, cutoff time.Time) (int64, error) {
 	var total int64
 	for {
-		n, err := s.pruneBatch(ctx, query, cutoff, pruneBatch)
+		n, err := s.pruneBatch(ctx, query, millis(cutoff), pruneBatch)
 		total += n
 		if err != nil || n < pruneBatch {
 			return total, err
